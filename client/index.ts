@@ -1,0 +1,176 @@
+// The one client of the hub's API, shared by the GitHub Action, the CLI and the
+// tests: typed calls over HTTP, and the event stream as an async iterator that
+// reconnects with ?from= so nothing is missed or seen twice.
+import WebSocket from 'ws';
+import type { JobEvent, JobRequest, JobState, JobView } from '../schemas/types.gen.js';
+
+export type { JobEvent, JobRequest, JobState, JobView };
+
+export class HubApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'HubApiError';
+  }
+}
+
+export interface HubClientOptions {
+  url: string;
+  token: string;
+}
+
+export interface EventOptions {
+  /** First seq wanted (default 1: everything). */
+  from?: number;
+  /** Reconnect after a dropped stream (default true). */
+  reconnect?: boolean;
+  signal?: AbortSignal;
+}
+
+const TERMINAL: JobState[] = ['succeeded', 'failed', 'timed_out', 'cancelled', 'error'];
+
+export function isFinalEvent(e: JobEvent): boolean {
+  return e.type === 'status' && TERMINAL.includes(e.state);
+}
+
+export class HubClient {
+  private readonly base: string;
+
+  constructor(private readonly opts: HubClientOptions) {
+    this.base = opts.url.replace(/\/$/, '');
+  }
+
+  health(): Promise<{ status: string; engine: Record<string, unknown> }> {
+    return this.request('GET', '/health');
+  }
+
+  createJob(req: JobRequest): Promise<JobView> {
+    return this.request('POST', '/v1/jobs', req);
+  }
+
+  getJob(id: string): Promise<JobView> {
+    return this.request('GET', `/v1/jobs/${encodeURIComponent(id)}`);
+  }
+
+  listJobs(q: { state?: JobState[]; limit?: number; cursor?: string } = {}): Promise<{ jobs: JobView[]; next: string | null }> {
+    const params = new URLSearchParams();
+    if (q.state?.length) params.set('state', q.state.join(','));
+    if (q.limit) params.set('limit', String(q.limit));
+    if (q.cursor) params.set('cursor', q.cursor);
+    const qs = params.toString();
+    return this.request('GET', `/v1/jobs${qs ? `?${qs}` : ''}`);
+  }
+
+  cancelJob(id: string): Promise<JobView> {
+    return this.request('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`);
+  }
+
+  /** Sends a request as it is given (for callers that test the API's edges). */
+  async raw(method: string, path: string, init: { body?: string; headers?: Record<string, string> } = {}): Promise<Response> {
+    return fetch(`${this.base}${path}`, {
+      method,
+      body: init.body,
+      headers: { authorization: `Bearer ${this.opts.token}`, 'content-type': 'application/json', ...init.headers },
+    });
+  }
+
+  /** The job's events from `from` on, live, ending after the final one. */
+  async *events(jobId: string, opts: EventOptions = {}): AsyncGenerator<JobEvent> {
+    let next = opts.from ?? 1;
+    let attempt = 0;
+    for (;;) {
+      let sawAny = false;
+      try {
+        for await (const e of this.eventsOnce(jobId, next, opts.signal)) {
+          sawAny = true;
+          next = e.seq + 1;
+          yield e;
+          if (isFinalEvent(e)) return;
+        }
+        // The hub closes the stream only after the final event; anything else is a drop.
+      } catch (err) {
+        if (err instanceof HubApiError && err.status < 500) throw err;
+        if (opts.reconnect === false || opts.signal?.aborted) throw err;
+      }
+      if (opts.reconnect === false) return;
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      attempt = sawAny ? 0 : attempt + 1;
+      if (attempt > 8) throw new Error(`event stream of job ${jobId} keeps dropping; last seq seen ${next - 1}`);
+      await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt) * Math.random()));
+    }
+  }
+
+  private async *eventsOnce(jobId: string, from: number, signal?: AbortSignal): AsyncGenerator<JobEvent> {
+    const url = `${this.base.replace(/^http/, 'ws')}/v1/jobs/${encodeURIComponent(jobId)}/events?from=${from}`;
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.opts.token}` } });
+    const queue: JobEvent[] = [];
+    let done = false;
+    let failure: Error | undefined;
+    let wake = () => {};
+    const onAbort = () => ws.terminate();
+    signal?.addEventListener('abort', onAbort);
+    ws.on('message', (data) => {
+      queue.push(JSON.parse(data.toString()) as JobEvent);
+      // Let the hub feel our pace: stop reading while the caller is behind.
+      if (queue.length > 256) ws.pause();
+      wake();
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c));
+      res.on('end', () => {
+        failure = apiError(res.statusCode ?? 0, body);
+        done = true;
+        wake();
+      });
+    });
+    ws.on('error', (err) => {
+      failure ??= err;
+      wake();
+    });
+    ws.on('close', () => {
+      done = true;
+      wake();
+    });
+    try {
+      for (;;) {
+        if (queue.length) {
+          yield queue.shift()!;
+          if (queue.length < 64) ws.resume();
+          continue;
+        }
+        if (failure) throw failure;
+        if (done) return;
+        await new Promise<void>((r) => (wake = r));
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.terminate();
+    }
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await fetch(`${this.base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${this.opts.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw apiError(res.status, text);
+    return JSON.parse(text) as T;
+  }
+}
+
+function apiError(status: number, body: string): HubApiError {
+  try {
+    const { error } = JSON.parse(body) as { error: { code: string; message: string } & Record<string, unknown> };
+    const { code, message, ...details } = error;
+    return new HubApiError(status, code, message, details);
+  } catch {
+    return new HubApiError(status, 'HTTP_ERROR', `hub answered ${status}: ${body.slice(0, 200)}`);
+  }
+}

@@ -1,0 +1,76 @@
+// /v1/jobs: submit, look at, list and cancel jobs.
+import { Hono } from 'hono';
+import type { JobState, JobView } from '../../schemas/types.gen.js';
+import { HubError, validationError } from '../errors.js';
+import { ALL_STATES } from '../jobs/lifecycle.js';
+import type { JobService } from '../jobs/service.js';
+import type { Job } from '../store/jobs.js';
+import { validateJobRequest } from '../validation.js';
+import { readJson } from './body.js';
+
+export interface Links {
+  http: string;
+  ws: string;
+}
+
+export function jobView(job: Job, base: Links): JobView {
+  return {
+    id: job.id,
+    state: job.state,
+    profile: job.profile,
+    createdAt: job.createdAt,
+    startedAt: job.startedAt ?? null,
+    endedAt: job.endedAt ?? null,
+    exitCode: job.exitCode ?? null,
+    reason: job.reason ?? null,
+    timeout: job.spec.timeout,
+    steps: job.steps,
+    health: job.health ?? null,
+    links: {
+      self: `${base.http}/v1/jobs/${job.id}`,
+      events: `${base.ws}/v1/jobs/${job.id}/events`,
+      cancel: `${base.http}/v1/jobs/${job.id}/cancel`,
+    },
+  };
+}
+
+export function jobsRoutes(jobs: JobService, links: Links) {
+  const app = new Hono();
+
+  app.post('/', async (c) => {
+    const parsed = validateJobRequest(await readJson(c));
+    if (!parsed.ok) throw validationError('job request', parsed.issues);
+    return c.json(jobView(jobs.submit(parsed.value), links), 201);
+  });
+
+  app.get('/', (c) => {
+    const states = c.req.query('state')?.split(',').filter(Boolean) ?? [];
+    const unknown = states.filter((s) => !ALL_STATES.includes(s as JobState));
+    if (unknown.length) {
+      throw validationError('query', [{ path: 'state', message: `unknown state ${unknown.join(', ')}; expected ${ALL_STATES.join(', ')}` }]);
+    }
+    const limit = intParam(c.req.query('limit'), 'limit', 1, 200) ?? 50;
+    const before = intParam(c.req.query('cursor'), 'cursor', 1, Number.MAX_SAFE_INTEGER);
+    const page = jobs.list({ states: states as JobState[], limit: limit + 1, before });
+    const more = page.length > limit;
+    const shown = page.slice(0, limit);
+    return c.json({ jobs: shown.map((j) => jobView(j, links)), next: more ? String(shown.at(-1)!.seqNo) : null });
+  });
+
+  app.get('/:id', (c) => c.json(jobView(jobs.get(c.req.param('id')), links)));
+
+  app.post('/:id/cancel', async (c) => c.json(jobView(await jobs.cancel(c.req.param('id')), links), 202));
+
+  return app;
+}
+
+function intParam(raw: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new HubError('VALIDATION_FAILED', `${name}=${raw}: expected an integer from ${min} to ${max}`, {
+      issues: [{ path: name, message: `expected an integer from ${min} to ${max}` }],
+    });
+  }
+  return n;
+}

@@ -1,0 +1,58 @@
+// The HTTP API as a Hono app built from its dependencies, so routes can be tested
+// with app.request() and no socket.
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { parseBearer } from './auth.js';
+import { HubError } from './errors.js';
+import type { Backend } from './backend/types.js';
+import type { JobService } from './jobs/service.js';
+import type { TokenStore } from './store/tokens.js';
+import { jobsRoutes, type Links } from './api/jobs.js';
+
+export interface AppDeps {
+  jobs: JobService;
+  tokens: TokenStore;
+  backend: Backend;
+  links: Links;
+  maxBodyBytes: number;
+}
+
+export function createApp(deps: AppDeps) {
+  const app = new Hono();
+
+  app.onError((err, c) => {
+    const e = err instanceof HubError ? err : new HubError('INTERNAL', `internal error: ${err.message}`);
+    if (e.code === 'INTERNAL') console.error(err);
+    return c.json(e.toJSON(), e.status as 400);
+  });
+  app.notFound((c) => c.json(new HubError('NOT_FOUND', `no route ${c.req.method} ${c.req.path}`).toJSON(), 404));
+
+  app.get('/health', async (c) => {
+    try {
+      const engine = await deps.backend.info();
+      return c.json({ status: 'ok', engine });
+    } catch (err) {
+      return c.json({ status: 'degraded', engine: { reachable: false, error: (err as Error).message } }, 503);
+    }
+  });
+
+  app.use('/v1/*', async (c, next) => {
+    const token = parseBearer(c.req.header('authorization'));
+    if (!token || !deps.tokens.verify(token)) {
+      throw new HubError('UNAUTHORIZED', 'missing or wrong token: send Authorization: Bearer <token>');
+    }
+    await next();
+  });
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: deps.maxBodyBytes,
+      onError: () => {
+        throw new HubError('BODY_TOO_LARGE', `request body is larger than ${deps.maxBodyBytes} bytes`);
+      },
+    }),
+  );
+
+  app.route('/v1/jobs', jobsRoutes(deps.jobs, deps.links));
+  return app;
+}

@@ -1,0 +1,141 @@
+// The Docker backend: one fresh, hardened container per job on one engine.
+import type Docker from 'dockerode';
+import { readFileSync } from 'node:fs';
+import type { Profile } from '../../../schemas/types.gen.js';
+import { HubError } from '../../errors.js';
+import { AGENT_SOCKET_DIR_IN_CONTAINER, LABELS, type Backend, type BuildProgress, type ContainerInfo, type ContainerRef, type ContainerSpec, type EngineInfo } from '../types.js';
+import { connectDocker, type Connection } from './connect.js';
+import { ImageBuilder } from './images.js';
+
+export interface DockerBackendOptions {
+  baseImage: string;
+  runtimeBundle: string;
+  /** Host folder holding the hub's agent socket, bind-mounted read-only into each container. */
+  agentSocketDir?: string;
+}
+
+const DEFAULTS = { memory: '1g', cpus: 1, pids: 512 };
+
+export function parseMemory(value: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)([kmg]?)$/i.exec(value);
+  if (!m) throw new HubError('PROFILE_INVALID', `memory ${JSON.stringify(value)}: expected bytes or a number with k, m or g`);
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as { statusCode?: number }).statusCode === 404;
+}
+
+export class DockerBackend implements Backend {
+  readonly name = 'docker';
+
+  private constructor(
+    private readonly conn: Connection,
+    private readonly images: ImageBuilder,
+    private readonly opts: DockerBackendOptions,
+  ) {}
+
+  static async connect(opts: DockerBackendOptions): Promise<DockerBackend> {
+    const conn = await connectDocker();
+    const images = new ImageBuilder(conn.docker, opts.baseImage, () => readFileSync(opts.runtimeBundle));
+    return new DockerBackend(conn, images, opts);
+  }
+
+  private get docker(): Docker {
+    return this.conn.docker;
+  }
+
+  async info(): Promise<EngineInfo> {
+    try {
+      const v = await this.docker.version();
+      return { backend: this.name, version: v.Version, apiVersion: this.conn.apiVersion };
+    } catch (err) {
+      throw new HubError('ENGINE_UNAVAILABLE', `Docker engine does not answer: ${(err as Error).message}`);
+    }
+  }
+
+  prepare(profile: Profile, onProgress?: (p: BuildProgress) => void): Promise<string> {
+    return this.images.ensure(profile, onProgress);
+  }
+
+  async start(spec: ContainerSpec): Promise<ContainerRef> {
+    const { profile } = spec;
+    const resources = { ...DEFAULTS, ...profile.resources };
+    const container = await this.docker.createContainer({
+      name: `docker-agent-${spec.jobId}`,
+      Image: spec.image,
+      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+      Labels: { [LABELS.job]: spec.jobId, [LABELS.hub]: spec.hubId, [LABELS.profile]: profile.name },
+      WorkingDir: '/workspace',
+      // The runtime refuses nothing here: the image's user is non-root, and a profile may only pick another uid.
+      User: profile.user ?? '1000:1000',
+      HostConfig: {
+        // A tiny init as PID 1 reaps the orphans of steps and lets the runtime kill(-1) all of them.
+        Init: true,
+        Memory: parseMemory(resources.memory),
+        MemorySwap: parseMemory(resources.memory),
+        NanoCpus: Math.round(resources.cpus * 1e9),
+        PidsLimit: resources.pids,
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges'],
+        Privileged: profile.privileged === true,
+        NetworkMode: profile.network ?? 'none',
+        Binds: this.opts.agentSocketDir ? [`${this.opts.agentSocketDir}:${AGENT_SOCKET_DIR_IN_CONTAINER}:ro`] : [],
+      },
+    });
+    try {
+      await container.start();
+    } catch (err) {
+      await container.remove({ force: true }).catch(() => {});
+      throw err;
+    }
+    return { id: container.id, jobId: spec.jobId };
+  }
+
+  async wait(ref: ContainerRef): Promise<{ exitCode: number }> {
+    try {
+      const r = (await this.docker.getContainer(ref.id).wait()) as { StatusCode: number };
+      return { exitCode: r.StatusCode };
+    } catch (err) {
+      if (isNotFound(err)) return { exitCode: -1 };
+      throw err;
+    }
+  }
+
+  async logs(ref: ContainerRef, tail: number): Promise<string> {
+    try {
+      const buf = (await this.docker.getContainer(ref.id).logs({ stdout: true, stderr: true, tail })) as unknown as Buffer;
+      return demuxLogs(buf);
+    } catch {
+      return '';
+    }
+  }
+
+  async destroy(ref: ContainerRef): Promise<void> {
+    try {
+      await this.docker.getContainer(ref.id).remove({ force: true, v: true });
+    } catch (err) {
+      // 409: removal already in progress; 404: already gone. Both mean done.
+      const code = (err as { statusCode?: number }).statusCode;
+      if (code !== 404 && code !== 409) throw err;
+    }
+  }
+
+  async list(hubId: string): Promise<ContainerInfo[]> {
+    const found = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.hub}=${hubId}`] } });
+    return found.map((c) => ({ id: c.Id, jobId: c.Labels[LABELS.job] ?? '', running: c.State === 'running' }));
+  }
+}
+
+/** Container logs without a TTY come in 8-byte-header frames; keep only the text. */
+function demuxLogs(buf: Buffer): string {
+  const parts: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length) {
+    const size = buf.readUInt32BE(i + 4);
+    parts.push(buf.subarray(i + 8, i + 8 + size));
+    i += 8 + size;
+  }
+  return Buffer.concat(parts).toString('utf8');
+}

@@ -1,0 +1,48 @@
+// A profile as Dockerfile layers on its base. The first two layers are the same
+// for every profile, so the engine's layer cache shares them; the runtime is
+// copied last, so a new runtime rebuilds only that layer.
+import type { Profile } from '../../../schemas/types.gen.js';
+
+export const RUNTIME_PATH = '/opt/docker-agent/runtime.cjs';
+export const AGENT_UID = 1000;
+
+const APT = 'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends';
+const APT_CLEAN = 'rm -rf /var/lib/apt/lists/*';
+
+/** Context files besides the Dockerfile: name in the context → content. */
+export interface BuildContext {
+  dockerfile: string;
+  files: Map<string, string | Buffer>;
+}
+
+export function dockerfileFor(profile: Profile, base: string, runtime: Buffer): BuildContext {
+  const files = new Map<string, string | Buffer>([['runtime.cjs', runtime]]);
+  const lines = [
+    `FROM ${base}`,
+    `RUN ${APT} bash ca-certificates nodejs procps && ${APT_CLEAN}`,
+    `RUN groupadd -g ${AGENT_UID} agent && useradd -m -u ${AGENT_UID} -g ${AGENT_UID} -s /bin/bash agent && install -d -o ${AGENT_UID} -g ${AGENT_UID} /workspace`,
+  ];
+  const packages = [...(profile.packages ?? [])];
+  if (profile.npm?.length && !packages.includes('npm')) packages.push('npm');
+  if (packages.length) lines.push(`RUN ${APT} ${packages.join(' ')} && ${APT_CLEAN}`);
+  if (profile.npm?.length) lines.push(`RUN npm install -g --no-fund --no-audit ${profile.npm.join(' ')} && npm cache clean --force`);
+  profile.files?.forEach((f, i) => {
+    const name = `files/${i}`;
+    files.set(name, f.content);
+    lines.push(`COPY ${name} ${JSON.stringify(f.path)}`);
+    lines.push(`RUN chmod ${f.mode ?? '0644'} ${JSON.stringify(f.path)}`);
+  });
+  for (const task of profile.setup_tasks ?? []) {
+    if (task.description) lines.push(`# ${task.description.replace(/\n/g, ' ')}`);
+    lines.push(`RUN ${JSON.stringify(['bash', '-eo', 'pipefail', '-c', task.command])}`);
+  }
+  const env = Object.entries(profile.environment ?? {});
+  if (env.length) lines.push(`ENV ${env.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`);
+  lines.push(
+    `COPY runtime.cjs ${RUNTIME_PATH}`,
+    'WORKDIR /workspace',
+    `USER ${profile.user ?? `${AGENT_UID}:${AGENT_UID}`}`,
+    `CMD ["node", "${RUNTIME_PATH}"]`,
+  );
+  return { dockerfile: lines.join('\n') + '\n', files };
+}

@@ -1,0 +1,98 @@
+// Builds a profile's image once: tagged by a hash of everything that goes into it
+// (the base image's id, the Dockerfile, the context files), so an unchanged
+// profile is never rebuilt, a changed one always is, and jobs that want the same
+// image at the same time share one build.
+import { createHash } from 'node:crypto';
+import type Docker from 'dockerode';
+import { pack } from 'tar-stream';
+import type { Profile } from '../../../schemas/types.gen.js';
+import { HubError } from '../../errors.js';
+import type { BuildProgress } from '../types.js';
+import { dockerfileFor, type BuildContext } from './dockerfile.js';
+
+export function contentTag(profile: Profile, baseId: string, ctx: BuildContext): string {
+  const h = createHash('sha256').update(baseId).update('\0').update(ctx.dockerfile);
+  for (const [name, content] of [...ctx.files].sort(([a], [b]) => a.localeCompare(b))) {
+    h.update('\0').update(name).update('\0').update(content);
+  }
+  return `docker-agent/${profile.name}:${h.digest('hex').slice(0, 16)}`;
+}
+
+function contextTar(ctx: BuildContext): NodeJS.ReadableStream {
+  const tar = pack();
+  tar.entry({ name: 'Dockerfile' }, ctx.dockerfile);
+  for (const [name, content] of ctx.files) tar.entry({ name }, content);
+  tar.finalize();
+  return tar as unknown as NodeJS.ReadableStream;
+}
+
+interface BuildMessage {
+  stream?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+}
+
+export class ImageBuilder {
+  private readonly inFlight = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly docker: Docker,
+    private readonly baseImage: string,
+    private readonly runtime: () => Buffer,
+  ) {}
+
+  async ensure(profile: Profile, onProgress: (p: BuildProgress) => void = () => {}): Promise<string> {
+    const base = profile.base ?? this.baseImage;
+    let baseId: string;
+    try {
+      baseId = (await this.docker.getImage(base).inspect()).Id;
+    } catch {
+      throw new HubError('IMAGE_BUILD_FAILED', `base image ${base} of profile ${profile.name} is not on the engine (no registry is used: build or load it first; \`npm start\` builds the default one)`);
+    }
+    const ctx = dockerfileFor(profile, base, this.runtime());
+    const tag = contentTag(profile, baseId, ctx);
+    const running = this.inFlight.get(tag);
+    if (running) {
+      onProgress({ message: `waiting for the build of ${tag} already under way` });
+      return running;
+    }
+    const build = this.buildIfMissing(tag, ctx, onProgress).finally(() => this.inFlight.delete(tag));
+    this.inFlight.set(tag, build);
+    return build;
+  }
+
+  private async buildIfMissing(tag: string, ctx: BuildContext, onProgress: (p: BuildProgress) => void): Promise<string> {
+    try {
+      await this.docker.getImage(tag).inspect();
+      return tag;
+    } catch {
+      // not built yet
+    }
+    onProgress({ message: `building image ${tag}` });
+    const stream = await this.docker.buildImage(contextTar(ctx), { t: tag, rm: true, forcerm: true });
+    const tail: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null, output: BuildMessage[]) => {
+          const failed = err?.message ?? output.find((m) => m.error)?.error;
+          if (failed) {
+            reject(
+              new HubError('IMAGE_BUILD_FAILED', `building ${tag} failed: ${failed.trim()}`, {
+                output: tail.join('').slice(-4000),
+              }),
+            );
+          } else resolve();
+        },
+        (m: BuildMessage) => {
+          if (!m.stream) return;
+          tail.push(m.stream);
+          if (tail.length > 200) tail.shift();
+          const step = /^Step (\d+)\/(\d+) : (.*)/.exec(m.stream);
+          if (step) onProgress({ message: step[3]!.slice(0, 200), current: Number(step[1]), total: Number(step[2]) });
+        },
+      );
+    });
+    return tag;
+  }
+}

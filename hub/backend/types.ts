@@ -1,0 +1,59 @@
+// The one interface the scheduler drives (after Woodpecker's pipeline backend).
+// Nothing outside a backend's folder knows which engine runs the containers.
+import type { Profile } from '../../schemas/types.gen.js';
+
+export interface BuildProgress {
+  message: string;
+  current?: number;
+  total?: number;
+}
+
+export interface ContainerSpec {
+  jobId: string;
+  hubId: string;
+  image: string;
+  profile: Profile;
+  /** Environment for the runtime (how to reach the hub, its one-time token). */
+  env: Record<string, string>;
+}
+
+export interface ContainerRef {
+  id: string;
+  jobId: string;
+}
+
+export interface ContainerInfo extends ContainerRef {
+  running: boolean;
+}
+
+export interface EngineInfo {
+  backend: string;
+  version: string;
+  apiVersion: string;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** Reachability and version of the engine; throws ENGINE_UNAVAILABLE. */
+  info(): Promise<EngineInfo>;
+  /** The image a profile runs in, built and cached as needed. */
+  prepare(profile: Profile, onProgress?: (p: BuildProgress) => void): Promise<string>;
+  start(spec: ContainerSpec): Promise<ContainerRef>;
+  /** Resolves when the container stops. */
+  wait(ref: ContainerRef): Promise<{ exitCode: number }>;
+  /** The last lines the container printed itself (the runtime's own messages). */
+  logs(ref: ContainerRef, tail: number): Promise<string>;
+  destroy(ref: ContainerRef): Promise<void>;
+  /** Every container this hub started that still exists. */
+  list(hubId: string): Promise<ContainerInfo[]>;
+}
+
+export const LABELS = {
+  job: 'docker-agent.job',
+  hub: 'docker-agent.hub',
+  profile: 'docker-agent.profile',
+} as const;
+
+/** Where a container finds the hub's agent socket (its folder is bind-mounted read-only). */
+export const AGENT_SOCKET_DIR_IN_CONTAINER = '/run/docker-agent';
+export const AGENT_SOCKET_NAME = 'hub.sock';

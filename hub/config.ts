@@ -1,0 +1,106 @@
+// The hub's configuration: command-line flags over DOCKER_AGENT_* environment
+// variables over defaults, checked in one place so a bad value is named with what
+// was expected before anything starts.
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { HubError } from './errors.js';
+import { repoPath } from './paths.js';
+
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
+
+/** Each setting: its flag, its environment variable and its schema. */
+const SETTINGS = {
+  host: { flag: 'host', env: 'DOCKER_AGENT_HOST', schema: z.string().min(1).default('127.0.0.1') },
+  port: {
+    flag: 'port',
+    env: 'DOCKER_AGENT_PORT',
+    schema: z.coerce.number({ message: 'expected a port number' }).int('expected an integer').min(0).max(65535).default(9091),
+  },
+  dataDir: {
+    flag: 'data-dir',
+    env: 'DOCKER_AGENT_DATA_DIR',
+    schema: z.string().min(1).default(join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'docker-agent')),
+  },
+  token: {
+    flag: undefined,
+    env: 'DOCKER_AGENT_TOKEN',
+    schema: z.string().min(16, 'expected at least 16 characters').regex(/^\S+$/, 'expected no spaces').optional(),
+  },
+  maxJobs: {
+    flag: 'max-jobs',
+    env: 'DOCKER_AGENT_MAX_JOBS',
+    schema: z.coerce.number().int('expected an integer').min(1).max(1000).default(8),
+  },
+  baseImage: { flag: 'base-image', env: 'DOCKER_AGENT_BASE_IMAGE', schema: z.string().min(1).default('docker-agent/base:bookworm') },
+  defaultProfile: { flag: 'default-profile', env: 'DOCKER_AGENT_DEFAULT_PROFILE', schema: z.string().min(1).default('default') },
+  publicUrl: { flag: 'public-url', env: 'DOCKER_AGENT_PUBLIC_URL', schema: z.url({ message: 'expected an http(s) URL' }).optional() },
+  agentUrl: {
+    flag: 'agent-url',
+    env: 'DOCKER_AGENT_AGENT_URL',
+    schema: z
+      .string()
+      .regex(/^wss?:\/\//, 'expected a ws:// or wss:// URL the containers can reach')
+      .optional(),
+  },
+  allowPrivileged: { flag: 'allow-privileged', env: 'DOCKER_AGENT_ALLOW_PRIVILEGED', schema: bool.default(false) },
+  maxBodyBytes: {
+    flag: 'max-body',
+    env: 'DOCKER_AGENT_MAX_BODY_BYTES',
+    schema: z.coerce.number().int().min(1024).default(1024 * 1024),
+  },
+  agentConnectTimeoutMs: {
+    flag: undefined,
+    env: 'DOCKER_AGENT_AGENT_CONNECT_TIMEOUT_MS',
+    schema: z.coerce.number().int().min(100).default(60_000),
+  },
+  profilesDir: { flag: 'profiles-dir', env: 'DOCKER_AGENT_PROFILES_DIR', schema: z.string().min(1).optional() },
+} as const;
+
+type Settings = typeof SETTINGS;
+export type HubConfig = { [K in keyof Settings]: z.output<Settings[K]['schema']> } & {
+  /** Where built-in profiles and the runtime bundle live. */
+  builtinProfilesDir: string;
+  runtimeBundle: string;
+};
+
+export function loadConfig(argv: string[] = [], env: NodeJS.ProcessEnv = process.env): HubConfig {
+  const options = Object.fromEntries(
+    Object.values(SETTINGS)
+      .filter((s) => s.flag)
+      .map((s) => [s.flag!, { type: 'string' as const }]),
+  );
+  let flags: Record<string, string | undefined>;
+  try {
+    flags = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values as Record<string, string>;
+  } catch (err) {
+    throw new HubError('CONFIG_INVALID', `${(err as Error).message}. Flags: ${Object.keys(options).map((f) => `--${f}`).join(', ')}`);
+  }
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, s] of Object.entries(SETTINGS)) {
+    const fromFlag = s.flag ? flags[s.flag] : undefined;
+    const raw = fromFlag ?? (env[s.env] === '' ? undefined : env[s.env]);
+    const parsed = (s.schema as z.ZodType).safeParse(raw);
+    if (parsed.success) out[key] = parsed.data;
+    else {
+      const source = fromFlag !== undefined ? `--${s.flag}` : s.env;
+      problems.push(`${source}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join(', ')}`);
+    }
+  }
+  if (problems.length) throw new HubError('CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`);
+  return {
+    ...(out as Omit<HubConfig, 'builtinProfilesDir' | 'runtimeBundle'>),
+    dataDir: resolve(out.dataDir as string),
+    builtinProfilesDir: repoPath('profiles'),
+    runtimeBundle: repoPath('build', 'runtime.cjs'),
+  };
+}
+
+/** The table shown in the README and in `--help`. */
+export function describeSettings(): string {
+  return Object.values(SETTINGS)
+    .map((s) => `${s.flag ? `--${s.flag}`.padEnd(20) : ''.padEnd(20)} ${s.env}`)
+    .join('\n');
+}

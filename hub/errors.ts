@@ -1,0 +1,67 @@
+// Errors as typed values: a stable code, the HTTP status it maps to (once, here),
+// a message that says what to do, and optional details for machines.
+
+export type ErrorCode =
+  | 'VALIDATION_FAILED'
+  | 'INVALID_JSON'
+  | 'BODY_TOO_LARGE'
+  | 'UNAUTHORIZED'
+  | 'NOT_FOUND'
+  | 'JOB_NOT_FOUND'
+  | 'JOB_ENDED'
+  | 'PROFILE_NOT_FOUND'
+  | 'PROFILE_NOT_ALLOWED'
+  | 'PROFILE_INVALID'
+  | 'CONFIG_INVALID'
+  | 'ENGINE_UNAVAILABLE'
+  | 'IMAGE_BUILD_FAILED'
+  | 'AGENT_LOST'
+  | 'INTERNAL';
+
+const STATUS: Record<ErrorCode, number> = {
+  VALIDATION_FAILED: 400,
+  INVALID_JSON: 400,
+  BODY_TOO_LARGE: 413,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  JOB_NOT_FOUND: 404,
+  JOB_ENDED: 409,
+  PROFILE_NOT_FOUND: 400,
+  PROFILE_NOT_ALLOWED: 400,
+  PROFILE_INVALID: 400,
+  CONFIG_INVALID: 500,
+  ENGINE_UNAVAILABLE: 503,
+  IMAGE_BUILD_FAILED: 500,
+  AGENT_LOST: 500,
+  INTERNAL: 500,
+};
+
+export interface Issue {
+  /** JSON pointer (or config name) of the bad value; '' for the whole input. */
+  path: string;
+  message: string;
+}
+
+export class HubError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'HubError';
+  }
+
+  get status(): number {
+    return STATUS[this.code];
+  }
+
+  toJSON() {
+    return { error: { code: this.code, message: this.message, ...this.details } };
+  }
+}
+
+export function validationError(what: string, issues: Issue[]): HubError {
+  const list = issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ');
+  return new HubError('VALIDATION_FAILED', `${what} is invalid: ${list}`, { issues });
+}

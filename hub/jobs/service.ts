@@ -1,0 +1,330 @@
+// Runs jobs: takes them in, drives each through its lifecycle on the backend,
+// applies what its agent reports, and puts things right after a restart.
+import { randomUUID } from 'node:crypto';
+import type { AgentTask, DoneMessage, HubMessage, JobRequest, JobState, StepMessage } from '../../schemas/types.gen.js';
+import type { OutputFrame } from '../../schemas/agent-frame.js';
+import type { HubConfig } from '../config.js';
+import { HubError } from '../errors.js';
+import type { ProfileRegistry } from '../profiles/registry.js';
+import { AGENT_SOCKET_DIR_IN_CONTAINER, AGENT_SOCKET_NAME, type Backend, type ContainerRef } from '../backend/types.js';
+import type { NewEvent } from '../store/events.js';
+import type { Job, JobPatch, JobSpec, JobStore, ListQuery, StepSummary } from '../store/jobs.js';
+import { hashToken, newSecret } from '../store/tokens.js';
+import type { EventBus } from './event-bus.js';
+import { canTransition, isTerminal } from './lifecycle.js';
+
+/** How long the hub waits past a job's own time limit for the runtime to report it. */
+const DEADLINE_GRACE_MS = 10_000;
+/** How long a cancelled job's runtime has to stop its steps and report. */
+const CANCEL_GRACE_MS = 5_000;
+const DEFAULT_TIMEOUT_S = 3600;
+
+/** What the agent channel can do with one connected runtime. */
+export interface AgentLink {
+  send(msg: HubMessage): void;
+  close(code: number, reason: string): void;
+}
+
+interface Active {
+  id: string;
+  ref?: ContainerRef;
+  agent?: AgentLink;
+  agentSeq: number;
+  ending: boolean;
+  timers: Map<'deadline' | 'connect' | 'cancel', NodeJS.Timeout>;
+  timedOutStep?: number;
+}
+
+export interface JobServiceDeps {
+  config: HubConfig;
+  hubId: string;
+  store: JobStore;
+  bus: EventBus;
+  backend: Backend;
+  profiles: ProfileRegistry;
+  log: (msg: string) => void;
+}
+
+export class JobService {
+  private readonly active = new Map<string, Active>();
+  private stopped = false;
+
+  constructor(private readonly deps: JobServiceDeps) {}
+
+  // ── clients ────────────────────────────────────────────────────────────────
+
+  submit(req: JobRequest): Job {
+    const { config, profiles, store, bus } = this.deps;
+    const profile = profiles.get(req.profile ?? config.defaultProfile);
+    if (profile.privileged && !config.allowPrivileged) {
+      throw new HubError(
+        'PROFILE_NOT_ALLOWED',
+        `profile ${profile.name} is privileged and this hub does not allow privileged profiles (set DOCKER_AGENT_ALLOW_PRIVILEGED=true to allow them)`,
+      );
+    }
+    const steps = req.steps ?? [{ name: 'run', run: req.run! }];
+    const spec: JobSpec = {
+      steps: steps.map((s, i) => ({ name: s.name ?? `step ${i + 1}`, run: s.run, env: s.env ?? {}, ...(s.timeout ? { timeout: s.timeout } : {}) })),
+      env: req.env ?? {},
+      timeout: req.timeout ?? profile.timeout ?? DEFAULT_TIMEOUT_S,
+      keep: req.keep ?? false,
+    };
+    const id = randomUUID();
+    const summary: StepSummary[] = spec.steps.map((s) => ({ name: s.name, state: 'pending' }));
+    store.create({ id, profile: profile.name, spec, steps: summary });
+    bus.publish(id, [{ type: 'status', state: 'queued' }]);
+    this.pump();
+    return store.get(id)!;
+  }
+
+  get(id: string): Job {
+    const job = this.deps.store.get(id);
+    if (!job) throw new HubError('JOB_NOT_FOUND', `no job with id ${id}`);
+    return job;
+  }
+
+  list(q: ListQuery): Job[] {
+    return this.deps.store.list(q);
+  }
+
+  async cancel(id: string, reason = 'cancelled by request'): Promise<Job> {
+    const job = this.get(id);
+    if (isTerminal(job.state)) throw new HubError('JOB_ENDED', `job ${id} already ended (${job.state}); nothing to cancel`);
+    const a = this.active.get(id);
+    if (a?.agent && job.state === 'running') {
+      // The runtime stops the steps and reports what they printed; the timer is the backstop.
+      a.agent.send({ t: 'cancel', reason });
+      a.timers.set('cancel', setTimeout(() => void this.finish(id, 'cancelled', { reason }), CANCEL_GRACE_MS));
+    } else {
+      await this.finish(id, 'cancelled', { reason });
+    }
+    return this.get(id);
+  }
+
+  // ── agents ─────────────────────────────────────────────────────────────────
+
+  /** A runtime proved itself with its one-time token or its session token. */
+  attachAgent(token: string, link: AgentLink): { jobId: string } {
+    const { store } = this.deps;
+    const job = store.byAgentToken(hashToken(token));
+    if (!job) throw new HubError('UNAUTHORIZED', 'unknown or spent agent token');
+    const a = this.active.get(job.id);
+    if (!a || a.ending || isTerminal(job.state)) throw new HubError('JOB_ENDED', `job ${job.id} is not running here`);
+    a.agent?.close(4000, 'replaced by a newer connection');
+    a.agent = link;
+    const session = newSecret('ses');
+    const patch: JobPatch = { agentTokenHash: null, sessionHash: hashToken(session) };
+    if (job.state === 'starting') {
+      this.transition(job.id, 'running', { ...patch, startedAt: new Date().toISOString() });
+      clearTimeout(a.timers.get('connect'));
+    } else store.update(job.id, patch);
+    const task: AgentTask = { steps: job.spec.steps, env: job.spec.env, timeout: job.spec.timeout };
+    link.send({ t: 'welcome', session, acked: a.agentSeq, task });
+    return { jobId: job.id };
+  }
+
+  detachAgent(jobId: string, link: AgentLink): void {
+    const a = this.active.get(jobId);
+    if (a?.agent === link) a.agent = undefined;
+  }
+
+  /** Applies one numbered message once; returns false when it was seen before. */
+  agentReport(jobId: string, msg: StepMessage | DoneMessage | OutputFrame): boolean {
+    const a = this.active.get(jobId);
+    if (!a || msg.n <= a.agentSeq) return false;
+    const { store, bus } = this.deps;
+    const job = this.get(jobId);
+    a.agentSeq = msg.n;
+    if ('stream' in msg) {
+      bus.publish(jobId, [{ type: msg.stream, step: msg.step, data: msg.data }], () => store.setAgentSeq(jobId, msg.n));
+    } else if (msg.t === 'step') {
+      const steps = job.steps.map((s, i) => (i === msg.step ? stepSummary(s, msg) : s));
+      if (msg.timedOut) a.timedOutStep = msg.step;
+      const { t: _t, n: _n, ...rest } = msg;
+      bus.publish(jobId, [{ type: 'step', ...rest, name: job.spec.steps[msg.step]?.name ?? `step ${msg.step + 1}` }], () =>
+        store.update(jobId, { steps, agentSeq: msg.n }),
+      );
+    } else {
+      store.setAgentSeq(jobId, msg.n);
+      const reason = msg.outcome === 'timed_out' ? this.timeoutReason(job, a) : msg.outcome === 'cancelled' ? 'cancelled by request' : undefined;
+      void this.finish(jobId, msg.outcome, { exitCode: msg.exitCode, reason });
+    }
+    return true;
+  }
+
+  agentHealth(jobId: string, h: { memoryBytes: number; cpuPercent: number }): void {
+    if (this.active.has(jobId)) this.deps.store.update(jobId, { health: { ...h, at: new Date().toISOString() } });
+  }
+
+  // ── scheduling ─────────────────────────────────────────────────────────────
+
+  /** Starts queued jobs while there is room. */
+  pump(): void {
+    if (this.stopped) return;
+    const room = this.deps.config.maxJobs - this.active.size;
+    if (room <= 0) return;
+    for (const job of this.deps.store.nextQueued(room)) {
+      const a: Active = { id: job.id, agentSeq: 0, ending: false, timers: new Map() };
+      this.active.set(job.id, a);
+      void this.run(job, a);
+    }
+  }
+
+  private async run(job: Job, a: Active): Promise<void> {
+    const { backend, profiles, bus, config, hubId } = this.deps;
+    try {
+      if (!this.transition(job.id, 'preparing')) return;
+      const profile = profiles.get(job.profile);
+      const image = await backend.prepare(profile, (p) => bus.publish(job.id, [{ type: 'progress', ...p }]));
+      if (a.ending) return;
+      const token = newSecret('agt');
+      const deadlineAt = Date.now() + job.spec.timeout * 1000 + DEADLINE_GRACE_MS;
+      if (!this.transition(job.id, 'starting', { image, agentTokenHash: hashToken(token), deadlineAt })) return;
+      const hubUrl = config.agentUrl
+        ? `${config.agentUrl.replace(/\/$/, '')}/v1/agent`
+        : `ws+unix://${AGENT_SOCKET_DIR_IN_CONTAINER}/${AGENT_SOCKET_NAME}:/v1/agent`;
+      a.ref = await backend.start({
+        jobId: job.id,
+        hubId,
+        image,
+        profile,
+        env: { DOCKER_AGENT_HUB_URL: hubUrl, DOCKER_AGENT_AGENT_TOKEN: token },
+      });
+      this.deps.store.update(job.id, { containerId: a.ref.id });
+      // Cancelled while the container was being created: finish() could not remove it.
+      if (a.ending) return void (await backend.destroy(a.ref));
+      this.watch(a, deadlineAt, true);
+    } catch (err) {
+      const e = err as HubError;
+      await this.finish(job.id, 'error', {
+        reason: e.message,
+        events: [{ type: 'error', code: e.code ?? 'INTERNAL', message: [e.message, e.details?.output].filter(Boolean).join('\n') }],
+      });
+    }
+  }
+
+  /** Deadlines and the container's own end, for a job whose container runs. */
+  private watch(a: Active, deadlineAt: number, awaitingAgent: boolean): void {
+    const { backend, config } = this.deps;
+    const timer = (name: 'deadline' | 'connect', ms: number, fn: () => void) => a.timers.set(name, setTimeout(fn, Math.max(0, ms)));
+    timer('deadline', deadlineAt - Date.now(), () => {
+      const job = this.get(a.id);
+      void this.finish(a.id, 'timed_out', { reason: `${this.timeoutReason(job, a)}; the agent did not report in time` });
+    });
+    if (awaitingAgent) {
+      timer('connect', config.agentConnectTimeoutMs, () => {
+        void this.failWithLogs(a, `the agent did not connect within ${config.agentConnectTimeoutMs / 1000} s`);
+      });
+    }
+    void backend.wait(a.ref!).then(({ exitCode }) => {
+      if (!a.ending) void this.failWithLogs(a, `the agent container stopped (exit code ${exitCode}) before the job ended`);
+    });
+  }
+
+  private async failWithLogs(a: Active, reason: string): Promise<void> {
+    const logs = a.ref ? (await this.deps.backend.logs(a.ref, 20)).trim() : '';
+    await this.finish(a.id, 'error', {
+      reason,
+      events: [{ type: 'error', code: 'AGENT_LOST', message: logs ? `${reason}; its last words:\n${logs}` : reason }],
+    });
+  }
+
+  private timeoutReason(job: Job, a: Active): string {
+    const step = a.timedOutStep !== undefined ? job.spec.steps[a.timedOutStep] : undefined;
+    return step?.timeout ? `step "${step.name}" ran past its ${step.timeout} s limit` : `job ran past its ${job.spec.timeout} s limit`;
+  }
+
+  /** Ends a job once: container removed (unless kept), then the final events stored. */
+  private async finish(
+    id: string,
+    state: Extract<JobState, 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'error'>,
+    opts: { exitCode?: number; reason?: string; events?: NewEvent[] } = {},
+  ): Promise<void> {
+    const a = this.active.get(id);
+    if (a?.ending) return;
+    const job = this.deps.store.get(id);
+    if (!job || isTerminal(job.state)) return;
+    if (a) {
+      a.ending = true;
+      this.clearTimers(a);
+      a.agent?.close(1000, `job ${state}`);
+      if (a.ref && !job.spec.keep) {
+        await this.deps.backend.destroy(a.ref).catch((err) => this.deps.log(`job ${id}: removing its container failed: ${err.message}`));
+      }
+    }
+    const events: NewEvent[] = [...(opts.events ?? [])];
+    if (opts.exitCode !== undefined) events.push({ type: 'exit', code: opts.exitCode });
+    this.transition(
+      id,
+      state,
+      { endedAt: new Date().toISOString(), exitCode: opts.exitCode, reason: opts.reason, agentTokenHash: null, sessionHash: null },
+      events,
+    );
+    if (a) this.active.delete(id);
+    this.pump();
+  }
+
+  /** Moves a job to a new state with its status event, if the lifecycle allows it. */
+  private transition(id: string, to: JobState, patch: JobPatch = {}, before: NewEvent[] = []): boolean {
+    const { store, bus } = this.deps;
+    const job = store.get(id);
+    if (!job || !canTransition(job.state, to)) return false;
+    const reason = patch.reason;
+    bus.publish(id, [...before, { type: 'status', state: to, ...(reason ? { reason } : {}) }], () => store.update(id, { ...patch, state: to }));
+    return true;
+  }
+
+  private clearTimers(a: Active): void {
+    for (const t of a.timers.values()) clearTimeout(t);
+    a.timers.clear();
+  }
+
+  // ── restart ────────────────────────────────────────────────────────────────
+
+  /**
+   * After a restart: re-attach jobs whose containers still run (their runtimes dial
+   * back in and resend what was not stored), end the others with the reason, queue
+   * again what never started, and remove containers no job owns.
+   */
+  async recover(): Promise<void> {
+    const { backend, store, hubId, log } = this.deps;
+    const containers = await backend.list(hubId);
+    const byJob = new Map(containers.map((c) => [c.jobId, c]));
+    for (const job of store.unfinished()) {
+      if (job.state === 'queued') continue;
+      if (job.state === 'preparing') {
+        this.transition(job.id, 'queued', { reason: 'the hub restarted while preparing the job; it is queued again' });
+        continue;
+      }
+      const c = byJob.get(job.id);
+      if (c?.running) {
+        const a: Active = { id: job.id, ref: { id: c.id, jobId: job.id }, agentSeq: job.agentSeq, ending: false, timers: new Map() };
+        this.active.set(job.id, a);
+        this.watch(a, job.deadlineAt ?? Date.now(), true);
+        log(`job ${job.id}: re-attached to its running container`);
+      } else {
+        await this.finish(job.id, 'error', { reason: 'the hub restarted and the job\'s container was gone' });
+      }
+    }
+    for (const c of containers) {
+      if (!this.active.has(c.jobId) && !store.get(c.jobId)?.spec.keep) {
+        log(`removing container ${c.id.slice(0, 12)}: no running job owns it`);
+        await backend.destroy(c).catch((err) => log(`removing ${c.id.slice(0, 12)} failed: ${err.message}`));
+      }
+    }
+    this.pump();
+  }
+
+  /** Stops timers (for a clean shutdown); running containers are left to the next start. */
+  stop(): void {
+    this.stopped = true;
+    for (const a of this.active.values()) this.clearTimers(a);
+  }
+}
+
+function stepSummary(s: StepSummary, msg: StepMessage): StepSummary {
+  if (msg.phase === 'started') return { ...s, state: 'running' };
+  if (msg.phase === 'skipped') return { ...s, state: 'skipped' };
+  const state = msg.timedOut ? 'timed_out' : msg.exitCode === 0 ? 'succeeded' : 'failed';
+  return { ...s, state, exitCode: msg.exitCode, durationMs: msg.durationMs };
+}

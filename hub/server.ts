@@ -1,0 +1,117 @@
+// Starts a hub: opens the store, connects the backend, serves the API and the
+// event streams on TCP and the agent channel on a Unix socket, then puts right
+// whatever a previous run left behind.
+import { serve } from '@hono/node-server';
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { agentChannel } from './agents/agent-channel.js';
+import { rejectUpgrade, type UpgradeHandler } from './agents/upgrade.js';
+import { eventStream, EVENTS_PATH } from './api/event-stream.js';
+import { createApp } from './app.js';
+import { DockerBackend } from './backend/docker/backend.js';
+import { AGENT_SOCKET_NAME } from './backend/types.js';
+import type { HubConfig } from './config.js';
+import { HubError } from './errors.js';
+import { EventBus } from './jobs/event-bus.js';
+import { JobService } from './jobs/service.js';
+import { ProfileRegistry } from './profiles/registry.js';
+import { hubId as loadHubId, openDb } from './store/db.js';
+import { EventLog } from './store/events.js';
+import { JobStore } from './store/jobs.js';
+import { newSecret, TokenStore } from './store/tokens.js';
+
+export interface RunningHub {
+  url: string;
+  hubId: string;
+  /** Set when this start created the first API token. */
+  tokenFile?: string;
+  jobs: JobService;
+  close(): Promise<void>;
+}
+
+export async function startHub(config: HubConfig, log: (msg: string) => void = (m) => console.error(m)): Promise<RunningHub> {
+  const runDir = join(config.dataDir, 'run');
+  mkdirSync(runDir, { recursive: true, mode: 0o755 });
+  chmodSync(runDir, 0o755);
+  const db = openDb(join(config.dataDir, 'hub.db'));
+  const hubId = loadHubId(db);
+  const tokens = new TokenStore(db);
+  const tokenFile = ensureToken(tokens, config, log);
+
+  const backend = await DockerBackend.connect({
+    baseImage: config.baseImage,
+    runtimeBundle: config.runtimeBundle,
+    agentSocketDir: config.agentUrl ? undefined : runDir,
+  });
+  const profiles = new ProfileRegistry([config.builtinProfilesDir, ...(config.profilesDir ? [config.profilesDir] : [])]);
+  const store = new JobStore(db);
+  const events = new EventLog(db);
+  const bus = new EventBus(db, events);
+  const jobs = new JobService({ config, hubId, store, bus, backend, profiles, log });
+
+  const links = { http: '', ws: '' };
+  const app = createApp({ jobs, tokens, backend, links, maxBodyBytes: config.maxBodyBytes });
+  const api = serve({ fetch: app.fetch, hostname: config.host, port: config.port }) as Server;
+  await new Promise<void>((resolve, reject) => {
+    api.once('listening', resolve);
+    api.once('error', (err) => reject(new HubError('CONFIG_INVALID', `cannot listen on ${config.host}:${config.port}: ${err.message}`)));
+  });
+  const { port } = api.address() as AddressInfo;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  links.http = (config.publicUrl ?? `http://${host}:${port}`).replace(/\/$/, '');
+  links.ws = links.http.replace(/^http/, 'ws');
+
+  const toAgent = agentChannel(jobs, log);
+  const toEvents = eventStream({ jobs, log: events, bus, tokens });
+  api.on('upgrade', route({ '/v1/agent': toAgent }, toEvents));
+
+  // Agents dial this socket; its folder is what containers see, read-only.
+  const socketPath = join(runDir, AGENT_SOCKET_NAME);
+  rmSync(socketPath, { force: true });
+  const agentServer = createServer((_req, res) => res.writeHead(404).end());
+  agentServer.on('upgrade', route({ '/v1/agent': toAgent }));
+  await new Promise<void>((resolve) => agentServer.listen(socketPath, resolve));
+  chmodSync(socketPath, 0o666);
+
+  await jobs.recover();
+
+  return {
+    url: links.http,
+    hubId,
+    tokenFile,
+    jobs,
+    async close() {
+      jobs.stop();
+      await Promise.all([
+        new Promise((r) => agentServer.close(r)),
+        new Promise((r) => api.close(r)),
+      ]);
+      api.closeAllConnections?.();
+      agentServer.closeAllConnections?.();
+      db.close();
+    },
+  };
+}
+
+function route(exact: Record<string, UpgradeHandler>, events?: UpgradeHandler): UpgradeHandler {
+  return (req, socket, head) => {
+    const path = new URL(req.url ?? '/', 'http://hub').pathname;
+    const handler = exact[path] ?? (events && EVENTS_PATH.test(path) ? events : undefined);
+    if (handler) handler(req, socket, head);
+    else rejectUpgrade(socket, new HubError('NOT_FOUND', `no WebSocket endpoint at ${path}`));
+  };
+}
+
+/** The operator's own token when given; otherwise one made on first start and written where they can read it. */
+function ensureToken(tokens: TokenStore, config: HubConfig, log: (msg: string) => void): string | undefined {
+  if (config.token) tokens.add('DOCKER_AGENT_TOKEN', config.token);
+  if (tokens.count() > 0) return undefined;
+  const token = newSecret('dat');
+  const file = join(config.dataDir, 'token');
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  tokens.add('first start', token);
+  log(`created an API token; it is in ${file} (send it as Authorization: Bearer <token>)`);
+  return existsSync(file) ? file : undefined;
+}

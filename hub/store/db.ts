@@ -1,0 +1,68 @@
+// The hub's one SQLite file: jobs, their events, API tokens and a little metadata.
+// WAL lets the API read while the scheduler writes.
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+
+export type Db = Database.Database;
+
+const MIGRATIONS = [
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+   CREATE TABLE jobs (
+     id TEXT PRIMARY KEY,
+     state TEXT NOT NULL,
+     profile TEXT NOT NULL,
+     spec TEXT NOT NULL,
+     steps TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     started_at TEXT,
+     ended_at TEXT,
+     exit_code INTEGER,
+     reason TEXT,
+     image TEXT,
+     container_id TEXT,
+     agent_token_hash TEXT,
+     session_hash TEXT,
+     agent_seq INTEGER NOT NULL DEFAULT 0,
+     last_seq INTEGER NOT NULL DEFAULT 0,
+     deadline_at INTEGER,
+     health TEXT
+   );
+   CREATE INDEX jobs_state ON jobs(state);
+   CREATE UNIQUE INDEX jobs_agent_token ON jobs(agent_token_hash);
+   CREATE UNIQUE INDEX jobs_session ON jobs(session_hash);
+   CREATE TABLE events (
+     job_id TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     time TEXT NOT NULL,
+     type TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     data BLOB,
+     PRIMARY KEY (job_id, seq)
+   ) WITHOUT ROWID;
+   CREATE TABLE tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL);`,
+];
+
+export function openDb(file: string): Db {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  // WAL + NORMAL survives a killed process (only an OS crash can lose the last commits).
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  const version = db.pragma('user_version', { simple: true }) as number;
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+  return db;
+}
+
+/** This hub's identity, kept across restarts: its containers carry it as a label. */
+export function hubId(db: Db): string {
+  const row = db.prepare('SELECT value FROM meta WHERE key = ?').get('hub_id') as { value: string } | undefined;
+  if (row) return row.value;
+  const id = randomUUID().slice(0, 12);
+  db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('hub_id', id);
+  return id;
+}

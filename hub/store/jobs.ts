@@ -1,0 +1,181 @@
+// Job rows. The state column only changes through the lifecycle table
+// (jobs/lifecycle.ts); this module just reads and writes.
+import type { AgentTask, JobState } from '../../schemas/types.gen.js';
+import type { Db } from './db.js';
+
+export interface JobSpec extends AgentTask {
+  keep: boolean;
+}
+
+export type StepState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'timed_out' | 'cancelled';
+
+export interface StepSummary {
+  name: string;
+  state: StepState;
+  exitCode?: number;
+  durationMs?: number;
+}
+
+export interface Health {
+  memoryBytes: number;
+  cpuPercent: number;
+  at: string;
+}
+
+export interface Job {
+  id: string;
+  seqNo: number;
+  state: JobState;
+  profile: string;
+  spec: JobSpec;
+  steps: StepSummary[];
+  createdAt: string;
+  startedAt?: string;
+  endedAt?: string;
+  exitCode?: number;
+  reason?: string;
+  image?: string;
+  containerId?: string;
+  agentSeq: number;
+  lastSeq: number;
+  deadlineAt?: number;
+  health?: Health;
+}
+
+interface Row {
+  rowid: number;
+  id: string;
+  state: JobState;
+  profile: string;
+  spec: string;
+  steps: string;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  exit_code: number | null;
+  reason: string | null;
+  image: string | null;
+  container_id: string | null;
+  agent_seq: number;
+  last_seq: number;
+  deadline_at: number | null;
+  health: string | null;
+}
+
+function fromRow(r: Row): Job {
+  return {
+    id: r.id,
+    seqNo: r.rowid,
+    state: r.state,
+    profile: r.profile,
+    spec: JSON.parse(r.spec),
+    steps: JSON.parse(r.steps),
+    createdAt: r.created_at,
+    startedAt: r.started_at ?? undefined,
+    endedAt: r.ended_at ?? undefined,
+    exitCode: r.exit_code ?? undefined,
+    reason: r.reason ?? undefined,
+    image: r.image ?? undefined,
+    containerId: r.container_id ?? undefined,
+    agentSeq: r.agent_seq,
+    lastSeq: r.last_seq,
+    deadlineAt: r.deadline_at ?? undefined,
+    health: r.health ? JSON.parse(r.health) : undefined,
+  };
+}
+
+const COLUMNS = {
+  state: 'state',
+  startedAt: 'started_at',
+  endedAt: 'ended_at',
+  exitCode: 'exit_code',
+  reason: 'reason',
+  image: 'image',
+  containerId: 'container_id',
+  agentSeq: 'agent_seq',
+  deadlineAt: 'deadline_at',
+  agentTokenHash: 'agent_token_hash',
+  sessionHash: 'session_hash',
+} as const;
+
+export type JobPatch = Partial<Pick<Job, 'state' | 'startedAt' | 'endedAt' | 'exitCode' | 'reason' | 'image' | 'containerId' | 'agentSeq' | 'deadlineAt'>> & {
+  steps?: StepSummary[];
+  health?: Health;
+  agentTokenHash?: string | null;
+  sessionHash?: string | null;
+};
+
+export interface ListQuery {
+  states?: JobState[];
+  limit: number;
+  /** Only jobs older than this `seqNo` (the `next` of the previous page). */
+  before?: number;
+}
+
+export class JobStore {
+  constructor(private readonly db: Db) {}
+
+  create(job: { id: string; profile: string; spec: JobSpec; steps: StepSummary[] }): Job {
+    this.db
+      .prepare('INSERT INTO jobs (id, state, profile, spec, steps, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(job.id, 'queued', job.profile, JSON.stringify(job.spec), JSON.stringify(job.steps), new Date().toISOString());
+    return this.get(job.id)!;
+  }
+
+  get(id: string): Job | undefined {
+    const row = this.db.prepare('SELECT rowid, * FROM jobs WHERE id = ?').get(id) as Row | undefined;
+    return row && fromRow(row);
+  }
+
+  byAgentToken(hash: string): Job | undefined {
+    const row = this.db.prepare('SELECT rowid, * FROM jobs WHERE agent_token_hash = ? OR session_hash = ?').get(hash, hash) as
+      | Row
+      | undefined;
+    return row && fromRow(row);
+  }
+
+  update(id: string, patch: JobPatch): void {
+    const sets: string[] = [];
+    const values: unknown[] = [];
+    for (const [key, value] of Object.entries(patch)) {
+      if (value === undefined) continue;
+      const column = key === 'steps' || key === 'health' ? key : COLUMNS[key as keyof typeof COLUMNS];
+      sets.push(`${column} = ?`);
+      values.push(key === 'steps' || key === 'health' ? JSON.stringify(value) : value);
+    }
+    if (sets.length) this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
+  }
+
+  list(q: ListQuery): Job[] {
+    const where: string[] = [];
+    const values: unknown[] = [];
+    if (q.states?.length) {
+      where.push(`state IN (${q.states.map(() => '?').join(',')})`);
+      values.push(...q.states);
+    }
+    if (q.before !== undefined) {
+      where.push('rowid < ?');
+      values.push(q.before);
+    }
+    const sql = `SELECT rowid, * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY rowid DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...values, q.limit) as Row[]).map(fromRow);
+  }
+
+  setAgentSeq(id: string, n: number): void {
+    this.db.prepare('UPDATE jobs SET agent_seq = ? WHERE id = ?').run(n, id);
+  }
+
+  /** The oldest queued jobs, next to run. */
+  nextQueued(limit: number): Job[] {
+    const rows = this.db.prepare(`SELECT rowid, * FROM jobs WHERE state = 'queued' ORDER BY rowid LIMIT ?`).all(limit) as Row[];
+    return rows.map(fromRow);
+  }
+
+  /** Jobs that have not ended, oldest first. */
+  unfinished(): Job[] {
+    const rows = this.db
+      .prepare(`SELECT rowid, * FROM jobs WHERE state IN ('queued','preparing','starting','running','snapshotting') ORDER BY rowid`)
+      .all() as Row[];
+    return rows.map(fromRow);
+  }
+}

@@ -1,0 +1,46 @@
+// Validators compiled once from the JSON Schemas in schemas/. Errors name the JSON
+// pointer of the bad value and what was expected, all of them, not only the first.
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import agentProtocol from '../schemas/agent-protocol.schema.json' with { type: 'json' };
+import jobRequest from '../schemas/job-request.schema.json' with { type: 'json' };
+import profile from '../schemas/profile.schema.json' with { type: 'json' };
+import type { AgentMessage, JobRequest, Profile } from '../schemas/types.gen.js';
+import type { Issue } from './errors.js';
+
+const ajv = new Ajv2020({ allErrors: true, strict: true, strictTuples: false, strictRequired: false });
+// tsType tells the type generator to reuse a type declared by another schema.
+ajv.addKeyword('tsType');
+ajv.addSchema(agentProtocol);
+
+export function describe(errors: ErrorObject[] | null | undefined, oneOfHint = 'must match exactly one of the allowed shapes'): Issue[] {
+  const issues: Issue[] = [];
+  for (const e of errors ?? []) {
+    // The branches of a oneOf report their own failures; the summary below says it better.
+    if (e.schemaPath.startsWith('#/oneOf/')) continue;
+    if (e.keyword === 'additionalProperties') {
+      issues.push({ path: `${e.instancePath}/${e.params.additionalProperty}`, message: 'is not a known field' });
+    } else if (e.keyword === 'required') {
+      issues.push({ path: `${e.instancePath}/${e.params.missingProperty}`, message: 'is required' });
+    } else if (e.keyword === 'enum') {
+      issues.push({ path: e.instancePath, message: `must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` });
+    } else if (e.keyword === 'oneOf') {
+      issues.push({ path: e.instancePath, message: oneOfHint });
+    } else {
+      issues.push({ path: e.instancePath, message: e.message ?? 'is invalid' });
+    }
+  }
+  return issues;
+}
+
+export type Validator<T> = (value: unknown) => { ok: true; value: T } | { ok: false; issues: Issue[] };
+
+function validator<T>(fn: ValidateFunction, oneOfHint?: string): Validator<T> {
+  return (value) => (fn(value) ? { ok: true, value: value as T } : { ok: false, issues: describe(fn.errors, oneOfHint) });
+}
+
+export const validateJobRequest = validator<JobRequest>(
+  ajv.compile(jobRequest),
+  'give either `run` (one script) or `steps` (a list), not both and not neither',
+);
+export const validateProfile = validator<Profile>(ajv.compile(profile));
+export const validateAgentMessage = validator<AgentMessage>(ajv.getSchema(`${agentProtocol.$id}#/$defs/agentMessage`)!);

@@ -1,0 +1,40 @@
+// Bundles the hub (for Node on the host) and the runtime (one self-contained file
+// for the Node that Debian ships inside agent images).
+import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+export async function buildAll() {
+  await Promise.all([
+    build({
+      entryPoints: [`${root}hub/main.ts`],
+      outfile: `${root}build/hub.mjs`,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      // Dependencies stay in node_modules: better-sqlite3 is native and dockerode
+      // loads optional modules at run time.
+      packages: 'external',
+      sourcemap: 'linked',
+      logLevel: 'warning',
+    }),
+    build({
+      entryPoints: [`${root}runtime/main.ts`],
+      outfile: `${root}build/runtime.cjs`,
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      // Debian bookworm's nodejs inside the agent image is 18.x.
+      target: 'node18',
+      // ws tries these optional native speed-ups; the runtime does without them.
+      external: ['bufferutil', 'utf-8-validate'],
+      logLevel: 'warning',
+    }),
+  ]);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await buildAll();
+}

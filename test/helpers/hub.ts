@@ -1,0 +1,72 @@
+// A real hub for a test file: its own data folder, port and token, the real engine.
+import Docker from 'dockerode';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HubClient, isFinalEvent, type JobEvent } from '../../client/index.js';
+import { loadConfig } from '../../hub/config.js';
+import { startHub, type RunningHub } from '../../hub/server.js';
+
+export const TOKEN = 'test-token-0123456789abcdef';
+
+export interface TestHub {
+  hub: RunningHub;
+  client: HubClient;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+export function tempDataDir(): string {
+  // Short: the agent socket's path must fit in 108 bytes.
+  return mkdtempSync(join(tmpdir(), 'da-'));
+}
+
+export function testConfig(dataDir: string, env: Record<string, string> = {}) {
+  return loadConfig([], { DOCKER_AGENT_PORT: '0', DOCKER_AGENT_DATA_DIR: dataDir, DOCKER_AGENT_TOKEN: TOKEN, ...env });
+}
+
+export async function startTestHub(env: Record<string, string> = {}): Promise<TestHub> {
+  const dataDir = tempDataDir();
+  const hub = await startHub(testConfig(dataDir, env), () => {});
+  const client = new HubClient({ url: hub.url, token: TOKEN });
+  return {
+    hub,
+    client,
+    dataDir,
+    async close() {
+      await hub.close();
+      await removeContainers(hub.hubId);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Every event of a job until its final one. */
+export async function collect(client: HubClient, jobId: string, from = 1): Promise<JobEvent[]> {
+  const events: JobEvent[] = [];
+  for await (const e of client.events(jobId, { from })) events.push(e);
+  return events;
+}
+
+/** A step's stdout (or stderr) as the client got it, bytes joined in order. */
+export function output(events: JobEvent[], stream: 'stdout' | 'stderr' = 'stdout'): string {
+  return events
+    .filter((e) => e.type === stream)
+    .map((e) => (e.type === stream && e.encoding === 'base64' ? Buffer.from(e.data, 'base64').toString() : (e as { data: string }).data))
+    .join('');
+}
+
+export function finalState(events: JobEvent[]): string | undefined {
+  const last = events.at(-1);
+  return last && isFinalEvent(last) && last.type === 'status' ? last.state : undefined;
+}
+
+export const docker = new Docker();
+
+export async function containersOf(hubId: string) {
+  return docker.listContainers({ all: true, filters: { label: [`docker-agent.hub=${hubId}`] } });
+}
+
+async function removeContainers(hubId: string) {
+  for (const c of await containersOf(hubId)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+}

@@ -1,0 +1,130 @@
+// The job path end to end: HTTP in, a real hardened container, live events out.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collect, containersOf, docker, finalState, output, startTestHub, type TestHub } from '../helpers/hub.js';
+
+let t: TestHub;
+beforeAll(async () => {
+  t = await startTestHub();
+});
+afterAll(() => t?.close());
+
+describe('a job on the real engine', () => {
+  it('runs its steps in order and succeeds with their output', async () => {
+    const job = await t.client.createJob({
+      steps: [
+        { name: 'shell', run: 'echo "hello from $(whoami) in $PWD"' },
+        { name: 'node', run: 'node -e "console.log(6 * 7)"', env: { GREETING: 'hi' } },
+        { name: 'env', run: 'echo "$GREETING $JOB_WIDE"; env | grep -c DOCKER_AGENT_ || true', env: { GREETING: 'hey' } },
+      ],
+      env: { JOB_WIDE: 'everywhere' },
+    });
+    expect(job.state).toBe('queued');
+    expect(job.links.events).toMatch(/^ws:\/\/.*\/v1\/jobs\/.*\/events$/);
+
+    const events = await collect(t.client, job.id);
+    expect(finalState(events)).toBe('succeeded');
+    expect(output(events)).toBe('hello from agent in /workspace\n42\nhey everywhere\n0\n');
+    // Seqs start at 1 and have no gaps.
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+    const states = events.filter((e) => e.type === 'status').map((e) => (e as { state: string }).state);
+    expect(states).toEqual(['queued', 'preparing', 'starting', 'running', 'succeeded']);
+
+    const done = await t.client.getJob(job.id);
+    expect(done).toMatchObject({ state: 'succeeded', exitCode: 0 });
+    expect(done.steps.map((s) => s.state)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect((await containersOf(t.hub.hubId)).filter((c) => c.Labels['docker-agent.job'] === job.id)).toEqual([]);
+  });
+
+  it('keeps a failing step\'s exit code and skips the steps after it', async () => {
+    const job = await t.client.createJob({
+      steps: [
+        { name: 'ok', run: 'echo one' },
+        { name: 'breaks', run: 'echo two; echo oops >&2; exit 3' },
+        { name: 'never', run: 'echo three' },
+      ],
+    });
+    const events = await collect(t.client, job.id);
+    expect(finalState(events)).toBe('failed');
+    expect(output(events)).toBe('one\ntwo\n');
+    expect(output(events, 'stderr')).toBe('oops\n');
+    expect(events.find((e) => e.type === 'exit')).toMatchObject({ code: 3 });
+    const done = await t.client.getJob(job.id);
+    expect(done.exitCode).toBe(3);
+    expect(done.steps).toMatchObject([
+      { name: 'ok', state: 'succeeded', exitCode: 0 },
+      { name: 'breaks', state: 'failed', exitCode: 3 },
+      { name: 'never', state: 'skipped' },
+    ]);
+  });
+
+  it('ends a job past its time limit as timed_out, keeps its output and removes its container', async () => {
+    const job = await t.client.createJob({ run: 'echo partial; sleep 0.2; echo more; sleep 60; echo never', timeout: 2 });
+    const events = await collect(t.client, job.id);
+    expect(finalState(events)).toBe('timed_out');
+    expect(output(events)).toBe('partial\nmore\n');
+    const done = await t.client.getJob(job.id);
+    expect(done.exitCode).toBe(124);
+    expect(done.reason).toMatch(/2 s limit/);
+    expect((await containersOf(t.hub.hubId)).filter((c) => c.Labels['docker-agent.job'] === job.id)).toEqual([]);
+  });
+
+  it('enforces a step\'s own time limit', async () => {
+    const job = await t.client.createJob({ steps: [{ name: 'slow', run: 'sleep 30', timeout: 1 }, { run: 'echo after' }] });
+    const events = await collect(t.client, job.id);
+    expect(finalState(events)).toBe('timed_out');
+    const done = await t.client.getJob(job.id);
+    expect(done.steps).toMatchObject([{ name: 'slow', state: 'timed_out' }, { state: 'skipped' }]);
+    expect(done.reason).toMatch(/step "slow" ran past its 1 s limit/);
+  });
+
+  it('cancels a running job: its whole process tree ends, its output so far is kept', async () => {
+    const job = await t.client.createJob({
+      // A background child that holds stdout open and a process in its own session.
+      run: 'sleep 300 & setsid sleep 300 & echo started; sleep 300',
+      keep: true,
+    });
+    const seen: string[] = [];
+    let cancelledAt = 0;
+    for await (const e of t.client.events(job.id)) {
+      if (e.type === 'stdout') {
+        seen.push(e.data);
+        cancelledAt = Date.now();
+        const r = await t.client.cancelJob(job.id);
+        expect(r.id).toBe(job.id);
+      }
+      if (e.type === 'status' && e.state === 'cancelled') break;
+    }
+    expect(Date.now() - cancelledAt).toBeLessThan(5000);
+    expect(seen.join('')).toBe('started\n');
+    const done = await t.client.getJob(job.id);
+    expect(done).toMatchObject({ state: 'cancelled', exitCode: 130 });
+    // The kept container's runtime reported and then exited cleanly, not killed by the hub.
+    const c = docker.getContainer((await containersOf(t.hub.hubId)).find((c) => c.Labels['docker-agent.job'] === job.id)!.Id);
+    const info = await c.wait();
+    expect(info.StatusCode).toBe(0);
+    await c.remove({ force: true });
+  });
+
+  it('answers 409 when cancelling a job that already ended', async () => {
+    const job = await t.client.createJob({ run: 'true' });
+    await collect(t.client, job.id);
+    await expect(t.client.cancelJob(job.id)).rejects.toMatchObject({ status: 409, code: 'JOB_ENDED' });
+  });
+
+  it('replays events from any seq, once, to clients that come during and after the job', async () => {
+    const job = await t.client.createJob({ run: 'for i in 1 2 3 4 5; do echo line $i; sleep 0.1; done' });
+    // One client leaves after three events and comes back with ?from=.
+    const first: number[] = [];
+    for await (const e of t.client.events(job.id)) {
+      first.push(e.seq);
+      if (first.length === 3) break;
+    }
+    const rest = await collect(t.client, job.id, first.at(-1)! + 1);
+    const all = await collect(t.client, job.id);
+    expect([...first, ...rest.map((e) => e.seq)]).toEqual(all.map((e) => e.seq));
+    expect(output(all)).toBe('line 1\nline 2\nline 3\nline 4\nline 5\n');
+    // A late client asking from the middle gets exactly the tail.
+    const tail = await collect(t.client, job.id, 5);
+    expect(tail).toEqual(all.slice(4));
+  });
+});

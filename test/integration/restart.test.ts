@@ -1,0 +1,95 @@
+// The hub killed with SIGKILL while jobs run, then started again: no job or event
+// is lost and no container is left behind.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { afterAll, describe, expect, it } from 'vitest';
+import { HubClient } from '../../client/index.js';
+import { repoPath } from '../../hub/paths.js';
+import { collect, containersOf, docker, finalState, output, tempDataDir, TOKEN } from '../helpers/hub.js';
+
+const dataDir = tempDataDir();
+let hub: ChildProcess | undefined;
+let hubId = '';
+
+/** Starts the built hub as its own process and waits for it to say where it listens. */
+async function startHubProcess(): Promise<HubClient> {
+  const child = spawn(process.execPath, [repoPath('build', 'hub.mjs')], {
+    env: { ...process.env, DOCKER_AGENT_PORT: '0', DOCKER_AGENT_DATA_DIR: dataDir, DOCKER_AGENT_TOKEN: TOKEN },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  hub = child;
+  const lines = createInterface({ input: child.stderr! });
+  for await (const line of lines) {
+    const m = /hub (\S+) listening on (\S+)/.exec(line);
+    if (m) {
+      hubId = m[1]!;
+      lines.removeAllListeners('line');
+      child.stderr!.resume();
+      return new HubClient({ url: m[2]!, token: TOKEN });
+    }
+  }
+  throw new Error(`hub exited before listening (code ${child.exitCode})`);
+}
+
+function kill9(): Promise<void> {
+  const child = hub!;
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
+
+afterAll(async () => {
+  hub?.kill('SIGKILL');
+  for (const c of await containersOf(hubId)) await docker.getContainer(c.Id).remove({ force: true });
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('hub restart', () => {
+  it('re-attaches a running job: it finishes with all its output, once, and its container is removed', async () => {
+    let client = await startHubProcess();
+    const job = await client.createJob({ run: 'for i in $(seq 1 8); do echo tick $i; sleep 0.4; done' });
+    for await (const e of client.events(job.id)) {
+      if (e.type === 'stdout') break; // the job is running and printing
+    }
+    await kill9();
+    // The job goes on printing while no hub listens; the runtime holds its output.
+    client = await startHubProcess();
+    const events = await collect(client, job.id);
+    expect(finalState(events)).toBe('succeeded');
+    expect(output(events)).toBe(Array.from({ length: 8 }, (_, i) => `tick ${i + 1}\n`).join(''));
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+    expect(await containersOf(hubId)).toEqual([]);
+  });
+
+  it('ends a job whose container vanished while the hub was down as error, with the reason', async () => {
+    let client = await startHubProcess();
+    const job = await client.createJob({ run: 'echo started; sleep 300' });
+    for await (const e of client.events(job.id)) {
+      if (e.type === 'stdout') break;
+    }
+    await kill9();
+    const [c] = (await containersOf(hubId)).filter((c) => c.Labels['docker-agent.job'] === job.id);
+    await docker.getContainer(c!.Id).remove({ force: true });
+    client = await startHubProcess();
+    const events = await collect(client, job.id);
+    expect(finalState(events)).toBe('error');
+    expect(output(events)).toBe('started\n');
+    expect((await client.getJob(job.id)).reason).toMatch(/hub restarted .* container was gone/);
+  });
+
+  it('removes containers of this hub that no job owns', async () => {
+    const client = await startHubProcess();
+    await kill9();
+    const stray = await docker.createContainer({
+      Image: 'docker-agent/base:bookworm',
+      Cmd: ['sleep', '300'],
+      Labels: { 'docker-agent.hub': hubId, 'docker-agent.job': 'no-such-job' },
+    });
+    await stray.start();
+    await startHubProcess();
+    expect(await containersOf(hubId)).toEqual([]);
+    void client;
+  });
+});
