@@ -65,8 +65,13 @@ export class AgentChannel extends EventEmitter {
       if (fatal) this.fail(new ChannelClosedError(`hub refused the agent (HTTP ${res.statusCode})`));
     });
     ws.on('error', (err) => this.opts.log(`channel error: ${err.message}`));
-    ws.on('close', () => {
+    ws.on('close', (code, reason) => {
       if (this.ws !== ws) return;
+      // 1000 and 4xxx come from the hub on purpose: the job is over or we are refused. Anything else is a drop.
+      if (code === 1000 || (code >= 4000 && code < 5000)) {
+        this.ready = false;
+        return this.fail(new ChannelClosedError(`hub closed the channel: ${code} ${reason.toString() || ''}`.trim()));
+      }
       if (this.ready) this.disconnectedSince = Date.now();
       this.ready = false;
       this.scheduleReconnect();

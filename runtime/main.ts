@@ -32,7 +32,10 @@ channel.on('cancel', (reason: string) => {
   log(`cancelled by the hub: ${reason}`);
   runner.cancel();
 });
+let finished = false;
 channel.on('fatal', (err: Error) => {
+  // After our own `done` the hub closing the channel is the normal end.
+  if (finished) process.exit(0);
   log(`giving up: ${err.message}`);
   runner.cancel();
   process.exit(3);
@@ -40,7 +43,8 @@ channel.on('fatal', (err: Error) => {
 channel.once('task', async (task) => {
   const { exitCode, outcome } = await runner.run(task);
   channel.send({ t: 'done', exitCode, outcome });
-  await channel.flushed();
+  finished = true;
+  await channel.flushed().catch(() => {});
   clearInterval(health);
   channel.close();
 });

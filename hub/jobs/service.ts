@@ -73,8 +73,9 @@ export class JobService {
     const summary: StepSummary[] = spec.steps.map((s) => ({ name: s.name, state: 'pending' }));
     store.create({ id, profile: profile.name, spec, steps: summary });
     bus.publish(id, [{ type: 'status', state: 'queued' }]);
+    const queued = store.get(id)!;
     this.pump();
-    return store.get(id)!;
+    return queued;
   }
 
   get(id: string): Job {
@@ -147,7 +148,8 @@ export class JobService {
     } else {
       store.setAgentSeq(jobId, msg.n);
       const reason = msg.outcome === 'timed_out' ? this.timeoutReason(job, a) : msg.outcome === 'cancelled' ? 'cancelled by request' : undefined;
-      void this.finish(jobId, msg.outcome, { exitCode: msg.exitCode, reason });
+      // After the channel has acknowledged `done`, so the runtime learns it was stored before the channel closes.
+      setImmediate(() => void this.finish(jobId, msg.outcome, { exitCode: msg.exitCode, reason }));
     }
     return true;
   }
