@@ -60,6 +60,7 @@ export class TaskRunner {
         exitCode: result.exitCode,
         durationMs: Date.now() - started,
         ...(result.ended === 'timed_out' ? { timedOut: true } : {}),
+        ...(result.ended === 'cancelled' ? { cancelled: true } : {}),
       });
       if (result.ended === 'timed_out') outcome = 'timed_out';
       else if (result.ended === 'cancelled') outcome = 'cancelled';

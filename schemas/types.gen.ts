@@ -138,6 +138,7 @@ export interface StepEvent {
   exitCode?: number;
   durationMs?: number;
   timedOut?: boolean;
+  cancelled?: boolean;
 }
 /**
  * A chunk of a step's output. `data` is text, or base64 when `encoding` says so (a chunk that is not valid UTF-8).
@@ -246,6 +247,7 @@ export interface StepMessage {
   exitCode?: number;
   durationMs?: number;
   timedOut?: boolean;
+  cancelled?: boolean;
 }
 export interface DoneMessage {
   t: "done";

@@ -327,6 +327,6 @@ export class JobService {
 function stepSummary(s: StepSummary, msg: StepMessage): StepSummary {
   if (msg.phase === 'started') return { ...s, state: 'running' };
   if (msg.phase === 'skipped') return { ...s, state: 'skipped' };
-  const state = msg.timedOut ? 'timed_out' : msg.exitCode === 0 ? 'succeeded' : 'failed';
+  const state = msg.timedOut ? 'timed_out' : msg.cancelled ? 'cancelled' : msg.exitCode === 0 ? 'succeeded' : 'failed';
   return { ...s, state, exitCode: msg.exitCode, durationMs: msg.durationMs };
 }

@@ -1,7 +1,7 @@
 // The hub's one SQLite file: jobs, their events, API tokens and a little metadata.
 // WAL lets the API read while the scheduler writes.
 import Database from 'better-sqlite3';
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 
 export type Db = Database.Database;
 
@@ -62,7 +62,7 @@ export function openDb(file: string): Db {
 export function hubId(db: Db): string {
   const row = db.prepare('SELECT value FROM meta WHERE key = ?').get('hub_id') as { value: string } | undefined;
   if (row) return row.value;
-  const id = randomUUID().slice(0, 12);
+  const id = randomBytes(6).toString('hex');
   db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('hub_id', id);
   return id;
 }

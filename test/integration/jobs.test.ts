@@ -97,7 +97,7 @@ describe('a job on the real engine', () => {
     expect(Date.now() - cancelledAt).toBeLessThan(5000);
     expect(seen.join('')).toBe('started\n');
     const done = await t.client.getJob(job.id);
-    expect(done).toMatchObject({ state: 'cancelled', exitCode: 130 });
+    expect(done).toMatchObject({ state: 'cancelled', exitCode: 130, steps: [{ state: 'cancelled' }] });
     // The kept container's runtime reported and then exited cleanly, not killed by the hub.
     const c = docker.getContainer((await containersOf(t.hub.hubId)).find((c) => c.Labels['docker-agent.job'] === job.id)!.Id);
     const info = await c.wait();

@@ -80,7 +80,7 @@ describe('hub restart', () => {
   });
 
   it('removes containers of this hub that no job owns', async () => {
-    const client = await startHubProcess();
+    await startHubProcess();
     await kill9();
     const stray = await docker.createContainer({
       Image: 'docker-agent/base:bookworm',
@@ -90,6 +90,5 @@ describe('hub restart', () => {
     await stray.start();
     await startHubProcess();
     expect(await containersOf(hubId)).toEqual([]);
-    void client;
   });
 });
