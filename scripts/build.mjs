@@ -5,21 +5,22 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+const hostBundle = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  // Dependencies stay in node_modules: better-sqlite3 is native and dockerode
+  // loads optional modules at run time.
+  packages: 'external',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+};
+
 export async function buildAll() {
   await Promise.all([
-    build({
-      entryPoints: [`${root}hub/main.ts`],
-      outfile: `${root}build/hub.mjs`,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      // Dependencies stay in node_modules: better-sqlite3 is native and dockerode
-      // loads optional modules at run time.
-      packages: 'external',
-      sourcemap: 'linked',
-      logLevel: 'warning',
-    }),
+    build({ ...hostBundle, entryPoints: [`${root}hub/main.ts`], outfile: `${root}build/hub.mjs` }),
+    build({ ...hostBundle, entryPoints: [`${root}bench/jobs.ts`], outfile: `${root}build/bench.mjs` }),
     build({
       entryPoints: [`${root}runtime/main.ts`],
       outfile: `${root}build/runtime.cjs`,
