@@ -55,6 +55,11 @@ const SETTINGS = {
     env: 'DOCKER_AGENT_AGENT_CONNECT_TIMEOUT_MS',
     schema: z.coerce.number().int().min(100).default(60_000),
   },
+  healthIntervalMs: {
+    flag: undefined,
+    env: 'DOCKER_AGENT_HEALTH_INTERVAL_MS',
+    schema: z.coerce.number().int().min(100).default(5000),
+  },
   profilesDir: { flag: 'profiles-dir', env: 'DOCKER_AGENT_PROFILES_DIR', schema: z.string().min(1).optional() },
 } as const;
 

@@ -190,7 +190,11 @@ export class JobService {
         hubId,
         image,
         profile,
-        env: { DOCKER_AGENT_HUB_URL: hubUrl, DOCKER_AGENT_AGENT_TOKEN: token },
+        env: {
+          DOCKER_AGENT_HUB_URL: hubUrl,
+          DOCKER_AGENT_AGENT_TOKEN: token,
+          DOCKER_AGENT_HEALTH_INTERVAL_MS: String(config.healthIntervalMs),
+        },
       });
       this.deps.store.update(job.id, { containerId: a.ref.id });
       // Cancelled while the container was being created: finish() could not remove it.

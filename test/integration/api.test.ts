@@ -2,7 +2,11 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubClient } from '../../client/index.js';
-import { collect, startTestHub, type TestHub } from '../helpers/hub.js';
+import { readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig } from '../../hub/config.js';
+import { startHub } from '../../hub/server.js';
+import { collect, startTestHub, tempDataDir, type TestHub } from '../helpers/hub.js';
 
 let t: TestHub;
 beforeAll(async () => {
@@ -61,6 +65,23 @@ describe('auth', () => {
       ws.on('unexpected-response', (_q, r) => resolve(r.statusCode ?? 0));
     });
     expect(code).toBe(4001);
+  });
+});
+
+describe('first start', () => {
+  it('creates an API token, stores only its hash and writes it where the operator can read it', async () => {
+    const dataDir = tempDataDir();
+    const hub = await startHub(loadConfig([], { DOCKER_AGENT_PORT: '0', DOCKER_AGENT_DATA_DIR: dataDir }), () => {});
+    try {
+      expect(hub.tokenFile).toBe(join(dataDir, 'token'));
+      expect(statSync(hub.tokenFile!).mode & 0o777).toBe(0o600);
+      const token = readFileSync(hub.tokenFile!, 'utf8').trim();
+      expect((await new HubClient({ url: hub.url, token }).listJobs()).jobs).toEqual([]);
+      expect(readFileSync(join(dataDir, 'hub.db')).includes(token)).toBe(false);
+    } finally {
+      await hub.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 

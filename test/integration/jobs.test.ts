@@ -4,7 +4,7 @@ import { collect, containersOf, docker, finalState, output, startTestHub, type T
 
 let t: TestHub;
 beforeAll(async () => {
-  t = await startTestHub();
+  t = await startTestHub({ DOCKER_AGENT_HEALTH_INTERVAL_MS: '200' });
 });
 afterAll(() => t?.close());
 
@@ -126,5 +126,22 @@ describe('a job on the real engine', () => {
     // A late client asking from the middle gets exactly the tail.
     const tail = await collect(t.client, job.id, 5);
     expect(tail).toEqual(all.slice(4));
+  });
+
+  it('reports the container\'s memory and CPU while the job runs', async () => {
+    const job = await t.client.createJob({ run: 'echo go; sleep 1.5' });
+    for await (const e of t.client.events(job.id)) {
+      if (e.type === 'stdout') break;
+    }
+    const deadline = Date.now() + 5000;
+    let health = (await t.client.getJob(job.id)).health;
+    while (!health && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100)); // polling the API for a periodic report
+      health = (await t.client.getJob(job.id)).health;
+    }
+    expect(health).not.toBeNull();
+    expect(health!.memoryBytes).toBeGreaterThan(1024 * 1024);
+    expect(health!.cpuPercent).toBeGreaterThanOrEqual(0);
+    await collect(t.client, job.id);
   });
 });
