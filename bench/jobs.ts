@@ -42,7 +42,7 @@ async function main() {
   };
   // The image the hub runs, so both sides start the same thing.
   const backend = await DockerBackend.connect({ baseImage: config.baseImage, runtimeBundle: config.runtimeBundle });
-  const tag = await backend.prepare(new ProfileRegistry([config.builtinProfilesDir]).get(config.defaultProfile));
+  const tag = await backend.prepare(new ProfileRegistry(config.builtinProfilesDir).get(config.defaultProfile));
   await runJob('true');
   // Async, and reading all output, as a client of `docker run` would (the hub shares this process).
   const docker = (...args: string[]) =>

@@ -8,12 +8,16 @@ import type { Backend } from './backend/types.js';
 import type { JobService } from './jobs/service.js';
 import type { TokenStore } from './store/tokens.js';
 import { jobsRoutes, type Links } from './api/jobs.js';
+import { profilesRoutes } from './api/profiles.js';
+import type { ProfileRegistry } from './profiles/registry.js';
 
 export interface AppDeps {
   jobs: JobService;
   tokens: TokenStore;
   backend: Backend;
   links: Links;
+  profiles: ProfileRegistry;
+  allowPrivileged: boolean;
   maxBodyBytes: number;
 }
 
@@ -54,5 +58,6 @@ export function createApp(deps: AppDeps) {
   );
 
   app.route('/v1/jobs', jobsRoutes(deps.jobs, deps.links));
+  app.route('/v1/profiles', profilesRoutes(deps.profiles, deps.allowPrivileged));
   return app;
 }

@@ -10,14 +10,20 @@ import { startHub } from './server.js';
 
 const log = (msg: string) => console.error(`[hub] ${msg}`);
 
-async function prepare(config: HubConfig): Promise<void> {
+/** Builds the images of the named profiles (default: the default profile), in parallel. */
+async function prepare(config: HubConfig, names: string[]): Promise<void> {
   const backend = await DockerBackend.connect({ baseImage: config.baseImage, runtimeBundle: config.runtimeBundle });
-  const profiles = new ProfileRegistry([config.builtinProfilesDir]);
-  const started = Date.now();
-  const image = await backend.prepare(profiles.get(config.defaultProfile), (p) =>
-    console.error(`[setup] image ${config.defaultProfile}: ${p.current ? `step ${p.current}/${p.total} ` : ''}${p.message}`),
+  const profiles = new ProfileRegistry(config.builtinProfilesDir);
+  const wanted = names.includes('all') ? profiles.names() : names.length ? names : [config.defaultProfile];
+  await Promise.all(
+    wanted.map(async (name) => {
+      const started = Date.now();
+      const image = await backend.prepare(profiles.get(name), (p) =>
+        console.error(`[setup] image ${name}: ${p.current ? `step ${p.current}/${p.total} ` : ''}${p.message}`),
+      );
+      console.error(`[setup] image ${name}: ${image} ready (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    }),
   );
-  console.error(`[setup] image ${config.defaultProfile}: ${image} ready (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
 
 async function serveHub(config: HubConfig): Promise<void> {
@@ -38,13 +44,13 @@ async function serveHub(config: HubConfig): Promise<void> {
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args.includes('--help') || args.includes('-h')) {
-    console.log(`usage: docker-agent-hub [prepare] [flags]\n\nflags and environment variables:\n${describeSettings()}`);
+    console.log(`usage: docker-agent-hub [prepare [PROFILE… | all]] [flags]\n\nflags and environment variables:\n${describeSettings()}`);
     return;
   }
-  const command = args[0] === 'prepare' ? args.shift() : 'serve';
-  const config = loadConfig(args);
-  if (command === 'prepare') await prepare(config);
-  else await serveHub(config);
+  if (args[0] === 'prepare') {
+    // Profile names only; `prepare` takes its settings from the environment.
+    await prepare(loadConfig([]), args.slice(1));
+  } else await serveHub(loadConfig(args));
 }
 
 main().catch((err) => {

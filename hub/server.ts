@@ -45,14 +45,14 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     runtimeBundle: config.runtimeBundle,
     agentSocketDir: config.agentUrl ? undefined : runDir,
   });
-  const profiles = new ProfileRegistry([config.builtinProfilesDir, ...(config.profilesDir ? [config.profilesDir] : [])]);
+  const profiles = new ProfileRegistry(config.builtinProfilesDir, config.profilesDir);
   const store = new JobStore(db);
   const events = new EventLog(db);
   const bus = new EventBus(db, events);
   const jobs = new JobService({ config, hubId, store, bus, backend, profiles, log });
 
   const links = { http: '', ws: '' };
-  const app = createApp({ jobs, tokens, backend, links, maxBodyBytes: config.maxBodyBytes });
+  const app = createApp({ jobs, tokens, backend, profiles, links, allowPrivileged: config.allowPrivileged, maxBodyBytes: config.maxBodyBytes });
   const api = serve({ fetch: app.fetch, hostname: config.host, port: config.port }) as Server;
   await new Promise<void>((resolve, reject) => {
     api.once('listening', resolve);

@@ -7,7 +7,7 @@ import profile from '../schemas/profile.schema.json' with { type: 'json' };
 import type { AgentMessage, JobRequest, Profile } from '../schemas/types.gen.js';
 import type { Issue } from './errors.js';
 
-const ajv = new Ajv2020({ allErrors: true, strict: true, strictTuples: false, strictRequired: false });
+const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictTuples: false, strictRequired: false });
 // tsType tells the type generator to reuse a type declared by another schema.
 ajv.addKeyword('tsType');
 ajv.addSchema(agentProtocol);
@@ -16,13 +16,16 @@ export function describe(errors: ErrorObject[] | null | undefined, oneOfHint = '
   const issues: Issue[] = [];
   for (const e of errors ?? []) {
     // The branches of a oneOf report their own failures; the summary below says it better.
-    if (e.schemaPath.startsWith('#/oneOf/')) continue;
+    if (e.schemaPath.startsWith('#/oneOf/') || e.keyword === 'if') continue;
     if (e.keyword === 'additionalProperties') {
       issues.push({ path: `${e.instancePath}/${e.params.additionalProperty}`, message: 'is not a known field' });
     } else if (e.keyword === 'required') {
       issues.push({ path: `${e.instancePath}/${e.params.missingProperty}`, message: 'is required' });
     } else if (e.keyword === 'enum') {
       issues.push({ path: e.instancePath, message: `must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` });
+    } else if (e.keyword === 'not' && typeof e.parentSchema?.description === 'string') {
+      // A `not` says only what is forbidden; its description says why.
+      issues.push({ path: e.instancePath, message: e.parentSchema.description });
     } else if (e.keyword === 'oneOf') {
       issues.push({ path: e.instancePath, message: oneOfHint });
     } else {

@@ -313,7 +313,7 @@ export interface Profile {
    */
   network?: "none" | "bridge";
   /**
-   * uid[:gid] the steps run as; never root.
+   * uid[:gid] the steps run as (default 1000:1000). Root (0) only in a privileged profile.
    */
   user?: string;
   privileged?: boolean;

@@ -10,5 +10,5 @@ export default async function setup() {
   await buildAll();
   const config = loadConfig([], {});
   const backend = await DockerBackend.connect({ baseImage: config.baseImage, runtimeBundle: config.runtimeBundle });
-  await backend.prepare(new ProfileRegistry([config.builtinProfilesDir]).get(config.defaultProfile));
+  await backend.prepare(new ProfileRegistry(config.builtinProfilesDir).get(config.defaultProfile));
 }

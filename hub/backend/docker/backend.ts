@@ -77,9 +77,9 @@ export class DockerBackend implements Backend {
         MemorySwap: parseMemory(resources.memory),
         NanoCpus: Math.round(resources.cpus * 1e9),
         PidsLimit: resources.pids,
-        CapDrop: ['ALL'],
+        // A privileged profile gets every capability by definition; the others get none.
+        ...(profile.privileged ? { Privileged: true } : { CapDrop: ['ALL'] }),
         SecurityOpt: ['no-new-privileges'],
-        Privileged: profile.privileged === true,
         NetworkMode: profile.network ?? 'none',
         Binds: this.opts.agentSocketDir ? [`${this.opts.agentSocketDir}:${AGENT_SOCKET_DIR_IN_CONTAINER}:ro`] : [],
       },
