@@ -41,7 +41,7 @@ async function main() {
     for await (const e of client.events(job.id)) if (isFinalEvent(e)) return e;
   };
   // The image the hub runs, so both sides start the same thing.
-  const backend = await DockerBackend.connect({ baseImage: config.baseImage, runtimeBundle: config.runtimeBundle });
+  const backend = await DockerBackend.connect(config);
   const tag = await backend.prepare(new ProfileRegistry(config.builtinProfilesDir).get(config.defaultProfile));
   await runJob('true');
   // Async, and reading all output, as a client of `docker run` would (the hub shares this process).

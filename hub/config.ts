@@ -55,6 +55,11 @@ const SETTINGS = {
     env: 'DOCKER_AGENT_AGENT_CONNECT_TIMEOUT_MS',
     schema: z.coerce.number().int().min(100).default(60_000),
   },
+  extraCaDir: {
+    flag: 'extra-ca-dir',
+    env: 'DOCKER_AGENT_EXTRA_CA_DIR',
+    schema: z.string().default('/usr/local/share/ca-certificates'),
+  },
   healthIntervalMs: {
     flag: undefined,
     env: 'DOCKER_AGENT_HEALTH_INTERVAL_MS',

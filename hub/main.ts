@@ -12,7 +12,7 @@ const log = (msg: string) => console.error(`[hub] ${msg}`);
 
 /** Builds the images of the named profiles (default: the default profile), in parallel. */
 async function prepare(config: HubConfig, names: string[]): Promise<void> {
-  const backend = await DockerBackend.connect({ baseImage: config.baseImage, runtimeBundle: config.runtimeBundle });
+  const backend = await DockerBackend.connect(config);
   const profiles = new ProfileRegistry(config.builtinProfilesDir);
   const wanted = names.includes('all') ? profiles.names() : names.length ? names : [config.defaultProfile];
   await Promise.all(
@@ -55,5 +55,6 @@ async function main(): Promise<void> {
 
 main().catch((err) => {
   console.error(err instanceof HubError ? `docker-agent: ${err.message}` : err);
+  if (err instanceof HubError && typeof err.details?.output === 'string') console.error(err.details.output);
   process.exit(err instanceof HubError && err.code === 'CONFIG_INVALID' ? 2 : 1);
 });

@@ -40,11 +40,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const tokens = new TokenStore(db);
   const tokenFile = ensureToken(tokens, config, log);
 
-  const backend = await DockerBackend.connect({
-    baseImage: config.baseImage,
-    runtimeBundle: config.runtimeBundle,
-    agentSocketDir: config.agentUrl ? undefined : runDir,
-  });
+  const backend = await DockerBackend.connect({ ...config, agentSocketDir: config.agentUrl ? undefined : runDir });
   const profiles = new ProfileRegistry(config.builtinProfilesDir, config.profilesDir);
   const store = new JobStore(db);
   const events = new EventLog(db);

@@ -9,6 +9,6 @@ import { buildAll } from '../../scripts/build.mjs';
 export default async function setup() {
   await buildAll();
   const config = loadConfig([], {});
-  const backend = await DockerBackend.connect({ baseImage: config.baseImage, runtimeBundle: config.runtimeBundle });
+  const backend = await DockerBackend.connect(config);
   await backend.prepare(new ProfileRegistry(config.builtinProfilesDir).get(config.defaultProfile));
 }

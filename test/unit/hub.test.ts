@@ -102,6 +102,16 @@ describe('docker backend pieces', () => {
     expect(lines.at(-1)).toBe('CMD ["node", "/opt/docker-agent/runtime.cjs"]');
     expect(dockerfile).toContain('USER 1000:1000');
   });
+
+  it('trusts the host\'s own CA certificates in images, and a new certificate means a new image', () => {
+    const certs = new Map([['proxy.crt', Buffer.from('PEM')]]);
+    const ctx = dockerfileFor({ name: 'x' }, 'base', Buffer.alloc(0), certs);
+    expect(ctx.files.get('ca/proxy.crt')).toEqual(Buffer.from('PEM'));
+    expect(ctx.dockerfile).toMatch(/COPY ca\/ \/usr\/local\/share\/ca-certificates\/\nRUN update-ca-certificates\nENV NODE_EXTRA_CA_CERTS=/);
+    const plain = dockerfileFor({ name: 'x' }, 'base', Buffer.alloc(0));
+    expect(plain.dockerfile).not.toContain('update-ca-certificates');
+    expect(contentTag({ name: 'x' }, 'id', ctx)).not.toBe(contentTag({ name: 'x' }, 'id', plain));
+  });
 });
 
 describe('store', () => {

@@ -1,6 +1,7 @@
 // The Docker backend: one fresh, hardened container per job on one engine.
 import type Docker from 'dockerode';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Profile } from '../../../schemas/types.gen.js';
 import { HubError } from '../../errors.js';
 import { AGENT_SOCKET_DIR_IN_CONTAINER, LABELS, type Backend, type BuildProgress, type ContainerInfo, type ContainerRef, type ContainerSpec, type EngineInfo } from '../types.js';
@@ -12,6 +13,15 @@ export interface DockerBackendOptions {
   runtimeBundle: string;
   /** Host folder holding the hub's agent socket, bind-mounted read-only into each container. */
   agentSocketDir?: string;
+  /** Host folder of extra CA certificates (*.crt) to trust in images. */
+  extraCaDir?: string;
+}
+
+function readCerts(dir: string | undefined): Map<string, Buffer> {
+  const certs = new Map<string, Buffer>();
+  if (!dir || !existsSync(dir)) return certs;
+  for (const f of readdirSync(dir).filter((f) => f.endsWith('.crt')).sort()) certs.set(f, readFileSync(join(dir, f)));
+  return certs;
 }
 
 const DEFAULTS = { memory: '1g', cpus: 1, pids: 512 };
@@ -38,7 +48,12 @@ export class DockerBackend implements Backend {
 
   static async connect(opts: DockerBackendOptions): Promise<DockerBackend> {
     const conn = await connectDocker();
-    const images = new ImageBuilder(conn.docker, opts.baseImage, () => readFileSync(opts.runtimeBundle));
+    const images = new ImageBuilder(
+      conn.docker,
+      opts.baseImage,
+      () => readFileSync(opts.runtimeBundle),
+      () => readCerts(opts.extraCaDir),
+    );
     return new DockerBackend(conn, images, opts);
   }
 

@@ -15,13 +15,25 @@ export interface BuildContext {
   files: Map<string, string | Buffer>;
 }
 
-export function dockerfileFor(profile: Profile, base: string, runtime: Buffer): BuildContext {
+/**
+ * `extraCerts` are the host's own certificate authorities (name → PEM): a host
+ * behind a TLS-inspecting proxy needs them trusted inside images too, for npm
+ * and for jobs that reach the network.
+ */
+export function dockerfileFor(profile: Profile, base: string, runtime: Buffer, extraCerts = new Map<string, Buffer>()): BuildContext {
   const files = new Map<string, string | Buffer>([['runtime.cjs', runtime]]);
-  const lines = [
-    `FROM ${base}`,
-    `RUN ${APT} bash ca-certificates nodejs procps && ${APT_CLEAN}`,
+  const lines = [`FROM ${base}`, `RUN ${APT} bash ca-certificates nodejs procps && ${APT_CLEAN}`];
+  if (extraCerts.size) {
+    for (const [name, pem] of extraCerts) files.set(`ca/${name}`, pem);
+    lines.push(
+      'COPY ca/ /usr/local/share/ca-certificates/',
+      'RUN update-ca-certificates',
+      'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt',
+    );
+  }
+  lines.push(
     `RUN groupadd -g ${AGENT_UID} agent && useradd -m -u ${AGENT_UID} -g ${AGENT_UID} -s /bin/bash agent && install -d -o ${AGENT_UID} -g ${AGENT_UID} /workspace`,
-  ];
+  );
   const packages = [...(profile.packages ?? [])];
   if (profile.npm?.length && !packages.includes('npm')) packages.push('npm');
   if (packages.length) lines.push(`RUN ${APT} ${packages.join(' ')} && ${APT_CLEAN}`);

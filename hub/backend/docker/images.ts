@@ -39,6 +39,7 @@ export class ImageBuilder {
     private readonly docker: Docker,
     private readonly baseImage: string,
     private readonly runtime: () => Buffer,
+    private readonly extraCerts: () => Map<string, Buffer> = () => new Map(),
   ) {}
 
   async ensure(profile: Profile, onProgress: (p: BuildProgress) => void = () => {}): Promise<string> {
@@ -49,7 +50,7 @@ export class ImageBuilder {
     } catch {
       throw new HubError('IMAGE_BUILD_FAILED', `base image ${base} of profile ${profile.name} is not on the engine (no registry is used: build or load it first; \`npm start\` builds the default one)`);
     }
-    const ctx = dockerfileFor(profile, base, this.runtime());
+    const ctx = dockerfileFor(profile, base, this.runtime(), this.extraCerts());
     const tag = contentTag(profile, baseId, ctx);
     const running = this.inFlight.get(tag);
     if (running) {
