@@ -18,9 +18,9 @@ const smoke = new Map<string, Promise<JobEvent[]>>();
 
 const SMOKE: Record<string, string> = {
   builder: [
-    'node --version; npm --version; yarn --version; pnpm --version; git --version | head -1',
+    'node --version; npm --version; yarn --version; pnpm --version; git --version | sed -n 1p',
     "printf '#include <stdio.h>\\nint main(void){puts(\"compiled\");return 0;}\\n' > a.c && gcc a.c -o a && ./a",
-    'make --version | head -1',
+    'make --version | sed -n 1p',
   ].join('\n'),
   tester: [
     'node --version; mocha --version',
@@ -29,7 +29,7 @@ const SMOKE: Record<string, string> = {
     'base64 -w0 shot.png',
   ].join('\n'),
   deployer: [
-    'git --version; curl --version | head -1; ssh -V 2>&1; rsync --version | head -1; jq --version; ansible --version | head -1',
+    'git --version; curl --version | sed -n 1p; ssh -V 2>&1; rsync --version | sed -n 1p; jq --version; ansible --version | sed -n 1p',
     "echo '{\"a\":[1,2,3]}' | jq -c '.a | add'",
   ].join('\n'),
   researcher: `python3 - <<'PY'

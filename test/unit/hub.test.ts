@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { dockerfileFor } from '../../hub/backend/docker/dockerfile.js';
 import { contentTag } from '../../hub/backend/docker/images.js';
 import { negotiate } from '../../hub/backend/docker/connect.js';
-import { parseMemory } from '../../hub/backend/docker/backend.js';
+import { missingCapabilities, parseMemory } from '../../hub/backend/docker/backend.js';
 import { loadConfig } from '../../hub/config.js';
 import { EventBus } from '../../hub/jobs/event-bus.js';
 import { canTransition, isTerminal, TRANSITIONS } from '../../hub/jobs/lifecycle.js';
@@ -73,6 +73,12 @@ describe('docker backend pieces', () => {
     expect(negotiate({ ApiVersion: '1.51', MinAPIVersion: '1.24' })).toBe('1.47');
     expect(() => negotiate({ ApiVersion: '1.40' })).toThrow(/needs 1.41 or newer/);
     expect(() => negotiate({ ApiVersion: '1.60', MinAPIVersion: '1.50' })).toThrow(/needs API 1.50 or newer/);
+  });
+
+  it('knows which capabilities a host cannot grant', () => {
+    expect(missingCapabilities(0x000001fffeffffffn)).toEqual(['SYS_RESOURCE']);
+    expect(missingCapabilities(0x3fffffffffn)).toEqual([]);
+    expect(missingCapabilities(0x3fffffffffn & ~(1n << 21n))).toEqual(['SYS_ADMIN']);
   });
 
   it('parses memory sizes', () => {

@@ -92,9 +92,7 @@ export class DockerBackend implements Backend {
         MemorySwap: parseMemory(resources.memory),
         NanoCpus: Math.round(resources.cpus * 1e9),
         PidsLimit: resources.pids,
-        // A privileged profile gets every capability by definition; the others get none.
-        ...(profile.privileged ? { Privileged: true } : { CapDrop: ['ALL'] }),
-        SecurityOpt: ['no-new-privileges'],
+        ...(profile.privileged ? privilegedHostConfig() : { CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'] }),
         NetworkMode: profile.network ?? 'none',
         Binds: this.opts.agentSocketDir ? [`${this.opts.agentSocketDir}:${AGENT_SOCKET_DIR_IN_CONTAINER}:ro`] : [],
       },
@@ -141,6 +139,45 @@ export class DockerBackend implements Backend {
     const found = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.hub}=${hubId}`] } });
     return found.map((c) => ({ id: c.Id, jobId: c.Labels[LABELS.job] ?? '', running: c.State === 'running' }));
   }
+}
+
+// Capability names by bit, as far as Docker 20.10 knows them (later ones it rejects by name).
+const CAPABILITIES = [
+  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP', 'LINUX_IMMUTABLE',
+  'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER', 'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT',
+  'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE', 'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD', 'LEASE',
+  'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP', 'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ',
+];
+
+/** Capabilities missing from a `CapBnd:` mask of /proc/PID/status. */
+export function missingCapabilities(capBnd: bigint): string[] {
+  return CAPABILITIES.filter((_, bit) => (capBnd & (1n << BigInt(bit))) === 0n);
+}
+
+function hostBoundingSet(): bigint {
+  try {
+    const hex = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    return hex ? BigInt(`0x${hex}`) : ~0n;
+  } catch {
+    return ~0n;
+  }
+}
+
+/**
+ * What a privileged profile gets: every capability the host can grant, without
+ * seccomp and AppArmor confinement, but not the host's devices. Docker's own
+ * --privileged asks for every capability there is and fails outright on hosts
+ * (VMs, sandboxes) whose bounding set lacks one.
+ */
+function privilegedHostConfig() {
+  return {
+    CapAdd: ['ALL'],
+    CapDrop: missingCapabilities(hostBoundingSet()),
+    SecurityOpt: ['no-new-privileges', 'seccomp=unconfined', 'apparmor=unconfined'],
+    // /proc and /sys as a nested engine needs them (the CLI's systempaths=unconfined).
+    MaskedPaths: [],
+    ReadonlyPaths: [],
+  };
 }
 
 /** Container logs without a TTY come in 8-byte-header frames; keep only the text. */
