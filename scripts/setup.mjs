@@ -540,11 +540,14 @@ async function removeStaleRootfsDirs(prefix) {
 
 // ---------------------------------------------------------------- e. agent images
 
-/** The hub builds (and caches) the default profile's agent image on the base image. */
-export async function prepareAgentImages(say, ep) {
+/**
+ * The hub builds (and caches) agent images on the base image: the default profile's
+ * for the hub, every built-in profile's for the tests (which run a smoke job in each).
+ */
+export async function prepareAgentImages(say, ep, profiles) {
   const hub = path.join(root, 'build', 'hub.mjs');
-  say('running node build/hub.mjs prepare…');
-  const result = await runVisible([process.execPath, hub, 'prepare'], { DOCKER_HOST: ep.url });
+  say(`running node build/hub.mjs prepare ${profiles.join(' ')}…`);
+  const result = await runVisible([process.execPath, hub, 'prepare', ...profiles], { DOCKER_HOST: ep.url });
   if (result !== 0) {
     throw new SetupError(`node build/hub.mjs prepare failed (${typeof result === 'number' ? `exit code ${result}` : result})`, 'see its output above');
   }
@@ -570,7 +573,7 @@ export async function main(args) {
     return `${engine.url} answers`;
   });
   await step('base image', (say) => ensureBaseImage(say, engine, baseImage));
-  await step('agent images', (say) => prepareAgentImages(say, engine));
+  await step('agent images', (say) => prepareAgentImages(say, engine, forArg === 'test' ? ['all'] : []));
   log(`ready${forArg ? ` for ${forArg}` : ''} in ${elapsed(t0)}`);
 }
 
