@@ -36,6 +36,27 @@ export async function buildAll() {
   ]);
 }
 
+/**
+ * The GitHub Action's bundles, committed in dist/ because the runner runs them
+ * as they are. One file each, for Node 20 and later (GitHub runs node24).
+ */
+export async function buildAction(outdir = `${root}dist`) {
+  await build({
+    entryPoints: { main: `${root}action/main.ts`, post: `${root}action/post.ts` },
+    outdir,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    // CommonJS dependencies inside an ES module bundle still call require().
+    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+    external: ['bufferutil', 'utf-8-validate'],
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   await buildAll();
+  if (process.argv.includes('--action')) await buildAction();
 }

@@ -110,7 +110,7 @@ export class JobService {
     const job = store.byAgentToken(hashToken(token));
     if (!job) throw new HubError('UNAUTHORIZED', 'unknown or spent agent token');
     const a = this.active.get(job.id);
-    if (!a || a.ending || isTerminal(job.state)) throw new HubError('JOB_ENDED', `job ${job.id} is not running here`);
+    if (!a || a.ending || this.stopped || isTerminal(job.state)) throw new HubError('JOB_ENDED', `job ${job.id} is not running here`);
     a.agent?.close(4000, 'replaced by a newer connection');
     a.agent = link;
     const session = newSecret('ses');
@@ -132,7 +132,7 @@ export class JobService {
   /** Applies one numbered message once; returns false when it was seen before. */
   agentReport(jobId: string, msg: StepMessage | DoneMessage | OutputFrame): boolean {
     const a = this.active.get(jobId);
-    if (!a || msg.n <= a.agentSeq) return false;
+    if (!a || msg.n <= a.agentSeq || this.stopped) return false;
     const { store, bus } = this.deps;
     const job = this.get(jobId);
     a.agentSeq = msg.n;
@@ -155,7 +155,7 @@ export class JobService {
   }
 
   agentHealth(jobId: string, h: { memoryBytes: number; cpuPercent: number }): void {
-    if (this.active.has(jobId)) this.deps.store.update(jobId, { health: { ...h, at: new Date().toISOString() } });
+    if (this.active.has(jobId) && !this.stopped) this.deps.store.update(jobId, { health: { ...h, at: new Date().toISOString() } });
   }
 
   // ── scheduling ─────────────────────────────────────────────────────────────
@@ -177,8 +177,10 @@ export class JobService {
     try {
       if (!this.transition(job.id, 'preparing')) return;
       const profile = profiles.get(job.profile);
-      const image = await backend.prepare(profile, (p) => bus.publish(job.id, [{ type: 'progress', ...p }]));
-      if (a.ending) return;
+      const image = await backend.prepare(profile, (p) => {
+        if (!this.stopped) bus.publish(job.id, [{ type: 'progress', ...p }]);
+      });
+      if (a.ending || this.stopped) return;
       const token = newSecret('agt');
       const deadlineAt = Date.now() + job.spec.timeout * 1000 + DEADLINE_GRACE_MS;
       if (!this.transition(job.id, 'starting', { image, agentTokenHash: hashToken(token), deadlineAt })) return;
@@ -247,7 +249,8 @@ export class JobService {
     opts: { exitCode?: number; reason?: string; events?: NewEvent[] } = {},
   ): Promise<void> {
     const a = this.active.get(id);
-    if (a?.ending) return;
+    // After stop() the store may be closed: what is still running is the next start's to settle.
+    if (a?.ending || this.stopped) return;
     const job = this.deps.store.get(id);
     if (!job || isTerminal(job.state)) return;
     if (a) {
@@ -273,6 +276,7 @@ export class JobService {
   /** Moves a job to a new state with its status event, if the lifecycle allows it. */
   private transition(id: string, to: JobState, patch: JobPatch = {}, before: NewEvent[] = []): boolean {
     const { store, bus } = this.deps;
+    if (this.stopped) return false;
     const job = store.get(id);
     if (!job || !canTransition(job.state, to)) return false;
     const reason = patch.reason;
