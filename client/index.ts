@@ -23,6 +23,19 @@ export interface HubClientOptions {
   token: string;
 }
 
+export interface PruneOptions {
+  jobsOlderThan?: number;
+  keepJobs?: number;
+  imagesOlderThan?: number;
+  reapContainers?: boolean;
+  dryRun?: boolean;
+}
+
+export interface PruneResult {
+  dryRun: boolean;
+  removed: { jobs: string[]; images: string[]; containers: string[]; snapshots: string[] };
+}
+
 export interface EventOptions {
   /** First seq wanted (default 1: everything). */
   from?: number;
@@ -67,6 +80,11 @@ export class HubClient {
 
   cancelJob(id: string): Promise<JobView> {
     return this.request('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`);
+  }
+
+  /** Asks the hub to remove ended jobs, unused images and orphaned containers (see the hub's README). */
+  prune(opts: PruneOptions = {}): Promise<PruneResult> {
+    return this.request('POST', '/v1/maintenance/prune', opts);
   }
 
   /** Sends a request as it is given (for callers that test the API's edges). */

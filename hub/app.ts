@@ -8,7 +8,9 @@ import type { Backend } from './backend/types.js';
 import type { JobService } from './jobs/service.js';
 import type { TokenStore } from './store/tokens.js';
 import { jobsRoutes, type Links } from './api/jobs.js';
+import { maintenanceRoutes } from './api/maintenance.js';
 import { profilesRoutes } from './api/profiles.js';
+import type { JobStore } from './store/jobs.js';
 import type { ProfileRegistry } from './profiles/registry.js';
 
 export interface AppDeps {
@@ -17,6 +19,7 @@ export interface AppDeps {
   backend: Backend;
   links: Links;
   profiles: ProfileRegistry;
+  store: JobStore;
   allowPrivileged: boolean;
   maxBodyBytes: number;
 }
@@ -59,5 +62,6 @@ export function createApp(deps: AppDeps) {
 
   app.route('/v1/jobs', jobsRoutes(deps.jobs, deps.links));
   app.route('/v1/profiles', profilesRoutes(deps.profiles, deps.allowPrivileged));
+  app.route('/v1/maintenance', maintenanceRoutes(deps));
   return app;
 }

@@ -48,7 +48,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const jobs = new JobService({ config, hubId, store, bus, backend, profiles, log });
 
   const links = { http: '', ws: '' };
-  const app = createApp({ jobs, tokens, backend, profiles, links, allowPrivileged: config.allowPrivileged, maxBodyBytes: config.maxBodyBytes });
+  const app = createApp({ jobs, tokens, backend, profiles, store, links, allowPrivileged: config.allowPrivileged, maxBodyBytes: config.maxBodyBytes });
   const api = serve({ fetch: app.fetch, hostname: config.host, port: config.port }) as Server;
   await new Promise<void>((resolve, reject) => {
     api.once('listening', resolve);

@@ -38,6 +38,10 @@ export interface Backend {
   info(): Promise<EngineInfo>;
   /** The image a profile runs in, built and cached as needed. */
   prepare(profile: Profile, onProgress?: (p: BuildProgress) => void): Promise<string>;
+  /** The image a profile would run in, without building it. */
+  imageFor(profile: Profile): Promise<string>;
+  /** Profile images (not the base) other than `keep`, created before `olderThan`; removed unless `dryRun`. */
+  pruneImages(opts: { keep: Set<string>; olderThan: Date; dryRun: boolean }): Promise<string[]>;
   start(spec: ContainerSpec): Promise<ContainerRef>;
   /** Resolves when the container stops. */
   wait(ref: ContainerRef): Promise<{ exitCode: number }>;

@@ -6,7 +6,7 @@ import type { OutputFrame } from '../../schemas/agent-frame.js';
 import type { HubConfig } from '../config.js';
 import { HubError } from '../errors.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
-import { AGENT_SOCKET_DIR_IN_CONTAINER, AGENT_SOCKET_NAME, type Backend, type ContainerRef } from '../backend/types.js';
+import { AGENT_SOCKET_DIR_IN_CONTAINER, AGENT_SOCKET_NAME, type Backend, type ContainerInfo, type ContainerRef } from '../backend/types.js';
 import type { NewEvent } from '../store/events.js';
 import type { Job, JobPatch, JobSpec, JobStore, ListQuery, StepSummary } from '../store/jobs.js';
 import { hashToken, newSecret } from '../store/tokens.js';
@@ -316,13 +316,21 @@ export class JobService {
         await this.finish(job.id, 'error', { reason: 'the hub restarted and the job\'s container was gone' });
       }
     }
-    for (const c of containers) {
-      if (!this.active.has(c.jobId) && !store.get(c.jobId)?.spec.keep) {
+    await this.reapOrphans(false, containers);
+    this.pump();
+  }
+
+  /** Removes this hub's containers that no running job owns (kept ones stay); returns their ids. */
+  async reapOrphans(dryRun: boolean, containers?: ContainerInfo[]): Promise<string[]> {
+    const { backend, store, hubId, log } = this.deps;
+    const orphans = (containers ?? (await backend.list(hubId))).filter((c) => !this.active.has(c.jobId) && !store.get(c.jobId)?.spec.keep);
+    if (!dryRun) {
+      for (const c of orphans) {
         log(`removing container ${c.id.slice(0, 12)}: no running job owns it`);
         await backend.destroy(c).catch((err) => log(`removing ${c.id.slice(0, 12)} failed: ${err.message}`));
       }
     }
-    this.pump();
+    return orphans.map((c) => c.id);
   }
 
   /** Stops timers (for a clean shutdown); running containers are left to the next start. */

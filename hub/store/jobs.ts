@@ -171,6 +171,29 @@ export class JobStore {
     return rows.map(fromRow);
   }
 
+  /** Deletes ended jobs (and their events) that ended before `before`, but never the newest `keep` of them. */
+  pruneEnded(before: string, keep: number, dryRun: boolean): string[] {
+    const ids = (
+      this.db
+        .prepare(
+          `SELECT id FROM jobs WHERE ended_at IS NOT NULL AND ended_at < ? AND id NOT IN
+             (SELECT id FROM jobs WHERE ended_at IS NOT NULL ORDER BY ended_at DESC LIMIT ?)`,
+        )
+        .all(before, keep) as { id: string }[]
+    ).map((r) => r.id);
+    if (!dryRun && ids.length) {
+      const delEvents = this.db.prepare('DELETE FROM events WHERE job_id = ?');
+      const delJob = this.db.prepare('DELETE FROM jobs WHERE id = ?');
+      this.db.transaction(() => {
+        for (const id of ids) {
+          delEvents.run(id);
+          delJob.run(id);
+        }
+      })();
+    }
+    return ids;
+  }
+
   /** Jobs that have not ended, oldest first. */
   unfinished(): Job[] {
     const rows = this.db

@@ -74,6 +74,31 @@ export class DockerBackend implements Backend {
     return this.images.ensure(profile, onProgress);
   }
 
+  async imageFor(profile: Profile): Promise<string> {
+    return (await this.images.plan(profile)).tag;
+  }
+
+  async pruneImages({ keep, olderThan, dryRun }: { keep: Set<string>; olderThan: Date; dryRun: boolean }): Promise<string[]> {
+    const removed: string[] = [];
+    for (const image of await this.docker.listImages()) {
+      if (image.Created * 1000 >= olderThan.getTime()) continue;
+      for (const tag of image.RepoTags ?? []) {
+        if (!tag.startsWith('docker-agent/') || tag === this.opts.baseImage || keep.has(tag)) continue;
+        if (!dryRun) {
+          try {
+            await this.docker.getImage(tag).remove();
+          } catch (err) {
+            // 409: a container (a kept one, or a job's) still uses it; it goes another day.
+            if ((err as { statusCode?: number }).statusCode === 409) continue;
+            throw err;
+          }
+        }
+        removed.push(tag);
+      }
+    }
+    return removed;
+  }
+
   async start(spec: ContainerSpec): Promise<ContainerRef> {
     const { profile } = spec;
     const resources = { ...DEFAULTS, ...profile.resources };

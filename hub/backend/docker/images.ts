@@ -42,7 +42,8 @@ export class ImageBuilder {
     private readonly extraCerts: () => Map<string, Buffer> = () => new Map(),
   ) {}
 
-  async ensure(profile: Profile, onProgress: (p: BuildProgress) => void = () => {}): Promise<string> {
+  /** The tag a profile's image has (built or not) and what building it takes. */
+  async plan(profile: Profile): Promise<{ tag: string; ctx: BuildContext }> {
     const base = profile.base ?? this.baseImage;
     let baseId: string;
     try {
@@ -51,7 +52,11 @@ export class ImageBuilder {
       throw new HubError('IMAGE_BUILD_FAILED', `base image ${base} of profile ${profile.name} is not on the engine (no registry is used: build or load it first; \`npm start\` builds the default one)`);
     }
     const ctx = dockerfileFor(profile, base, this.runtime(), this.extraCerts());
-    const tag = contentTag(profile, baseId, ctx);
+    return { tag: contentTag(profile, baseId, ctx), ctx };
+  }
+
+  async ensure(profile: Profile, onProgress: (p: BuildProgress) => void = () => {}): Promise<string> {
+    const { tag, ctx } = await this.plan(profile);
     const running = this.inFlight.get(tag);
     if (running) {
       onProgress({ message: `waiting for the build of ${tag} already under way` });

@@ -1,0 +1,57 @@
+// POST /v1/maintenance/prune: what a scheduled maintenance job asks for. Removes
+// ended jobs (with their events) and profile images past an age, and containers
+// no job owns; says what it removed (or would, with dryRun).
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { validationError } from '../errors.js';
+import type { JobService } from '../jobs/service.js';
+import type { ProfileRegistry } from '../profiles/registry.js';
+import type { Backend } from '../backend/types.js';
+import type { JobStore } from '../store/jobs.js';
+import { readJson } from './body.js';
+
+const PruneRequest = z.strictObject({
+  /** Ended jobs older than this many seconds go. */
+  jobsOlderThan: z.number().min(0).default(30 * 86400),
+  /** …but the newest this many ended jobs always stay. */
+  keepJobs: z.number().int().min(0).default(100),
+  /** Images of no current profile, older than this many seconds, go. */
+  imagesOlderThan: z.number().min(0).default(7 * 86400),
+  reapContainers: z.boolean().default(true),
+  dryRun: z.boolean().default(false),
+});
+
+export interface MaintenanceDeps {
+  jobs: JobService;
+  store: JobStore;
+  backend: Backend;
+  profiles: ProfileRegistry;
+}
+
+export function maintenanceRoutes({ jobs, store, backend, profiles }: MaintenanceDeps) {
+  const app = new Hono();
+  app.post('/prune', async (c) => {
+    const parsed = PruneRequest.safeParse(await readJson(c));
+    if (!parsed.success) {
+      throw validationError(
+        'prune request',
+        parsed.error.issues.flatMap((i) =>
+          i.code === 'unrecognized_keys'
+            ? i.keys.map((k) => ({ path: `/${k}`, message: 'is not a known field' }))
+            : [{ path: `/${i.path.join('/')}`, message: i.message }],
+        ),
+      );
+    }
+    const o = parsed.data;
+    const now = Date.now();
+    const removedJobs = store.pruneEnded(new Date(now - o.jobsOlderThan * 1000).toISOString(), o.keepJobs, o.dryRun);
+    // The images profiles use now are kept, whatever their age.
+    const current = new Set<string>();
+    for (const p of profiles.list()) current.add(await backend.imageFor(p.profile).catch(() => ''));
+    const images = await backend.pruneImages({ keep: current, olderThan: new Date(now - o.imagesOlderThan * 1000), dryRun: o.dryRun });
+    const containers = o.reapContainers ? await jobs.reapOrphans(o.dryRun) : [];
+    // Snapshots are not kept by this hub yet; the field is there for clients that report it.
+    return c.json({ dryRun: o.dryRun, removed: { jobs: removedJobs, images, containers, snapshots: [] } });
+  });
+  return app;
+}
