@@ -18,6 +18,48 @@ export interface Settings {
   secrets: string[];
 }
 
+export interface MaintenanceSettings {
+  hubUrl: string;
+  token: string;
+  prune: { jobsOlderThan: number; keepJobs: number; imagesOlderThan: number; dryRun: boolean };
+}
+
+/** `run` a job, or `maintenance` (chosen by itself on `schedule` events). */
+export function readMode(get: (name: string) => string = (n) => core.getInput(n), event = process.env.GITHUB_EVENT_NAME): 'run' | 'maintenance' {
+  const mode = get('mode').trim() || (event === 'schedule' ? 'maintenance' : 'run');
+  if (mode !== 'run' && mode !== 'maintenance') throw new InputError('mode', `expected run or maintenance, got ${JSON.stringify(mode)}`);
+  return mode;
+}
+
+function hub(get: (name: string) => string): { hubUrl: string; token: string } {
+  const hubUrl = get('hub-url').trim();
+  if (!/^https?:\/\//.test(hubUrl)) throw new InputError('hub-url', `expected an http(s) URL of the hub, got ${JSON.stringify(hubUrl)}`);
+  const token = get('token').trim();
+  if (!token) throw new InputError('token', 'is required (the hub\'s API token, e.g. from a secret)');
+  return { hubUrl, token };
+}
+
+function number(get: (name: string) => string, name: string, fallback: number): number {
+  const text = get(name).trim();
+  if (!text) return fallback;
+  const n = Number(text);
+  if (!(n >= 0)) throw new InputError(name, `expected a number from 0, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+export function readMaintenanceSettings(get: (name: string) => string = (n) => core.getInput(n)): MaintenanceSettings {
+  const day = 86400;
+  return {
+    ...hub(get),
+    prune: {
+      jobsOlderThan: number(get, 'max-job-age-days', 30) * day,
+      keepJobs: Math.floor(number(get, 'keep-jobs', 100)),
+      imagesOlderThan: number(get, 'max-image-age-days', 7) * day,
+      dryRun: get('dry-run').trim() === 'true',
+    },
+  };
+}
+
 /** `KEY=value` lines (a value may contain `=`); blank lines and # comments are skipped. */
 export function parseEnv(text: string): Record<string, string> {
   const env: Record<string, string> = {};
@@ -43,10 +85,7 @@ function parseSteps(text: string): JobRequest['steps'] {
 }
 
 export function readSettings(get: (name: string) => string = (n) => core.getInput(n)): Settings {
-  const hubUrl = get('hub-url').trim();
-  if (!/^https?:\/\//.test(hubUrl)) throw new InputError('hub-url', `expected an http(s) URL of the hub, got ${JSON.stringify(hubUrl)}`);
-  const token = get('token').trim();
-  if (!token) throw new InputError('token', 'is required (the hub\'s API token, e.g. from a secret)');
+  const { hubUrl, token } = hub(get);
   const run = get('run');
   const stepsText = get('steps').trim();
   if (!run.trim() === !stepsText) throw new InputError('run', 'give either `run` (a script) or `steps` (a JSON list), not both and not neither');

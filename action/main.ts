@@ -2,7 +2,7 @@
 // the job's exit code as the step's.
 import * as core from '@actions/core';
 import { HubClient } from '../client/index.js';
-import { readSettings } from './inputs.js';
+import { readMaintenanceSettings, readMode, readSettings } from './inputs.js';
 import { runJob } from './run-job.js';
 import { jobSummary } from './summary.js';
 
@@ -21,7 +21,24 @@ function cancelOnSignal(client: HubClient, jobId: () => string | undefined): voi
   process.once('SIGTERM', () => cancel('SIGTERM'));
 }
 
+/** Scheduled maintenance: the hub prunes and says what it removed. */
+async function maintenance(): Promise<void> {
+  const settings = readMaintenanceSettings();
+  core.setSecret(settings.token);
+  const client = new HubClient({ url: settings.hubUrl, token: settings.token });
+  const { removed, dryRun } = await client.prune(settings.prune);
+  const verb = dryRun ? 'would remove' : 'removed';
+  const counts = Object.entries(removed).map(([what, list]) => `${list.length} ${what}`);
+  core.info(`docker-agent maintenance: ${verb} ${counts.join(', ')}`);
+  for (const [what, list] of Object.entries(removed)) for (const item of list) core.info(`  ${what}: ${item}`);
+  core.setOutput('removed', JSON.stringify(removed));
+  if (process.env.GITHUB_STEP_SUMMARY) {
+    await core.summary.addRaw(`### 🧹 docker-agent maintenance\n\nThe hub ${verb} ${counts.join(', ')}.\n`).write();
+  }
+}
+
 async function main(): Promise<void> {
+  if (readMode() === 'maintenance') return maintenance();
   const settings = readSettings();
   core.setSecret(settings.token);
   for (const s of settings.secrets) core.setSecret(s);

@@ -23437,6 +23437,10 @@ var HubClient = class {
   cancelJob(id) {
     return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/cancel`);
   }
+  /** Asks the hub to remove ended jobs, unused images and orphaned containers (see the hub's README). */
+  prune(opts = {}) {
+    return this.request("POST", "/v1/maintenance/prune", opts);
+  }
   /** Sends a request as it is given (for callers that test the API's edges). */
   async raw(method, path, init = {}) {
     return fetch(`${this.base}${path}`, {
@@ -23551,6 +23555,37 @@ var InputError = class extends Error {
     this.name = "InputError";
   }
 };
+function readMode(get = (n) => getInput(n), event = process.env.GITHUB_EVENT_NAME) {
+  const mode = get("mode").trim() || (event === "schedule" ? "maintenance" : "run");
+  if (mode !== "run" && mode !== "maintenance") throw new InputError("mode", `expected run or maintenance, got ${JSON.stringify(mode)}`);
+  return mode;
+}
+function hub(get) {
+  const hubUrl = get("hub-url").trim();
+  if (!/^https?:\/\//.test(hubUrl)) throw new InputError("hub-url", `expected an http(s) URL of the hub, got ${JSON.stringify(hubUrl)}`);
+  const token = get("token").trim();
+  if (!token) throw new InputError("token", "is required (the hub's API token, e.g. from a secret)");
+  return { hubUrl, token };
+}
+function number(get, name, fallback) {
+  const text = get(name).trim();
+  if (!text) return fallback;
+  const n = Number(text);
+  if (!(n >= 0)) throw new InputError(name, `expected a number from 0, got ${JSON.stringify(text)}`);
+  return n;
+}
+function readMaintenanceSettings(get = (n) => getInput(n)) {
+  const day = 86400;
+  return {
+    ...hub(get),
+    prune: {
+      jobsOlderThan: number(get, "max-job-age-days", 30) * day,
+      keepJobs: Math.floor(number(get, "keep-jobs", 100)),
+      imagesOlderThan: number(get, "max-image-age-days", 7) * day,
+      dryRun: get("dry-run").trim() === "true"
+    }
+  };
+}
 function parseEnv(text) {
   const env = {};
   for (const [i, raw] of text.split("\n").entries()) {
@@ -23573,10 +23608,7 @@ function parseSteps(text) {
   return steps;
 }
 function readSettings(get = (n) => getInput(n)) {
-  const hubUrl = get("hub-url").trim();
-  if (!/^https?:\/\//.test(hubUrl)) throw new InputError("hub-url", `expected an http(s) URL of the hub, got ${JSON.stringify(hubUrl)}`);
-  const token = get("token").trim();
-  if (!token) throw new InputError("token", "is required (the hub's API token, e.g. from a secret)");
+  const { hubUrl, token } = hub(get);
   const run = get("run");
   const stepsText = get("steps").trim();
   if (!run.trim() === !stepsText) throw new InputError("run", "give either `run` (a script) or `steps` (a JSON list), not both and not neither");
@@ -23718,7 +23750,25 @@ function cancelOnSignal(client, jobId) {
   process.once("SIGINT", () => cancel("SIGINT"));
   process.once("SIGTERM", () => cancel("SIGTERM"));
 }
+async function maintenance() {
+  const settings = readMaintenanceSettings();
+  setSecret(settings.token);
+  const client = new HubClient({ url: settings.hubUrl, token: settings.token });
+  const { removed, dryRun } = await client.prune(settings.prune);
+  const verb = dryRun ? "would remove" : "removed";
+  const counts = Object.entries(removed).map(([what, list]) => `${list.length} ${what}`);
+  info(`docker-agent maintenance: ${verb} ${counts.join(", ")}`);
+  for (const [what, list] of Object.entries(removed)) for (const item of list) info(`  ${what}: ${item}`);
+  setOutput("removed", JSON.stringify(removed));
+  if (process.env.GITHUB_STEP_SUMMARY) {
+    await summary.addRaw(`### \u{1F9F9} docker-agent maintenance
+
+The hub ${verb} ${counts.join(", ")}.
+`).write();
+  }
+}
 async function main() {
+  if (readMode() === "maintenance") return maintenance();
   const settings = readSettings();
   setSecret(settings.token);
   for (const s of settings.secrets) setSecret(s);

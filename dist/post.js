@@ -23386,6 +23386,10 @@ var HubClient = class {
   cancelJob(id) {
     return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/cancel`);
   }
+  /** Asks the hub to remove ended jobs, unused images and orphaned containers (see the hub's README). */
+  prune(opts = {}) {
+    return this.request("POST", "/v1/maintenance/prune", opts);
+  }
   /** Sends a request as it is given (for callers that test the API's edges). */
   async raw(method, path, init = {}) {
     return fetch(`${this.base}${path}`, {
@@ -23500,6 +23504,13 @@ var InputError = class extends Error {
     this.name = "InputError";
   }
 };
+function hub(get) {
+  const hubUrl = get("hub-url").trim();
+  if (!/^https?:\/\//.test(hubUrl)) throw new InputError("hub-url", `expected an http(s) URL of the hub, got ${JSON.stringify(hubUrl)}`);
+  const token = get("token").trim();
+  if (!token) throw new InputError("token", "is required (the hub's API token, e.g. from a secret)");
+  return { hubUrl, token };
+}
 function parseEnv(text) {
   const env = {};
   for (const [i, raw] of text.split("\n").entries()) {
@@ -23522,10 +23533,7 @@ function parseSteps(text) {
   return steps;
 }
 function readSettings(get = (n) => getInput(n)) {
-  const hubUrl = get("hub-url").trim();
-  if (!/^https?:\/\//.test(hubUrl)) throw new InputError("hub-url", `expected an http(s) URL of the hub, got ${JSON.stringify(hubUrl)}`);
-  const token = get("token").trim();
-  if (!token) throw new InputError("token", "is required (the hub's API token, e.g. from a secret)");
+  const { hubUrl, token } = hub(get);
   const run = get("run");
   const stepsText = get("steps").trim();
   if (!run.trim() === !stepsText) throw new InputError("run", "give either `run` (a script) or `steps` (a JSON list), not both and not neither");

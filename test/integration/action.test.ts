@@ -37,11 +37,11 @@ function fileCommands(file: string): Record<string, string> {
 function runAction(
   entry: 'main' | 'post',
   inputs: Record<string, string>,
-  opts: { state?: string; onOutput?: (log: string, child: ReturnType<typeof spawn>) => void } = {},
+  opts: { state?: string; env?: Record<string, string>; onOutput?: (log: string, child: ReturnType<typeof spawn>) => void } = {},
 ): Promise<ActionRun> {
   const dir = mkdtempSync(join(work, 'run-'));
   const files = { GITHUB_OUTPUT: 'output', GITHUB_STATE: 'state', GITHUB_STEP_SUMMARY: 'summary' };
-  const env: Record<string, string> = { PATH: process.env.PATH!, HOME: process.env.HOME! };
+  const env: Record<string, string> = { PATH: process.env.PATH!, HOME: process.env.HOME!, GITHUB_EVENT_NAME: 'push', ...opts.env };
   for (const [k, f] of Object.entries(files)) {
     env[k] = join(dir, f);
     writeFileSync(env[k]!, '');
@@ -125,5 +125,16 @@ describe('the GitHub Action', () => {
     const r = await runAction('main', { run: 'true', timeout: 'soon' });
     expect(r.code).toBe(1);
     expect(r.log).toContain('::error::input `timeout`: expected seconds');
+  });
+
+  it('runs maintenance on a schedule event and reports what the hub removed', async () => {
+    const old = await t.client.createJob({ run: 'true' });
+    await collect(t.client, old.id);
+    const r = await runAction('main', { 'max-job-age-days': '0', 'keep-jobs': '0', 'max-image-age-days': '100000' }, { env: { GITHUB_EVENT_NAME: 'schedule' } });
+    expect(r.code).toBe(0);
+    expect(r.log).toMatch(/docker-agent maintenance: removed \d+ jobs, 0 images, 0 containers, 0 snapshots/);
+    expect(JSON.parse(r.outputs.removed!).jobs).toContain(old.id);
+    expect(r.summary).toContain('docker-agent maintenance');
+    await expect(t.client.getJob(old.id)).rejects.toMatchObject({ status: 404 });
   });
 });
