@@ -95,7 +95,7 @@ function rootPrefix() {
  * so the user sees progress without hundreds of lines. The last lines are kept for
  * the error message.
  */
-function run(argv, { say, tool = path.basename(argv.find((a) => !['sudo', '-n', 'env'].includes(a) && !a.includes('=')) ?? argv[0]) } = {}) {
+function run(argv, { say, tool = path.basename(argv.find((a) => !/^(sudo|-n)$/.test(a)) ?? argv[0]) } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     const tail = [];
@@ -106,7 +106,7 @@ function run(argv, { say, tool = path.basename(argv.find((a) => !['sudo', '-n', 
       if (tail.length > 30) tail.shift();
       const words = line.trim().split(/\s+/);
       const kind = words.slice(0, /^[A-Z]:$/.test(words[0]) ? 2 : 1).join(' ').replace(/\d+/g, '');
-      const important = /^(E|W|Err):|error|warning|fail/i.test(line.trim());
+      const important = /^(E:|W:|Err:|error|warning|fatal)/i.test(line.trim());
       if (important || !seen.has(kind)) {
         seen.add(kind);
         say?.(`  ${tool}> ${line.trim()}`);
@@ -316,7 +316,11 @@ export async function ensureEngine(say, { baseImage = DEFAULT_BASE_IMAGE } = {})
     'DOCKER_HOST=tcp://host:2375), or run setup as root on Debian/Ubuntu with DOCKER_HOST unset ' +
     'so it installs and starts docker.io itself';
   if (process.env.DOCKER_HOST) {
-    throw new SetupError(`no Docker engine answers at DOCKER_HOST=${ep.url} (${first.why})`, pointHint);
+    throw new SetupError(
+      `no Docker engine answers at DOCKER_HOST=${ep.url} (${first.why})`,
+      `start that engine or correct DOCKER_HOST (unix:///path/to/docker.sock or tcp://host:port); ` +
+        `or unset DOCKER_HOST to use ${DEFAULT_SOCKET}, which setup installs and starts itself when run as root`,
+    );
   }
   if (dockerdRunning()) {
     say(`none answers at ${ep.url} (${first.why}) but dockerd is running; waiting for it…`);
@@ -473,9 +477,8 @@ function missingDebootstrapPackages() {
 async function importRootfs(ep, prefix, rootfs, name) {
   const { repo, tag } = splitImageName(name);
   const tmpTag = `${tag}-importing-${process.pid}`;
-  const tar = spawn(prefix[0] ?? 'tar', [...prefix.slice(1), ...(prefix.length ? ['tar'] : []), '-C', rootfs, '--numeric-owner', '-c', '.'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const argv = [...prefix, 'tar', '-C', rootfs, '--numeric-owner', '-c', '.'];
+  const tar = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let bytes = 0;
   let tarErr = '';
   tar.stdout.on('data', (c) => (bytes += c.length));
@@ -546,7 +549,7 @@ async function removeStaleRootfsDirs(prefix) {
  */
 export async function prepareAgentImages(say, ep, profiles) {
   const hub = path.join(root, 'build', 'hub.mjs');
-  say(`running node build/hub.mjs prepare ${profiles.join(' ')}…`);
+  say(`running node build/hub.mjs ${['prepare', ...profiles].join(' ')}…`);
   const result = await runVisible([process.execPath, hub, 'prepare', ...profiles], { DOCKER_HOST: ep.url });
   if (result !== 0) {
     throw new SetupError(`node build/hub.mjs prepare failed (${typeof result === 'number' ? `exit code ${result}` : result})`, 'see its output above');
