@@ -2,26 +2,29 @@
 // with app.request() and no socket.
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { parseBearer } from './auth.js';
+import type { Authenticator } from './auth.js';
 import { HubError } from './errors.js';
 import type { Backend } from './backend/types.js';
 import type { JobService } from './jobs/service.js';
-import type { TokenStore } from './store/tokens.js';
 import { jobsRoutes, type Links } from './api/jobs.js';
 import { maintenanceRoutes } from './api/maintenance.js';
 import { profilesRoutes } from './api/profiles.js';
+import { workspacesRoutes } from './api/workspaces.js';
+import type { WorkspaceStore } from './workspaces.js';
 import type { JobStore } from './store/jobs.js';
 import type { ProfileRegistry } from './profiles/registry.js';
 
 export interface AppDeps {
   jobs: JobService;
-  tokens: TokenStore;
+  auth: Authenticator;
   backend: Backend;
   links: Links;
   profiles: ProfileRegistry;
   store: JobStore;
   allowPrivileged: boolean;
   maxBodyBytes: number;
+  workspaces: WorkspaceStore;
+  maxWorkspaceBytes: number;
 }
 
 export function createApp(deps: AppDeps) {
@@ -44,24 +47,21 @@ export function createApp(deps: AppDeps) {
   });
 
   app.use('/v1/*', async (c, next) => {
-    const token = parseBearer(c.req.header('authorization'));
-    if (!token || !deps.tokens.verify(token)) {
-      throw new HubError('UNAUTHORIZED', 'missing or wrong token: send Authorization: Bearer <token>');
-    }
+    await deps.auth.check(c.req.header('authorization'));
     await next();
   });
-  app.use(
-    '/v1/*',
-    bodyLimit({
-      maxSize: deps.maxBodyBytes,
-      onError: () => {
-        throw new HubError('BODY_TOO_LARGE', `request body is larger than ${deps.maxBodyBytes} bytes`);
-      },
-    }),
-  );
+  const jsonLimit = bodyLimit({
+    maxSize: deps.maxBodyBytes,
+    onError: () => {
+      throw new HubError('BODY_TOO_LARGE', `request body is larger than ${deps.maxBodyBytes} bytes`);
+    },
+  });
+  // Workspaces are archives with a limit of their own.
+  app.use('/v1/*', (c, next) => (c.req.path === '/v1/workspaces' ? next() : jsonLimit(c, next)));
 
   app.route('/v1/jobs', jobsRoutes(deps.jobs, deps.links));
   app.route('/v1/profiles', profilesRoutes(deps.profiles, deps.allowPrivileged));
   app.route('/v1/maintenance', maintenanceRoutes(deps));
+  app.route('/v1/workspaces', workspacesRoutes(deps.workspaces, deps.maxWorkspaceBytes));
   return app;
 }

@@ -66,6 +66,27 @@ const SETTINGS = {
     schema: z.coerce.number().int().min(100).default(5000),
   },
   profilesDir: { flag: 'profiles-dir', env: 'DOCKER_AGENT_PROFILES_DIR', schema: z.string().min(1).optional() },
+  maxWorkspaceBytes: {
+    flag: 'max-workspace',
+    env: 'DOCKER_AGENT_MAX_WORKSPACE_BYTES',
+    schema: z.coerce.number().int().min(1024).default(1024 * 1024 * 1024),
+  },
+  oidcRepositories: {
+    flag: 'oidc-repositories',
+    env: 'DOCKER_AGENT_OIDC_REPOSITORIES',
+    schema: z
+      .string()
+      .default('')
+      .transform((v) => v.split(',').map((r) => r.trim()).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^[\w.-]+\/([\w.-]+|\*)$/, 'expected a comma-separated list of owner/name or owner/*'))),
+  },
+  oidcJwksUrl: {
+    flag: 'oidc-jwks-url',
+    env: 'DOCKER_AGENT_OIDC_JWKS_URL',
+    schema: z.url({ message: 'expected the http(s) URL of a JWKS' }).default('https://token.actions.githubusercontent.com/.well-known/jwks'),
+  },
+  oidcIssuer: { flag: 'oidc-issuer', env: 'DOCKER_AGENT_OIDC_ISSUER', schema: z.string().min(1).default('https://token.actions.githubusercontent.com') },
+  oidcAudience: { flag: 'oidc-audience', env: 'DOCKER_AGENT_OIDC_AUDIENCE', schema: z.string().min(1).default('docker-agent') },
 } as const;
 
 type Settings = typeof SETTINGS;

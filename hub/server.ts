@@ -21,6 +21,8 @@ import { hubId as loadHubId, openDb } from './store/db.js';
 import { EventLog } from './store/events.js';
 import { JobStore } from './store/jobs.js';
 import { newSecret, TokenStore } from './store/tokens.js';
+import { WorkspaceStore } from './workspaces.js';
+import { Authenticator, type OidcSettings } from './auth.js';
 
 export interface RunningHub {
   url: string;
@@ -45,10 +47,16 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const store = new JobStore(db);
   const events = new EventLog(db);
   const bus = new EventBus(db, events);
-  const jobs = new JobService({ config, hubId, store, bus, backend, profiles, log });
+  const workspaces = new WorkspaceStore(join(config.dataDir, 'workspaces'), config.maxWorkspaceBytes);
+  const jobs = new JobService({ config, hubId, store, bus, backend, profiles, workspaces, log });
 
   const links = { http: '', ws: '' };
-  const app = createApp({ jobs, tokens, backend, profiles, store, links, allowPrivileged: config.allowPrivileged, maxBodyBytes: config.maxBodyBytes });
+  const auth = new Authenticator(tokens, oidcSettings(config));
+  const app = createApp({ jobs, auth, backend, profiles, store, links, allowPrivileged: config.allowPrivileged,
+    maxBodyBytes: config.maxBodyBytes,
+    workspaces,
+    maxWorkspaceBytes: config.maxWorkspaceBytes,
+  });
   const api = serve({ fetch: app.fetch, hostname: config.host, port: config.port }) as Server;
   await new Promise<void>((resolve, reject) => {
     api.once('listening', resolve);
@@ -60,7 +68,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   links.ws = links.http.replace(/^http/, 'ws');
 
   const toAgent = agentChannel(jobs, log);
-  const toEvents = eventStream({ jobs, log: events, bus, tokens });
+  const toEvents = eventStream({ jobs, log: events, bus, auth });
   api.on('upgrade', route({ '/v1/agent': toAgent }, toEvents));
 
   // Agents dial this socket; its folder is what containers see, read-only.
@@ -110,4 +118,10 @@ function ensureToken(tokens: TokenStore, config: HubConfig, log: (msg: string) =
   tokens.add('first start', token);
   log(`created an API token; it is in ${file} (send it as Authorization: Bearer <token>)`);
   return existsSync(file) ? file : undefined;
+}
+
+/** OIDC is on when the operator names the repositories it admits. */
+function oidcSettings(config: HubConfig): OidcSettings | undefined {
+  if (!config.oidcRepositories.length) return undefined;
+  return { jwksUrl: config.oidcJwksUrl, issuer: config.oidcIssuer, audience: config.oidcAudience, repositories: config.oidcRepositories };
 }

@@ -24,6 +24,14 @@ export type JobRequest = {
    */
   timeout?: number;
   /**
+   * Id of an archive uploaded with POST /v1/workspaces; it is unpacked into /workspace before the first step.
+   */
+  workspace?: string;
+  /**
+   * Commit the container to an image when the steps end, downloadable from GET /v1/jobs/{id}/snapshot.
+   */
+  snapshot?: boolean;
+  /**
    * Keep the container after the job ends (for debugging); it is removed by default.
    */
   keep?: boolean;

@@ -8,8 +8,8 @@ import type { EventBus } from '../jobs/event-bus.js';
 import { isTerminal } from '../jobs/lifecycle.js';
 import type { JobService } from '../jobs/service.js';
 import { toWire, type EventLog } from '../store/events.js';
-import type { TokenStore } from '../store/tokens.js';
-import { bearerToken, rejectUpgrade, type UpgradeHandler } from '../agents/upgrade.js';
+import type { Authenticator } from '../auth.js';
+import { rejectUpgrade, type UpgradeHandler } from '../agents/upgrade.js';
 
 const PAGE = 64;
 const HIGH_WATER = 1024 * 1024;
@@ -18,18 +18,19 @@ export interface EventStreamDeps {
   jobs: JobService;
   log: EventLog;
   bus: EventBus;
-  tokens: TokenStore;
+  auth: Authenticator;
 }
 
 export const EVENTS_PATH = /^\/v1\/jobs\/([^/]+)\/events$/;
 
 export function eventStream(deps: EventStreamDeps): UpgradeHandler {
   const wss = new WebSocketServer({ noServer: true });
-  return (req, socket, head) => {
+  return async (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://hub');
-    const token = bearerToken(req);
-    if (!token || !deps.tokens.verify(token)) {
-      return rejectUpgrade(socket, new HubError('UNAUTHORIZED', 'missing or wrong token: send Authorization: Bearer <token>'));
+    try {
+      await deps.auth.check(req.headers.authorization);
+    } catch (err) {
+      return rejectUpgrade(socket, err as HubError);
     }
     const jobId = decodeURIComponent(EVENTS_PATH.exec(url.pathname)![1]!);
     const fromRaw = url.searchParams.get('from') ?? '1';

@@ -15,6 +15,8 @@ export interface ContainerSpec {
   profile: Profile;
   /** Environment for the runtime (how to reach the hub, its one-time token). */
   env: Record<string, string>;
+  /** A stored workspace archive (gzipped tar) to unpack into /workspace before the container starts. */
+  workspace?: string;
 }
 
 export interface ContainerRef {

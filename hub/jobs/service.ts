@@ -10,6 +10,7 @@ import { AGENT_SOCKET_DIR_IN_CONTAINER, AGENT_SOCKET_NAME, type Backend, type Co
 import type { NewEvent } from '../store/events.js';
 import type { Job, JobPatch, JobSpec, JobStore, ListQuery, StepSummary } from '../store/jobs.js';
 import { hashToken, newSecret } from '../store/tokens.js';
+import type { WorkspaceStore } from '../workspaces.js';
 import type { EventBus } from './event-bus.js';
 import { canTransition, isTerminal } from './lifecycle.js';
 
@@ -42,6 +43,7 @@ export interface JobServiceDeps {
   bus: EventBus;
   backend: Backend;
   profiles: ProfileRegistry;
+  workspaces: WorkspaceStore;
   log: (msg: string) => void;
 }
 
@@ -68,7 +70,11 @@ export class JobService {
       env: req.env ?? {},
       timeout: req.timeout ?? profile.timeout ?? DEFAULT_TIMEOUT_S,
       keep: req.keep ?? false,
+      ...(req.workspace ? { workspace: req.workspace } : {}),
+      ...(req.snapshot ? { snapshot: true } : {}),
     };
+    // Checked now, so a client learns of a missing upload from its POST, not from a failed job.
+    if (spec.workspace) this.deps.workspaces.path(spec.workspace);
     const id = randomUUID();
     const summary: StepSummary[] = spec.steps.map((s) => ({ name: s.name, state: 'pending' }));
     store.create({ id, profile: profile.name, spec, steps: summary });
@@ -192,6 +198,7 @@ export class JobService {
         hubId,
         image,
         profile,
+        ...(job.spec.workspace ? { workspace: this.deps.workspaces.path(job.spec.workspace) } : {}),
         env: {
           DOCKER_AGENT_HUB_URL: hubUrl,
           DOCKER_AGENT_AGENT_TOKEN: token,

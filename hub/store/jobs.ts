@@ -5,6 +5,9 @@ import type { Db } from './db.js';
 
 export interface JobSpec extends AgentTask {
   keep: boolean;
+  /** Id of an uploaded workspace to unpack into /workspace. */
+  workspace?: string;
+  snapshot?: boolean;
 }
 
 export type StepState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'timed_out' | 'cancelled';

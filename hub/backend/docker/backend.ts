@@ -7,6 +7,8 @@ import { HubError } from '../../errors.js';
 import { AGENT_SOCKET_DIR_IN_CONTAINER, LABELS, type Backend, type BuildProgress, type ContainerInfo, type ContainerRef, type ContainerSpec, type EngineInfo } from '../types.js';
 import { connectDocker, type Connection } from './connect.js';
 import { ImageBuilder } from './images.js';
+import { AGENT_UID } from './dockerfile.js';
+import { ownedArchive } from '../../workspaces.js';
 
 export interface DockerBackendOptions {
   baseImage: string;
@@ -109,7 +111,7 @@ export class DockerBackend implements Backend {
       Labels: { [LABELS.job]: spec.jobId, [LABELS.hub]: spec.hubId, [LABELS.profile]: profile.name },
       WorkingDir: '/workspace',
       // The runtime refuses nothing here: the image's user is non-root, and a profile may only pick another uid.
-      User: profile.user ?? '1000:1000',
+      User: profile.user ?? `${AGENT_UID}:${AGENT_UID}`,
       HostConfig: {
         // A tiny init as PID 1 reaps the orphans of steps and lets the runtime kill(-1) all of them.
         Init: true,
@@ -123,6 +125,10 @@ export class DockerBackend implements Backend {
       },
     });
     try {
+      if (spec.workspace) {
+        const [uid, gid = uid] = (profile.user ?? `${AGENT_UID}:${AGENT_UID}`).split(':').map(Number) as [number, number?];
+        await container.putArchive(ownedArchive(spec.workspace, uid, gid), { path: '/workspace' });
+      }
       await container.start();
     } catch (err) {
       await container.remove({ force: true }).catch(() => {});

@@ -1,0 +1,23 @@
+// POST /v1/workspaces: a tar (Content-Type application/x-tar) or gzipped tar
+// (application/gzip) streamed to disk as it arrives; the answer's id goes into a
+// job request's `workspace`.
+import { Hono } from 'hono';
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { HubError } from '../errors.js';
+import type { WorkspaceStore } from '../workspaces.js';
+
+export function workspacesRoutes(workspaces: WorkspaceStore, maxBytes: number) {
+  const app = new Hono();
+  app.post('/', async (c) => {
+    const declared = Number(c.req.header('content-length') ?? 0);
+    if (declared > maxBytes) {
+      throw new HubError('BODY_TOO_LARGE', `the workspace is ${declared} bytes; this hub takes up to ${maxBytes} (DOCKER_AGENT_MAX_WORKSPACE_BYTES)`);
+    }
+    const body = c.req.raw.body;
+    if (!body) throw new HubError('VALIDATION_FAILED', 'the request has no body: send the workspace as a tar archive');
+    const saved = await workspaces.save(Readable.fromWeb(body as NodeReadableStream), c.req.header('content-type'));
+    return c.json(saved, 201);
+  });
+  return app;
+}

@@ -1,0 +1,186 @@
+// Uploaded workspaces: a tar (or gzipped tar) a client sends before it submits the
+// job that starts from it. Each upload is checked entry by entry as it streams in
+// (no absolute paths, no `..`, only files, folders and symlinks, within the size
+// limit), stored once under the hash of its normalised content, and later copied
+// into the job's /workspace owned by the user the job runs as.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { PassThrough, Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createGzip } from 'node:zlib';
+import * as tar from 'tar-stream';
+import { HubError } from './errors.js';
+
+export const WORKSPACE_TYPES = {
+  'application/gzip': 'gzip',
+  'application/x-gzip': 'gzip',
+  'application/x-tar': 'tar',
+} as const;
+
+export interface SavedWorkspace {
+  id: string;
+  bytes: number;
+  entries: number;
+}
+
+const ID = /^[0-9a-f]{64}$/;
+
+/** An entry's path inside /workspace, or a reason it has none. */
+function safeName(name: string): string | { refused: string } {
+  const clean = posix.normalize(name.replace(/^(\.\/)+/, ''));
+  if (name.startsWith('/') || clean === '..' || clean.startsWith('../')) return { refused: 'points outside the workspace' };
+  return clean === '.' || clean === './' ? '' : clean.replace(/\/$/, '');
+}
+
+/** Fails the stream once more than `max` bytes went through it. */
+function limit(max: number, what: string): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      if (seen > max) done(new HubError('BODY_TOO_LARGE', `${what} is larger than ${max} bytes (DOCKER_AGENT_MAX_WORKSPACE_BYTES)`));
+      else done(null, chunk);
+    },
+  });
+}
+
+/** Copies one entry's body into the pack. */
+function copyEntry(pack: tar.Pack, header: tar.Header, body: Readable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    sink.on('error', reject);
+    body.on('error', reject);
+    body.pipe(sink);
+  });
+}
+
+/**
+ * Re-packs a tar entry by entry: `map` may rename or re-own an entry, drop it
+ * (null) or refuse it (throw). Resolves with the number of entries kept; on
+ * failure both ends are destroyed, so whatever feeds or drains them stops too.
+ */
+async function repack(input: tar.Extract, output: tar.Pack, map: (header: tar.Header) => tar.Header | null): Promise<number> {
+  let entries = 0;
+  try {
+    for await (const entry of input) {
+      const mapped = map(entry.header);
+      if (!mapped) {
+        entry.resume();
+        continue;
+      }
+      await copyEntry(output, mapped, entry as unknown as Readable);
+      entries++;
+    }
+    output.finalize();
+    return entries;
+  } catch (err) {
+    input.destroy(err as Error);
+    output.destroy(err as Error);
+    throw err;
+  }
+}
+
+/** The first failure of several, preferring one that says what was wrong with the input. */
+async function settle<T>(main: Promise<T>, ...others: Promise<unknown>[]): Promise<T> {
+  const results = await Promise.allSettled([main, ...others]);
+  const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+  if (failures.length) throw failures.find((e) => e instanceof HubError) ?? failures[0];
+  return (results[0] as PromiseFulfilledResult<T>).value;
+}
+
+export class WorkspaceStore {
+  constructor(
+    private readonly dir: string,
+    private readonly maxBytes: number,
+  ) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  /** Checks and stores an upload; the same content uploaded twice is stored once. */
+  async save(body: Readable, contentType: string | undefined): Promise<SavedWorkspace> {
+    const kind = WORKSPACE_TYPES[(contentType ?? '').split(';')[0]!.trim().toLowerCase() as keyof typeof WORKSPACE_TYPES];
+    if (!kind) {
+      throw new HubError(
+        'VALIDATION_FAILED',
+        `a workspace is a tar archive: send it with Content-Type ${Object.keys(WORKSPACE_TYPES).join(' or ')}, not ${contentType ?? 'none'}`,
+      );
+    }
+    const input = tar.extract();
+    const output = tar.pack();
+    const copied = repack(input, output, (h) => {
+      const name = safeName(h.name);
+      if (typeof name !== 'string') throw new HubError('VALIDATION_FAILED', `workspace entry ${JSON.stringify(h.name)} ${name.refused}`);
+      if (!['file', 'directory', 'symlink'].includes(h.type ?? 'file')) {
+        throw new HubError('VALIDATION_FAILED', `workspace entry ${JSON.stringify(h.name)} is a ${h.type}; only files, folders and symlinks are taken`);
+      }
+      if (!name) return null;
+      // Owners are set when the workspace is copied into a container.
+      return { ...h, name, uid: 0, gid: 0, uname: '', gname: '', pax: undefined };
+    });
+    const hash = createHash('sha256');
+    const tmp = join(this.dir, `.upload-${randomBytes(6).toString('hex')}`);
+    try {
+      const entries = await settle(
+        copied,
+        pipeline(body, limit(this.maxBytes, 'the upload'), kind === 'gzip' ? createGunzip() : new PassThrough(), limit(this.maxBytes, 'the unpacked workspace'), input),
+        pipeline(
+          output,
+          new Transform({
+            transform(chunk: Buffer, _enc, next) {
+              hash.update(chunk);
+              next(null, chunk);
+            },
+          }),
+          createGzip(),
+          createWriteStream(tmp),
+        ),
+      );
+      const id = hash.digest('hex');
+      renameSync(tmp, this.file(id));
+      return { id, bytes: statSync(this.file(id)).size, entries };
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      if (err instanceof HubError) throw err;
+      throw new HubError('VALIDATION_FAILED', `the workspace is not a readable ${kind === 'gzip' ? 'gzipped ' : ''}tar archive: ${(err as Error).message}`);
+    }
+  }
+
+  /** The stored archive of an id, or a 400 that says how to get one. */
+  path(id: string): string {
+    const file = ID.test(id) ? this.file(id) : '';
+    if (!file || !existsSync(file)) {
+      throw new HubError('WORKSPACE_NOT_FOUND', `no workspace ${id} on this hub: upload it first with POST /v1/workspaces`);
+    }
+    return file;
+  }
+
+  /** Uploads last used before `olderThan`; removed unless `dryRun`. */
+  prune(olderThan: Date, dryRun: boolean): string[] {
+    const removed: string[] = [];
+    for (const name of readdirSync(this.dir)) {
+      const file = join(this.dir, name);
+      if (statSync(file).mtimeMs >= olderThan.getTime()) continue;
+      if (!dryRun) rmSync(file, { force: true });
+      removed.push(name.replace(/\.tar\.gz$/, ''));
+    }
+    return removed;
+  }
+
+  private file(id: string): string {
+    return join(this.dir, `${id}.tar.gz`);
+  }
+}
+
+/** A stored workspace as a plain tar whose entries belong to `uid:gid`, for the engine to unpack. */
+export function ownedArchive(file: string, uid: number, gid: number): Readable {
+  const input = tar.extract();
+  const output = tar.pack();
+  const archive = new PassThrough();
+  settle(
+    repack(input, output, (h) => ({ ...h, uid, gid, uname: '', gname: '' })),
+    pipeline(createReadStream(file), createGunzip(), input),
+    pipeline(output, archive),
+  ).catch((err) => archive.destroy(err));
+  return archive;
+}

@@ -1,0 +1,89 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import * as tar from 'tar-stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ownedArchive, WorkspaceStore } from '../../hub/workspaces.js';
+
+type Entry = Partial<tar.Header> & { name: string; body?: string };
+
+async function tarOf(entries: Entry[]): Promise<Buffer> {
+  const pack = tar.pack();
+  for (const { body, ...h } of entries) pack.entry(h, body ?? '');
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function entriesOf(stream: Readable): Promise<Array<{ name: string; uid: number; gid: number; body: string }>> {
+  const extract = tar.extract();
+  stream.pipe(extract);
+  const out = [];
+  for await (const entry of extract) {
+    let body = '';
+    for await (const c of entry) body += c;
+    out.push({ name: entry.header.name, uid: entry.header.uid, gid: entry.header.gid, body });
+  }
+  return out;
+}
+
+let dir: string;
+let store: WorkspaceStore;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'da-ws-'));
+  store = new WorkspaceStore(dir, 64 * 1024);
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('workspace uploads', () => {
+  const files: Entry[] = [
+    { name: './', type: 'directory' },
+    { name: './src/', type: 'directory' },
+    { name: './src/a.txt', body: 'alpha\n', uid: 501 },
+    { name: './link', type: 'symlink', linkname: 'src/a.txt' },
+  ];
+
+  it('stores a gzipped and a plain tar of the same files once, and hands them out owned by the job user', async () => {
+    const plain = await tarOf(files);
+    const a = await store.save(Readable.from(gzipSync(plain)), 'application/gzip');
+    const b = await store.save(Readable.from(plain), 'application/x-tar');
+    expect(a.id).toMatch(/^[0-9a-f]{64}$/);
+    expect(b.id).toBe(a.id);
+    expect(a.entries).toBe(3);
+    const entries = await entriesOf(ownedArchive(store.path(a.id), 1234, 99));
+    expect(entries).toEqual([
+      { name: 'src', uid: 1234, gid: 99, body: '' },
+      { name: 'src/a.txt', uid: 1234, gid: 99, body: 'alpha\n' },
+      { name: 'link', uid: 1234, gid: 99, body: '' },
+    ]);
+  });
+
+  it.each([
+    ['../escape', { name: '../escape', body: 'x' }, /"..\/escape" points outside the workspace/],
+    ['an absolute path', { name: '/etc/passwd', body: 'x' }, /"\/etc\/passwd" points outside the workspace/],
+    ['a device', { name: 'dev', type: 'character-device' as const, devmajor: 1, devminor: 3 }, /"dev" is a character-device/],
+  ])('refuses %s, naming the entry', async (_what, entry, message) => {
+    const body = await tarOf([{ name: 'ok.txt', body: 'fine' }, entry]);
+    await expect(store.save(Readable.from(body), 'application/x-tar')).rejects.toMatchObject({ code: 'VALIDATION_FAILED', message: expect.stringMatching(message) });
+  });
+
+  it('refuses an archive past the size limit, packed or unpacked', async () => {
+    const big = await tarOf([{ name: 'big', body: 'z'.repeat(200 * 1024) }]);
+    await expect(store.save(Readable.from(big), 'application/x-tar')).rejects.toMatchObject({ code: 'BODY_TOO_LARGE' });
+    // Compresses to a few hundred bytes: the limit holds on what it unpacks to.
+    await expect(store.save(Readable.from(gzipSync(big)), 'application/gzip')).rejects.toMatchObject({ code: 'BODY_TOO_LARGE' });
+  });
+
+  it('says what it takes when the body is not a tar or has the wrong type', async () => {
+    await expect(store.save(Readable.from(Buffer.from('hello')), 'application/gzip')).rejects.toMatchObject({
+      message: expect.stringMatching(/not a readable gzipped tar archive/),
+    });
+    await expect(store.save(Readable.from(Buffer.from('{}')), 'application/json')).rejects.toMatchObject({
+      message: expect.stringMatching(/Content-Type application\/gzip or application\/x-gzip or application\/x-tar, not application\/json/),
+    });
+    expect(() => store.path('f'.repeat(64))).toThrow(/upload it first with POST \/v1\/workspaces/);
+  });
+});
