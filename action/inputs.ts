@@ -10,33 +10,51 @@ export class InputError extends Error {
   }
 }
 
-export interface Settings {
+export interface HubSettings {
   hubUrl: string;
+  /** Empty: authenticate with a GitHub OIDC ID token for `audience`. */
   token: string;
+  audience: string;
+}
+
+export interface Settings extends HubSettings {
   request: JobRequest;
   /** Values to hide in the log besides the token. */
   secrets: string[];
+  /** A folder to upload into the agent's /workspace. */
+  workspace?: { path: string; includeGit: boolean };
 }
 
-export interface MaintenanceSettings {
-  hubUrl: string;
-  token: string;
+export interface CommentSettings extends Settings {
+  githubToken: string;
+  allowForks: boolean;
+}
+
+export type Mode = 'run' | 'comment' | 'maintenance';
+
+export interface MaintenanceSettings extends HubSettings {
   prune: { jobsOlderThan: number; keepJobs: number; imagesOlderThan: number; dryRun: boolean };
 }
 
-/** `run` a job, or `maintenance` (chosen by itself on `schedule` events). */
-export function readMode(get: (name: string) => string = (n) => core.getInput(n), event = process.env.GITHUB_EVENT_NAME): 'run' | 'maintenance' {
-  const mode = get('mode').trim() || (event === 'schedule' ? 'maintenance' : 'run');
-  if (mode !== 'run' && mode !== 'maintenance') throw new InputError('mode', `expected run or maintenance, got ${JSON.stringify(mode)}`);
-  return mode;
+const EVENT_MODES: Record<string, Mode> = { schedule: 'maintenance', issue_comment: 'comment' };
+
+/** `run` a job, answer a PR `comment`, or `maintenance`; by default chosen by the event. */
+export function readMode(get: (name: string) => string = (n) => core.getInput(n), event = process.env.GITHUB_EVENT_NAME ?? ''): Mode {
+  const mode = get('mode').trim() || EVENT_MODES[event] || 'run';
+  if (!['run', 'comment', 'maintenance'].includes(mode)) throw new InputError('mode', `expected run, comment or maintenance, got ${JSON.stringify(mode)}`);
+  return mode as Mode;
 }
 
-function hub(get: (name: string) => string): { hubUrl: string; token: string } {
+function flag(get: (name: string) => string, name: string): boolean {
+  const text = get(name).trim().toLowerCase();
+  if (!['', 'true', 'false'].includes(text)) throw new InputError(name, `expected true or false, got ${JSON.stringify(text)}`);
+  return text === 'true';
+}
+
+export function readHubSettings(get: (name: string) => string = (n) => core.getInput(n)): HubSettings {
   const hubUrl = get('hub-url').trim();
   if (!/^https?:\/\//.test(hubUrl)) throw new InputError('hub-url', `expected an http(s) URL of the hub, got ${JSON.stringify(hubUrl)}`);
-  const token = get('token').trim();
-  if (!token) throw new InputError('token', 'is required (the hub\'s API token, e.g. from a secret)');
-  return { hubUrl, token };
+  return { hubUrl, token: get('token').trim(), audience: get('oidc-audience').trim() || 'docker-agent' };
 }
 
 function number(get: (name: string) => string, name: string, fallback: number): number {
@@ -50,12 +68,12 @@ function number(get: (name: string) => string, name: string, fallback: number): 
 export function readMaintenanceSettings(get: (name: string) => string = (n) => core.getInput(n)): MaintenanceSettings {
   const day = 86400;
   return {
-    ...hub(get),
+    ...readHubSettings(get),
     prune: {
       jobsOlderThan: number(get, 'max-job-age-days', 30) * day,
       keepJobs: Math.floor(number(get, 'keep-jobs', 100)),
       imagesOlderThan: number(get, 'max-image-age-days', 7) * day,
-      dryRun: get('dry-run').trim() === 'true',
+      dryRun: flag(get, 'dry-run'),
     },
   };
 }
@@ -84,10 +102,10 @@ function parseSteps(text: string): JobRequest['steps'] {
   return steps as JobRequest['steps'];
 }
 
-export function readSettings(get: (name: string) => string = (n) => core.getInput(n)): Settings {
-  const { hubUrl, token } = hub(get);
-  const run = get('run');
-  const stepsText = get('steps').trim();
+/** The job's settings; in comment mode the command comes from the comment, so `run` may be empty. */
+export function readSettings(get: (name: string) => string = (n) => core.getInput(n), { fromComment = false } = {}): Settings {
+  const run = fromComment ? 'true' : get('run');
+  const stepsText = fromComment ? '' : get('steps').trim();
   if (!run.trim() === !stepsText) throw new InputError('run', 'give either `run` (a script) or `steps` (a JSON list), not both and not neither');
   const timeoutText = get('timeout').trim();
   const timeout = timeoutText ? Number(timeoutText) : undefined;
@@ -99,6 +117,18 @@ export function readSettings(get: (name: string) => string = (n) => core.getInpu
     ...(stepsText ? { steps: parseSteps(stepsText) } : { run }),
     ...(Object.keys(env).length ? { env } : {}),
     ...(timeout ? { timeout } : {}),
+    ...(flag(get, 'snapshot') ? { snapshot: true } : {}),
   };
-  return { hubUrl, token, request, secrets: Object.values(env).filter((v) => v.length >= 4) };
+  const workspace = get('workspace').trim();
+  return {
+    ...readHubSettings(get),
+    request,
+    secrets: Object.values(env).filter((v) => v.length >= 4),
+    ...(workspace ? { workspace: { path: workspace, includeGit: flag(get, 'workspace-git') } } : {}),
+  };
+}
+
+export function readCommentSettings(get: (name: string) => string = (n) => core.getInput(n)): CommentSettings {
+  const githubToken = get('github-token').trim();
+  return { ...readSettings(get, { fromComment: true }), githubToken, allowForks: flag(get, 'allow-forks') };
 }

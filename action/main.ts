@@ -1,16 +1,25 @@
-// The action's main step: inputs → run the job on the hub → outputs, summary and
-// the job's exit code as the step's.
+// The action's main step: read the inputs, then run a job, answer a PR comment or
+// ask for maintenance, and report: outputs, a summary, and the job's exit code as
+// the step's.
 import * as core from '@actions/core';
-import { HubClient } from '../client/index.js';
-import { readMaintenanceSettings, readMode, readSettings } from './inputs.js';
-import { runJob } from './run-job.js';
-import { jobSummary } from './summary.js';
+import * as github from '@actions/github';
+import type { HubClient, JobRequest } from '../client/index.js';
+import { commentRequest, ignoreReason, parseCommand, resultReply, WRITE, type CommentEvent } from './comment.js';
+import { actStandIn, gitHubApi, type GitHubApi } from './github.js';
+import { connectHub } from './hub-auth.js';
+import { readCommentSettings, readMaintenanceSettings, readMode, readSettings, type Settings } from './inputs.js';
+import { runJob, type JobResult } from './run-job.js';
+import { jobSummary, seconds } from './summary.js';
+import { packDirectory } from './workspace.js';
+
+const say = (message: string) => core.info(`docker-agent: ${message}`);
+const act = process.env.ACT === 'true';
 
 /** The runner cancels a step with SIGINT, then SIGTERM: cancel the job on the hub at once. */
 function cancelOnSignal(client: HubClient, jobId: () => string | undefined): void {
   const cancel = (signal: string) => {
     const id = jobId();
-    core.info(`docker-agent: ${signal}: cancelling job ${id ?? '(not yet created)'}`);
+    say(`${signal}: cancelling job ${id ?? '(not yet created)'}`);
     if (!id) process.exit(1);
     client
       .cancelJob(id)
@@ -21,11 +30,96 @@ function cancelOnSignal(client: HubClient, jobId: () => string | undefined): voi
   process.once('SIGTERM', () => cancel('SIGTERM'));
 }
 
+/** Runs the job to its end and reports it: outputs, summary, and the step failing with the job. */
+async function runAndReport(client: HubClient, settings: Settings, request: JobRequest): Promise<JobResult> {
+  for (const s of settings.secrets) core.setSecret(s);
+  let jobId: string | undefined;
+  cancelOnSignal(client, () => jobId);
+  const result = await runJob(client, request, {
+    onCreated: (j) => {
+      jobId = j.id;
+      core.saveState('job-id', j.id);
+      core.setOutput('job-id', j.id);
+      say(`job ${j.id} queued on ${settings.hubUrl}`);
+    },
+  });
+  const { job, tails } = result;
+  core.saveState('finished', 'true');
+  core.setOutput('status', job.state);
+  core.setOutput('exit-code', String(job.exitCode ?? ''));
+  core.setOutput('duration', seconds(job) === '–' ? '0' : seconds(job));
+  core.setOutput('log-url', job.links.events);
+  if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(jobSummary(job, tails)).write();
+  if (job.state !== 'succeeded') {
+    core.setFailed(`docker-agent job ${job.state}${job.exitCode ? ` with exit code ${job.exitCode}` : ''}${job.reason ? `: ${job.reason}` : ''}`);
+    process.exitCode = job.exitCode || 1;
+  }
+  return result;
+}
+
+/** The `workspace` folder uploaded to the hub, its id for the job request. */
+async function uploadFolder(client: HubClient, settings: Settings): Promise<string | undefined> {
+  if (!settings.workspace) return undefined;
+  const { path, includeGit } = settings.workspace;
+  const up = await client.uploadWorkspace(packDirectory(path, { includeGit }), 'application/gzip');
+  say(`uploaded ${path} (${up.entries} entries, ${up.bytes} bytes${includeGit ? '' : ', without .git'}) as workspace ${up.id.slice(0, 12)}`);
+  return up.id;
+}
+
+async function run(): Promise<void> {
+  const settings = readSettings();
+  const client = await connectHub(settings);
+  const workspace = await uploadFolder(client, settings);
+  await runAndReport(client, settings, { ...settings.request, ...(workspace ? { workspace } : {}) });
+}
+
+/** `/agent run …` in a PR comment: checked, acknowledged, run at the PR's head commit, answered. */
+async function comment(): Promise<void> {
+  const event = github.context.payload as unknown as CommentEvent;
+  const ignored = ignoreReason(event);
+  if (ignored) return say(`nothing to do: ${ignored}`);
+  const cmd = parseCommand(event.comment.body ?? '');
+  if (!cmd) return say('nothing to do: the comment is not an /agent run command');
+
+  const settings = readCommentSettings();
+  const { owner, repo } = github.context.repo;
+  const gh: GitHubApi = act ? actStandIn() : gitHubApi(settings.githubToken, { owner, repo });
+  const pr = event.issue.number;
+  const who = event.comment.user.login;
+  const refuse = async (why: string) => {
+    core.setOutput('status', 'refused');
+    say(`refused: ${why}`);
+    await gh.react(event.comment.id, '-1');
+    await gh.comment(pr, `👎 @${who}: ${why}`);
+  };
+
+  const permission = await gh.permission(who);
+  if (!WRITE.includes(permission)) return refuse(`/agent run needs write permission on ${owner}/${repo}; you have ${permission}.`);
+  if ('usage' in cmd) return refuse(cmd.usage);
+  const head = await gh.pullRequest(pr);
+  if (head.headRepo !== head.baseRepo && !settings.allowForks) {
+    return refuse(`#${pr} comes from a fork (${head.headRepo ?? 'a deleted repository'}); this workflow does not run fork pull requests (allow-forks).`);
+  }
+  // From here on, this commit is what runs, whatever is pushed to the PR meanwhile.
+  const sha = head.sha;
+  core.setOutput('sha', sha);
+  await gh.react(event.comment.id, 'eyes');
+  say(`accepted /agent run from @${who} on #${pr} at ${sha}`);
+
+  const client = await connectHub(settings);
+  const workspace = act
+    ? await uploadFolder(client, settings)
+    : (await client.uploadWorkspace(await gh.tarball(sha), 'application/gzip', { strip: 1 })).id;
+  const { job, tails } = await runAndReport(client, settings, commentRequest(settings.request, cmd, sha, pr, workspace));
+  const runUrl = process.env.GITHUB_RUN_ID ? `${github.context.serverUrl}/${owner}/${repo}/actions/runs/${process.env.GITHUB_RUN_ID}` : undefined;
+  await gh.react(event.comment.id, job.state === 'succeeded' ? 'rocket' : '-1');
+  await gh.comment(pr, resultReply({ job, sha, command: cmd.command, tail: tails.get(0) ?? '', logUrl: job.links.events, ...(runUrl ? { runUrl } : {}) }));
+}
+
 /** Scheduled maintenance: the hub prunes and says what it removed. */
 async function maintenance(): Promise<void> {
   const settings = readMaintenanceSettings();
-  core.setSecret(settings.token);
-  const client = new HubClient({ url: settings.hubUrl, token: settings.token });
+  const client = await connectHub(settings);
   const { removed, dryRun } = await client.prune(settings.prune);
   const verb = dryRun ? 'would remove' : 'removed';
   const counts = Object.entries(removed).map(([what, list]) => `${list.length} ${what}`);
@@ -37,36 +131,10 @@ async function maintenance(): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
-  if (readMode() === 'maintenance') return maintenance();
-  const settings = readSettings();
-  core.setSecret(settings.token);
-  for (const s of settings.secrets) core.setSecret(s);
-  const client = new HubClient({ url: settings.hubUrl, token: settings.token });
-  let jobId: string | undefined;
-  cancelOnSignal(client, () => jobId);
+const MODES = { run, comment, maintenance };
 
-  const { job, tails } = await runJob(client, settings.request, {
-    onCreated: (j) => {
-      jobId = j.id;
-      core.saveState('job-id', j.id);
-      core.setOutput('job-id', j.id);
-      core.info(`docker-agent: job ${j.id} queued on ${settings.hubUrl}`);
-    },
+Promise.resolve()
+  .then(() => MODES[readMode()]())
+  .catch((err) => {
+    core.setFailed(err instanceof Error ? err.message : String(err));
   });
-  core.saveState('finished', 'true');
-  const duration = job.startedAt && job.endedAt ? (Date.parse(job.endedAt) - Date.parse(job.startedAt)) / 1000 : 0;
-  core.setOutput('status', job.state);
-  core.setOutput('exit-code', String(job.exitCode ?? ''));
-  core.setOutput('duration', duration.toFixed(1));
-  core.setOutput('log-url', job.links.events);
-  if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(jobSummary(job, tails)).write();
-  if (job.state !== 'succeeded') {
-    core.setFailed(`docker-agent job ${job.state}${job.exitCode ? ` with exit code ${job.exitCode}` : ''}${job.reason ? `: ${job.reason}` : ''}`);
-    process.exitCode = job.exitCode || 1;
-  }
-}
-
-main().catch((err) => {
-  core.setFailed(err instanceof Error ? err.message : String(err));
-});

@@ -1,14 +1,13 @@
 // The post step: a job the main step started but did not see end (the workflow
 // was cancelled, the main step killed) is cancelled on the hub.
 import * as core from '@actions/core';
-import { HubClient } from '../client/index.js';
-import { readSettings } from './inputs.js';
+import { connectHub } from './hub-auth.js';
+import { readHubSettings } from './inputs.js';
 
 async function post(): Promise<void> {
   const jobId = core.getState('job-id');
   if (!jobId || core.getState('finished') === 'true') return;
-  const settings = readSettings();
-  const client = new HubClient({ url: settings.hubUrl, token: settings.token });
+  const client = await connectHub(readHubSettings());
   const job = await client.getJob(jobId);
   if (['succeeded', 'failed', 'timed_out', 'cancelled', 'error'].includes(job.state)) return;
   await client.cancelJob(jobId);

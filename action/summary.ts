@@ -2,19 +2,23 @@
 // the steps, and the tail of a failing step's output.
 import type { JobView } from '../schemas/types.gen.js';
 
-const ICON: Record<string, string> = { succeeded: '✅', failed: '❌', timed_out: '⏱️', cancelled: '🚫', skipped: '⏭️', error: '💥', pending: '·', running: '▶️' };
+export const ICON: Record<string, string> = { succeeded: '✅', failed: '❌', timed_out: '⏱️', cancelled: '🚫', skipped: '⏭️', error: '💥', pending: '·', running: '▶️' };
 
-function fence(text: string): string {
+export function fence(text: string): string {
   const ticks = '`'.repeat(Math.max(3, ...[...text.matchAll(/`+/g)].map((m) => m[0].length + 1)));
   return `${ticks}\n${text.replace(/\n$/, '')}\n${ticks}`;
 }
 
+/** Seconds from the container's start to the job's end, or – when it never started. */
+export function seconds(job: JobView): string {
+  return job.startedAt && job.endedAt ? ((Date.parse(job.endedAt) - Date.parse(job.startedAt)) / 1000).toFixed(1) : '–';
+}
+
 export function jobSummary(job: JobView, tails: Map<number, string>): string {
-  const seconds = job.startedAt && job.endedAt ? ((Date.parse(job.endedAt) - Date.parse(job.startedAt)) / 1000).toFixed(1) : '–';
   const lines = [
     `### ${ICON[job.state] ?? ''} docker-agent job ${job.state}`,
     '',
-    `Job \`${job.id}\` on profile \`${job.profile}\`: exit code ${job.exitCode ?? '–'}, ${seconds} s.${job.reason ? ` ${job.reason}.` : ''}`,
+    `Job \`${job.id}\` on profile \`${job.profile}\`: exit code ${job.exitCode ?? '–'}, ${seconds(job)} s.${job.reason ? ` ${job.reason}.` : ''}`,
     '',
     '| step | result | exit code | duration |',
     '| --- | --- | --- | --- |',

@@ -1,6 +1,7 @@
 // The one client of the hub's API, shared by the GitHub Action, the CLI and the
 // tests: typed calls over HTTP, and the event stream as an async iterator that
 // reconnects with ?from= so nothing is missed or seen twice.
+import { Readable } from 'node:stream';
 import WebSocket from 'ws';
 import type { JobEvent, JobRequest, JobState, JobView } from '../schemas/types.gen.js';
 
@@ -34,6 +35,12 @@ export interface PruneOptions {
 export interface PruneResult {
   dryRun: boolean;
   removed: { jobs: string[]; images: string[]; containers: string[]; snapshots: string[] };
+}
+
+export interface WorkspaceUpload {
+  id: string;
+  bytes: number;
+  entries: number;
 }
 
 export interface EventOptions {
@@ -85,6 +92,11 @@ export class HubClient {
   /** Asks the hub to remove ended jobs, unused images and orphaned containers (see the hub's README). */
   prune(opts: PruneOptions = {}): Promise<PruneResult> {
     return this.request('POST', '/v1/maintenance/prune', opts);
+  }
+
+  /** Streams a tar (or gzipped tar) to the hub; its id goes into a job request's `workspace`. */
+  uploadWorkspace(archive: Readable, contentType: 'application/gzip' | 'application/x-tar', opts: { strip?: number } = {}): Promise<WorkspaceUpload> {
+    return this.request('POST', `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ''}`, { stream: archive, contentType });
   }
 
   /** Sends a request as it is given (for callers that test the API's edges). */
@@ -172,13 +184,19 @@ export class HubClient {
   }
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const upload = body instanceof Object && 'stream' in body ? (body as { stream: Readable; contentType: string }) : undefined;
     let res: Response;
     try {
       res = await fetch(`${this.base}${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.opts.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
+        headers: {
+          authorization: `Bearer ${this.opts.token}`,
+          ...(body === undefined ? {} : { 'content-type': upload?.contentType ?? 'application/json' }),
+        },
+        ...(upload
+          ? { body: Readable.toWeb(upload.stream) as ReadableStream, duplex: 'half' }
+          : { body: body === undefined ? undefined : JSON.stringify(body) }),
+      } as RequestInit);
     } catch (err) {
       const cause = (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;
       throw new Error(`cannot reach the hub at ${this.base}: ${cause}`);

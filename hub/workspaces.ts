@@ -98,7 +98,7 @@ export class WorkspaceStore {
   }
 
   /** Checks and stores an upload; the same content uploaded twice is stored once. */
-  async save(body: Readable, contentType: string | undefined): Promise<SavedWorkspace> {
+  async save(body: Readable, contentType: string | undefined, { strip = 0 }: { strip?: number } = {}): Promise<SavedWorkspace> {
     const kind = WORKSPACE_TYPES[(contentType ?? '').split(';')[0]!.trim().toLowerCase() as keyof typeof WORKSPACE_TYPES];
     if (!kind) {
       throw new HubError(
@@ -109,7 +109,8 @@ export class WorkspaceStore {
     const input = tar.extract();
     const output = tar.pack();
     const copied = repack(input, output, (h) => {
-      const name = safeName(h.name);
+      // Like tar --strip-components: archives of a commit keep everything in one top folder.
+      const name = safeName(h.name.split('/').slice(strip).join('/'));
       if (typeof name !== 'string') throw new HubError('VALIDATION_FAILED', `workspace entry ${JSON.stringify(h.name)} ${name.refused}`);
       if (!['file', 'directory', 'symlink'].includes(h.type ?? 'file')) {
         throw new HubError('VALIDATION_FAILED', `workspace entry ${JSON.stringify(h.name)} is a ${h.type}; only files, folders and symlinks are taken`);

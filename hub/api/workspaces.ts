@@ -1,6 +1,7 @@
 // POST /v1/workspaces: a tar (Content-Type application/x-tar) or gzipped tar
 // (application/gzip) streamed to disk as it arrives; the answer's id goes into a
-// job request's `workspace`.
+// job request's `workspace`. `?strip=N` drops the first N folders of every path,
+// as archives of a commit keep everything in one top folder.
 import { Hono } from 'hono';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
@@ -16,7 +17,11 @@ export function workspacesRoutes(workspaces: WorkspaceStore, maxBytes: number) {
     }
     const body = c.req.raw.body;
     if (!body) throw new HubError('VALIDATION_FAILED', 'the request has no body: send the workspace as a tar archive');
-    const saved = await workspaces.save(Readable.fromWeb(body as NodeReadableStream), c.req.header('content-type'));
+    const strip = Number(c.req.query('strip') ?? 0);
+    if (!Number.isInteger(strip) || strip < 0 || strip > 16) {
+      throw new HubError('VALIDATION_FAILED', `strip=${c.req.query('strip')}: expected how many leading folders to drop from each path, 0 to 16`);
+    }
+    const saved = await workspaces.save(Readable.fromWeb(body as NodeReadableStream), c.req.header('content-type'), { strip });
     return c.json(saved, 201);
   });
   return app;

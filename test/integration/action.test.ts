@@ -1,71 +1,39 @@
 // The bundled action in dist/, run exactly as the runner runs it (INPUT_* variables,
-// GITHUB_OUTPUT, GITHUB_STATE, GITHUB_STEP_SUMMARY) against a real hub.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// GITHUB_OUTPUT, GITHUB_STATE, GITHUB_STEP_SUMMARY) against a real hub: run and
+// maintenance modes, workspaces and OIDC. PR comments are in action-comment.test.ts.
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoPath } from '../../hub/paths.js';
+import { runAction, type ActionOptions } from '../helpers/action.js';
+import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.js';
 import { collect, finalState, output, startTestHub, TOKEN, type TestHub } from '../helpers/hub.js';
 
 let t: TestHub;
+let gh: FakeGitHub;
 let work: string;
 beforeAll(async () => {
-  t = await startTestHub();
+  gh = await startFakeGitHub();
+  t = await startTestHub({
+    DOCKER_AGENT_OIDC_REPOSITORIES: 'Codertocat/Hello-World, octo-org/*',
+    DOCKER_AGENT_OIDC_JWKS_URL: `${gh.url}/.well-known/jwks`,
+    DOCKER_AGENT_OIDC_ISSUER: gh.url,
+  });
   work = mkdtempSync(join(tmpdir(), 'da-action-'));
 });
 afterAll(async () => {
   await t?.close();
+  await gh?.close();
   rmSync(work, { recursive: true, force: true });
 });
 
-interface ActionRun {
-  code: number | null;
-  log: string;
-  outputs: Record<string, string>;
-  summary: string;
-}
-
-/** Reads the runner's file commands: `name<<DELIMITER\nvalue\nDELIMITER` entries. */
-function fileCommands(file: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const text = readFileSync(file, 'utf8');
-  for (const m of text.matchAll(/^(.+?)<<(.+)\n([\s\S]*?)\n\2$/gm)) out[m[1]!] = m[3]!;
-  return out;
-}
-
-function runAction(
-  entry: 'main' | 'post',
-  inputs: Record<string, string>,
-  opts: { state?: string; env?: Record<string, string>; onOutput?: (log: string, child: ReturnType<typeof spawn>) => void } = {},
-): Promise<ActionRun> {
-  const dir = mkdtempSync(join(work, 'run-'));
-  const files = { GITHUB_OUTPUT: 'output', GITHUB_STATE: 'state', GITHUB_STEP_SUMMARY: 'summary' };
-  const env: Record<string, string> = { PATH: process.env.PATH!, HOME: process.env.HOME!, GITHUB_EVENT_NAME: 'push', ...opts.env };
-  for (const [k, f] of Object.entries(files)) {
-    env[k] = join(dir, f);
-    writeFileSync(env[k]!, '');
-  }
-  if (opts.state) env['STATE_job-id'] = opts.state;
-  for (const [k, v] of Object.entries({ 'hub-url': t.hub.url, token: TOKEN, ...inputs })) env[`INPUT_${k.toUpperCase()}`] = v;
-  const child = spawn(process.execPath, [repoPath('dist', `${entry}.js`)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  const onData = (d: Buffer) => {
-    log += d.toString();
-    opts.onOutput?.(log, child);
-  };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
-  return new Promise((resolve) => {
-    child.on('close', (code) =>
-      resolve({ code, log, outputs: fileCommands(env.GITHUB_OUTPUT!), summary: readFileSync(env.GITHUB_STEP_SUMMARY!, 'utf8') }),
-    );
-  });
+function action(entry: 'main' | 'post', inputs: Record<string, string>, opts: Omit<ActionOptions, 'work' | 'inputs' | 'entry'> = {}) {
+  return runAction({ work, entry, inputs: { 'hub-url': t.hub.url, token: TOKEN, ...inputs }, ...opts });
 }
 
 describe('the GitHub Action', () => {
   it('runs a passing job: live output in groups, outputs and a summary', async () => {
-    const r = await runAction('main', {
+    const r = await action('main', {
       steps: JSON.stringify([
         { name: 'greet', run: 'echo "hello $WHO"' },
         { name: 'count', run: 'seq 1 3' },
@@ -84,7 +52,7 @@ describe('the GitHub Action', () => {
   });
 
   it('fails the step with the job\'s exit code and puts the failing step\'s tail in the summary', async () => {
-    const r = await runAction('main', { run: 'echo before the fall; echo broken >&2; exit 3' });
+    const r = await action('main', { run: 'echo before the fall; echo broken >&2; exit 3' });
     expect(r.code).toBe(3);
     expect(r.log).toContain('::error::docker-agent job failed with exit code 3');
     expect(r.outputs).toMatchObject({ status: 'failed', 'exit-code': '3' });
@@ -93,7 +61,7 @@ describe('the GitHub Action', () => {
 
   it('cancels the job on the hub within two seconds of SIGTERM', async () => {
     let signalledAt = 0;
-    const r = await runAction(
+    const r = await action(
       'main',
       { run: 'echo started; sleep 120' },
       {
@@ -115,14 +83,14 @@ describe('the GitHub Action', () => {
 
   it('cancels from the post step a job the main step did not see end', async () => {
     const job = await t.client.createJob({ run: 'sleep 120' });
-    const r = await runAction('post', { run: 'unused' }, { state: job.id });
+    const r = await action('post', { run: 'unused' }, { state: job.id });
     expect(r.code).toBe(0);
     expect(r.log).toContain(`cancelled job ${job.id}`);
     expect(finalState(await collect(t.client, job.id))).toBe('cancelled');
   });
 
   it('names a bad input before calling the hub', async () => {
-    const r = await runAction('main', { run: 'true', timeout: 'soon' });
+    const r = await action('main', { run: 'true', timeout: 'soon' });
     expect(r.code).toBe(1);
     expect(r.log).toContain('::error::input `timeout`: expected seconds');
   });
@@ -130,11 +98,54 @@ describe('the GitHub Action', () => {
   it('runs maintenance on a schedule event and reports what the hub removed', async () => {
     const old = await t.client.createJob({ run: 'true' });
     await collect(t.client, old.id);
-    const r = await runAction('main', { 'max-job-age-days': '0', 'keep-jobs': '0', 'max-image-age-days': '100000' }, { env: { GITHUB_EVENT_NAME: 'schedule' } });
+    const r = await action('main', { 'max-job-age-days': '0', 'keep-jobs': '0', 'max-image-age-days': '100000' }, { event: { name: 'schedule' } });
     expect(r.code).toBe(0);
     expect(r.log).toMatch(/docker-agent maintenance: removed \d+ jobs, 0 images, 0 containers, 0 snapshots/);
     expect(JSON.parse(r.outputs.removed!).jobs).toContain(old.id);
     expect(r.summary).toContain('docker-agent maintenance');
     await expect(t.client.getJob(old.id)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('uploads the workspace folder without .git, owned by the job\'s user, and with .git when asked', async () => {
+    const dir = mkdtempSync(join(work, 'checkout-'));
+    mkdirSync(join(dir, 'src'));
+    mkdirSync(join(dir, '.git'));
+    writeFileSync(join(dir, 'src', 'main.sh'), 'echo from the workspace\n', { mode: 0o755 });
+    writeFileSync(join(dir, '.git', 'HEAD'), 'ref: refs/heads/main\n');
+    symlinkSync('src/main.sh', join(dir, 'entry'));
+    const script = 'ls -A; ./entry; stat -c "%u %a" src/main.sh; echo more >> src/main.sh && echo writable';
+    const r = await action('main', { run: script, workspace: dir });
+    expect(r.code).toBe(0);
+    expect(r.log).toMatch(/uploaded .* \(4 entries, \d+ bytes, without \.git\) as workspace [0-9a-f]{12}/);
+    expect(r.log).toContain('entry\nsrc\nfrom the workspace\n1000 755\nwritable\n');
+    const withGit = await action('main', { run: 'cat .git/HEAD', workspace: dir, 'workspace-git': 'true' });
+    expect(withGit.log).toContain('ref: refs/heads/main');
+  });
+
+  it('signs in with a GitHub OIDC token when no token is given, for a repository on the hub\'s list', async () => {
+    gh.model.oidcClaims = { repository: 'Codertocat/Hello-World', ref: 'refs/heads/main', actor: 'Codertocat' };
+    const r = await action('main', { token: '', run: 'echo signed in' }, { env: gh.oidcEnv });
+    expect(r.code).toBe(0);
+    expect(r.log).toContain('signing in to the hub with a GitHub OIDC token for audience docker-agent');
+    expect(r.log).toContain('signed in\n');
+    expect(gh.calls).toContainEqual({ method: 'GET', path: '/oidc/token?api-version=2.0&audience=docker-agent' });
+  });
+
+  it('is refused by the hub with an OIDC token of another repository or audience', async () => {
+    gh.model.oidcClaims = { repository: 'mallory/Hello-World' };
+    const other = await action('main', { token: '', run: 'echo never' }, { env: gh.oidcEnv });
+    expect(other.code).toBe(1);
+    expect(other.log).toMatch(/OIDC token refused: repository "mallory\/Hello-World" is not allowed on this hub/);
+    expect(other.log).not.toContain('never');
+    gh.model.oidcClaims = { repository: 'octo-org/tools' };
+    const audience = await action('main', { token: '', run: 'echo never', 'oidc-audience': 'someone-else' }, { env: gh.oidcEnv });
+    expect(audience.code).toBe(1);
+    expect(audience.log).toMatch(/OIDC token refused: unexpected "aud" claim value/);
+  });
+
+  it('asks for a token when it has neither a token nor an OIDC grant', async () => {
+    const r = await action('main', { token: '', run: 'true' });
+    expect(r.code).toBe(1);
+    expect(r.log).toContain('::error::input `token`: is required unless the workflow grants `permissions: id-token: write`');
   });
 });

@@ -87,3 +87,14 @@ describe('workspace uploads', () => {
     expect(() => store.path('f'.repeat(64))).toThrow(/upload it first with POST \/v1\/workspaces/);
   });
 });
+
+describe('archives of a commit', () => {
+  it('drop their top folder with strip, so the files land in /workspace itself', async () => {
+    const body = await tarOf([
+      { name: 'octo-repo-0123abc/', type: 'directory' },
+      { name: 'octo-repo-0123abc/README.md', body: '# hi\n' },
+    ]);
+    const saved = await store.save(Readable.from(gzipSync(body)), 'application/gzip', { strip: 1 });
+    expect((await entriesOf(ownedArchive(store.path(saved.id), 1000, 1000))).map((e) => e.name)).toEqual(['README.md']);
+  });
+});

@@ -1,0 +1,131 @@
+// GitHub as far as the action meets it, on loopback: the REST calls of the
+// PR-comment mode, the archive download (redirected like codeload), and the
+// Actions OIDC token service with its JWKS. It answers from a small model the test
+// sets up and records every call, so tests assert what the action asked and sent.
+import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface PullModel {
+  sha: string;
+  headRepo: string | null;
+  baseRepo: string;
+}
+
+export interface GitHubModel {
+  /** Permission by login; a login not here is not a collaborator (404). */
+  permissions: Record<string, string>;
+  pulls: Record<number, PullModel>;
+  /** Gzipped tarballs by commit sha. */
+  tarballs: Record<string, Buffer>;
+  /** Claims of the OIDC tokens handed out (the audience comes from the request). */
+  oidcClaims: Record<string, unknown>;
+}
+
+export interface Call {
+  method: string;
+  path: string;
+  body?: unknown;
+}
+
+export interface FakeGitHub {
+  url: string;
+  model: GitHubModel;
+  calls: Call[];
+  /** What the runner puts in ACTIONS_ID_TOKEN_REQUEST_URL / _TOKEN. */
+  oidcEnv: Record<string, string>;
+  close(): Promise<void>;
+}
+
+const OIDC_REQUEST_TOKEN = 'runner-request-token';
+
+export async function startFakeGitHub(model: Partial<GitHubModel> = {}): Promise<FakeGitHub> {
+  const full: GitHubModel = { permissions: {}, pulls: {}, tarballs: {}, oidcClaims: {}, ...model };
+  const { publicKey, privateKey } = await generateKeyPair('RS256');
+  const jwk: JWK = { ...(await exportJWK(publicKey)), kid: 'fake-1', alg: 'RS256', use: 'sig' };
+  const calls: Call[] = [];
+  let url = '';
+
+  const json = (res: ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
+  };
+  const notFound = (res: ServerResponse) => json(res, 404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
+
+  async function readBody(req: IncomingMessage): Promise<unknown> {
+    let text = '';
+    for await (const chunk of req) text += chunk;
+    return text ? JSON.parse(text) : undefined;
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { pathname, searchParams } = new URL(req.url ?? '/', url);
+    const body = await readBody(req);
+    // The JWKS is fetched by the hub, not the action; it is not a call to assert on.
+    if (pathname === '/.well-known/jwks') return json(res, 200, { keys: [jwk] });
+    calls.push({ method: req.method!, path: `${pathname}${searchParams.size ? `?${searchParams}` : ''}`, ...(body === undefined ? {} : { body }) });
+    let m: RegExpExecArray | null;
+
+    if (pathname === '/oidc/token') {
+      if (req.headers.authorization !== `Bearer ${OIDC_REQUEST_TOKEN}`) return json(res, 401, { message: 'bad request token' });
+      const value = await new SignJWT({ ...full.oidcClaims })
+        .setProtectedHeader({ alg: 'RS256', kid: jwk.kid! })
+        .setIssuer(url)
+        .setAudience(searchParams.get('audience') ?? url)
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(privateKey);
+      return json(res, 200, { value });
+    }
+    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/collaborators\/([^/]+)\/permission$/.exec(pathname))) {
+      const permission = full.permissions[decodeURIComponent(m[3]!)];
+      if (!permission) return notFound(res);
+      return json(res, 200, { permission, role_name: permission, user: { login: m[3] } });
+    }
+    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)$/.exec(pathname))) {
+      const pull = full.pulls[Number(m[3])];
+      if (!pull) return notFound(res);
+      return json(res, 200, {
+        number: Number(m[3]),
+        state: 'open',
+        head: { sha: pull.sha, ref: 'feature', repo: pull.headRepo ? { full_name: pull.headRepo } : null },
+        base: { sha: '0'.repeat(40), ref: 'main', repo: { full_name: pull.baseRepo } },
+      });
+    }
+    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)\/reactions$/.exec(pathname)) && req.method === 'POST') {
+      return json(res, 201, { id: calls.length, content: (body as { content: string }).content });
+    }
+    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/.exec(pathname)) && req.method === 'POST') {
+      return json(res, 201, { id: calls.length, body: (body as { body: string }).body });
+    }
+    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/tarball\/([^/]+)$/.exec(pathname))) {
+      if (!full.tarballs[m[3]!]) return notFound(res);
+      // As GitHub does: a redirect to the archive host.
+      res.writeHead(302, { location: `${url}/codeload/${m[1]}/${m[2]}/legacy.tar.gz/${m[3]}` }).end();
+      return;
+    }
+    if ((m = /^\/codeload\/([^/]+)\/([^/]+)\/legacy\.tar\.gz\/([^/]+)$/.exec(pathname))) {
+      const archive = full.tarballs[m[3]!];
+      if (!archive) return notFound(res);
+      res.writeHead(200, { 'content-type': 'application/x-gzip', 'content-length': archive.length }).end(archive);
+      return;
+    }
+    notFound(res);
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err) => json(res, 500, { message: String(err) }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    model: full,
+    calls,
+    oidcEnv: { ACTIONS_ID_TOKEN_REQUEST_URL: `${url}/oidc/token?api-version=2.0`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: OIDC_REQUEST_TOKEN },
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
