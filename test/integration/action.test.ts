@@ -116,7 +116,7 @@ describe('the GitHub Action', () => {
     const script = 'ls -A; ./entry; stat -c "%u %a" src/main.sh; echo more >> src/main.sh && echo writable';
     const r = await action('main', { run: script, workspace: dir });
     expect(r.code).toBe(0);
-    expect(r.log).toMatch(/uploaded .* \(4 entries, \d+ bytes, without \.git\) as workspace [0-9a-f]{12}/);
+    expect(r.log).toMatch(/uploaded .* \(3 entries, \d+ bytes, without \.git\) as workspace [0-9a-f]{12}/);
     expect(r.log).toContain('entry\nsrc\nfrom the workspace\n1000 755\nwritable\n');
     const withGit = await action('main', { run: 'cat .git/HEAD', workspace: dir, 'workspace-git': 'true' });
     expect(withGit.log).toContain('ref: refs/heads/main');

