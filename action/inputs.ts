@@ -1,7 +1,7 @@
 // Turns the action's raw inputs into one typed settings object, checking each as
 // it goes, so a bad input is named before anything is sent to the hub.
 import * as core from '@actions/core';
-import type { JobRequest } from '../schemas/types.gen.js';
+import type { JobRequest, PruneOptions } from '../client/index.js';
 
 export class InputError extends Error {
   constructor(input: string, message: string) {
@@ -33,7 +33,7 @@ export interface CommentSettings extends Settings {
 export type Mode = 'run' | 'comment' | 'maintenance';
 
 export interface MaintenanceSettings extends HubSettings {
-  prune: { jobsOlderThan: number; keepJobs: number; imagesOlderThan: number; dryRun: boolean };
+  prune: Required<Pick<PruneOptions, 'jobsOlderThan' | 'keepJobs' | 'imagesOlderThan' | 'snapshotsOlderThan' | 'maxSnapshotBytes' | 'dryRun'>>;
 }
 
 const EVENT_MODES: Record<string, Mode> = { schedule: 'maintenance', issue_comment: 'comment' };
@@ -73,6 +73,8 @@ export function readMaintenanceSettings(get: (name: string) => string = (n) => c
       jobsOlderThan: number(get, 'max-job-age-days', 30) * day,
       keepJobs: Math.floor(number(get, 'keep-jobs', 100)),
       imagesOlderThan: number(get, 'max-image-age-days', 7) * day,
+      snapshotsOlderThan: number(get, 'max-snapshot-age-days', 7) * day,
+      maxSnapshotBytes: number(get, 'max-snapshot-gb', 20) * 1024 ** 3,
       dryRun: flag(get, 'dry-run'),
     },
   };

@@ -2,6 +2,10 @@
 // ask for maintenance, and report: outputs, a summary, and the job's exit code as
 // the step's.
 import * as core from '@actions/core';
+import { createWriteStream, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import * as github from '@actions/github';
 import type { HubClient, JobRequest } from '../client/index.js';
 import { commentRequest, ignoreReason, parseCommand, resultReply, WRITE, type CommentEvent } from './comment.js';
@@ -49,12 +53,22 @@ async function runAndReport(client: HubClient, settings: Settings, request: JobR
   core.setOutput('exit-code', String(job.exitCode ?? ''));
   core.setOutput('duration', seconds(job) === '–' ? '0' : seconds(job));
   core.setOutput('log-url', job.links.events);
+  if (job.snapshot) await saveSnapshot(client, job.id, job.snapshot.image);
   if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(jobSummary(job, tails)).write();
   if (job.state !== 'succeeded') {
     core.setFailed(`docker-agent job ${job.state}${job.exitCode ? ` with exit code ${job.exitCode}` : ''}${job.reason ? `: ${job.reason}` : ''}`);
     process.exitCode = job.exitCode || 1;
   }
   return result;
+}
+
+/** The job's snapshot written where a later step (e.g. actions/upload-artifact) can take it. */
+async function saveSnapshot(client: HubClient, jobId: string, image: string): Promise<void> {
+  const path = join(process.env.RUNNER_TEMP || tmpdir(), `docker-agent-snapshot-${jobId}.tar`);
+  await pipeline(await client.downloadSnapshot(jobId), createWriteStream(path));
+  say(`snapshot ${image} saved to ${path} (${(statSync(path).size / 1e6).toFixed(1)} MB; docker load -i loads it)`);
+  core.setOutput('snapshot-image', image);
+  core.setOutput('snapshot-path', path);
 }
 
 /** The `workspace` folder uploaded to the hub, its id for the job request. */

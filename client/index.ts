@@ -28,13 +28,16 @@ export interface PruneOptions {
   jobsOlderThan?: number;
   keepJobs?: number;
   imagesOlderThan?: number;
+  snapshotsOlderThan?: number;
+  maxSnapshotBytes?: number;
+  workspacesOlderThan?: number;
   reapContainers?: boolean;
   dryRun?: boolean;
 }
 
 export interface PruneResult {
   dryRun: boolean;
-  removed: { jobs: string[]; images: string[]; containers: string[]; snapshots: string[] };
+  removed: { jobs: string[]; images: string[]; containers: string[]; snapshots: string[]; workspaces: string[] };
 }
 
 export interface WorkspaceUpload {
@@ -89,7 +92,7 @@ export class HubClient {
     return this.request('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`);
   }
 
-  /** Asks the hub to remove ended jobs, unused images and orphaned containers (see the hub's README). */
+  /** Asks the hub to remove ended jobs, unused images, old snapshots and uploads, and orphaned containers. */
   prune(opts: PruneOptions = {}): Promise<PruneResult> {
     return this.request('POST', '/v1/maintenance/prune', opts);
   }
@@ -97,6 +100,13 @@ export class HubClient {
   /** Streams a tar (or gzipped tar) to the hub; its id goes into a job request's `workspace`. */
   uploadWorkspace(archive: Readable, contentType: 'application/gzip' | 'application/x-tar', opts: { strip?: number } = {}): Promise<WorkspaceUpload> {
     return this.request('POST', `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ''}`, { stream: archive, contentType });
+  }
+
+  /** A job's snapshot as a tar in `docker save` format. */
+  async downloadSnapshot(jobId: string): Promise<Readable> {
+    const res = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(jobId)}/snapshot`, { headers: { authorization: `Bearer ${this.opts.token}` } });
+    if (!res.ok || !res.body) throw apiError(res.status, await res.text());
+    return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
   }
 
   /** Sends a request as it is given (for callers that test the API's edges). */

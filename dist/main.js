@@ -6867,7 +6867,7 @@ var require_client_h2 = __commonJS({
     "use strict";
     var assert = __require("node:assert");
     var { errorMonitor } = __require("node:events");
-    var { pipeline: pipeline2 } = __require("node:stream");
+    var { pipeline: pipeline3 } = __require("node:stream");
     var util = require_util();
     var {
       RequestContentLengthMismatchError,
@@ -7346,7 +7346,7 @@ var require_client_h2 = __commonJS({
     }
     function writeStream(abort, socket, expectsPayload, h2stream, body, client, request2, contentLength) {
       assert(contentLength !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
-      const pipe = pipeline2(
+      const pipe = pipeline3(
         body,
         h2stream,
         (err) => {
@@ -10391,7 +10391,7 @@ var require_api_pipeline = __commonJS({
         util.destroy(ret, err);
       }
     };
-    function pipeline2(opts, handler2) {
+    function pipeline3(opts, handler2) {
       try {
         const pipelineHandler = new PipelineHandler(opts, handler2);
         this.dispatch({ ...opts, body: pipelineHandler.req }, pipelineHandler);
@@ -10400,7 +10400,7 @@ var require_api_pipeline = __commonJS({
         return new PassThrough2().destroy(err);
       }
     }
-    module.exports = pipeline2;
+    module.exports = pipeline3;
   }
 });
 
@@ -13565,7 +13565,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable: Readable3, pipeline: pipeline2, finished } = __require("node:stream");
+    var { Readable: Readable3, pipeline: pipeline3, finished } = __require("node:stream");
     var { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -14510,7 +14510,7 @@ var require_fetch = __commonJS({
                 status,
                 statusText,
                 headersList,
-                body: decoders.length ? pipeline2(this.body, ...decoders, (err) => {
+                body: decoders.length ? pipeline3(this.body, ...decoders, (err) => {
                   if (err) {
                     this.onError(err);
                   }
@@ -18711,7 +18711,7 @@ ${value}`;
 var require_eventsource = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource.js"(exports, module) {
     "use strict";
-    var { pipeline: pipeline2 } = __require("node:stream");
+    var { pipeline: pipeline3 } = __require("node:stream");
     var { fetching } = require_fetch();
     var { makeRequest } = require_request2();
     var { webidl } = require_webidl();
@@ -18871,7 +18871,7 @@ var require_eventsource = __commonJS({
               ));
             }
           });
-          pipeline2(
+          pipeline3(
             response.body.stream,
             eventSourceStream,
             (error2) => {
@@ -24794,7 +24794,7 @@ var require_streamx = __commonJS({
         fn().then((src) => {
           if (src === null) return out.end();
           if (out.destroying) return;
-          pipeline2(src, out, noop3);
+          pipeline3(src, out, noop3);
         }).catch((err) => out.destroy(err));
         return out;
       }
@@ -25081,13 +25081,13 @@ var require_streamx = __commonJS({
     }
     function pipelinePromise(...streams) {
       return new Promise((resolve, reject) => {
-        return pipeline2(...streams, (err) => {
+        return pipeline3(...streams, (err) => {
           if (err) return reject(err);
           resolve();
         });
       });
     }
-    function pipeline2(stream, ...streams) {
+    function pipeline3(stream, ...streams) {
       const all = Array.isArray(stream) ? [...stream, ...streams] : [stream, ...streams];
       const done = all.length && typeof all[all.length - 1] === "function" ? all.pop() : null;
       if (all.length < 2) throw StreamError.BAD_ARGUMENT("Pipeline requires at least 2 streams");
@@ -25185,7 +25185,7 @@ var require_streamx = __commonJS({
       return s._writev !== Writable.prototype._writev && s._writev !== Duplex.prototype._writev;
     }
     module.exports = {
-      pipeline: pipeline2,
+      pipeline: pipeline3,
       pipelinePromise,
       isStream,
       isStreamx,
@@ -27408,6 +27408,12 @@ function getIDToken(aud) {
     return yield OidcClient.getIDToken(aud);
   });
 }
+
+// action/main.ts
+import { createWriteStream, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join as join2 } from "node:path";
+import { pipeline as pipeline2 } from "node:stream/promises";
 
 // node_modules/@actions/github/lib/context.js
 import { readFileSync, existsSync as existsSync2 } from "fs";
@@ -31767,13 +31773,19 @@ var HubClient = class {
   cancelJob(id) {
     return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/cancel`);
   }
-  /** Asks the hub to remove ended jobs, unused images and orphaned containers (see the hub's README). */
+  /** Asks the hub to remove ended jobs, unused images, old snapshots and uploads, and orphaned containers. */
   prune(opts = {}) {
     return this.request("POST", "/v1/maintenance/prune", opts);
   }
   /** Streams a tar (or gzipped tar) to the hub; its id goes into a job request's `workspace`. */
   uploadWorkspace(archive, contentType, opts = {}) {
     return this.request("POST", `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ""}`, { stream: archive, contentType });
+  }
+  /** A job's snapshot as a tar in `docker save` format. */
+  async downloadSnapshot(jobId) {
+    const res = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(jobId)}/snapshot`, { headers: { authorization: `Bearer ${this.opts.token}` } });
+    if (!res.ok || !res.body) throw apiError(res.status, await res.text());
+    return Readable2.fromWeb(res.body);
   }
   /** Sends a request as it is given (for callers that test the API's edges). */
   async raw(method, path, init = {}) {
@@ -31924,6 +31936,8 @@ function readMaintenanceSettings(get = (n) => getInput(n)) {
       jobsOlderThan: number(get, "max-job-age-days", 30) * day,
       keepJobs: Math.floor(number(get, "keep-jobs", 100)),
       imagesOlderThan: number(get, "max-image-age-days", 7) * day,
+      snapshotsOlderThan: number(get, "max-snapshot-age-days", 7) * day,
+      maxSnapshotBytes: number(get, "max-snapshot-gb", 20) * 1024 ** 3,
       dryRun: flag(get, "dry-run")
     }
   };
@@ -32155,12 +32169,20 @@ async function runAndReport(client, settings, request2) {
   setOutput("exit-code", String(job.exitCode ?? ""));
   setOutput("duration", seconds(job) === "\u2013" ? "0" : seconds(job));
   setOutput("log-url", job.links.events);
+  if (job.snapshot) await saveSnapshot(client, job.id, job.snapshot.image);
   if (process.env.GITHUB_STEP_SUMMARY) await summary.addRaw(jobSummary(job, tails)).write();
   if (job.state !== "succeeded") {
     setFailed(`docker-agent job ${job.state}${job.exitCode ? ` with exit code ${job.exitCode}` : ""}${job.reason ? `: ${job.reason}` : ""}`);
     process.exitCode = job.exitCode || 1;
   }
   return result;
+}
+async function saveSnapshot(client, jobId, image) {
+  const path = join2(process.env.RUNNER_TEMP || tmpdir(), `docker-agent-snapshot-${jobId}.tar`);
+  await pipeline2(await client.downloadSnapshot(jobId), createWriteStream(path));
+  say(`snapshot ${image} saved to ${path} (${(statSync(path).size / 1e6).toFixed(1)} MB; docker load -i loads it)`);
+  setOutput("snapshot-image", image);
+  setOutput("snapshot-path", path);
 }
 async function uploadFolder(client, settings) {
   if (!settings.workspace) return void 0;

@@ -24218,13 +24218,19 @@ var HubClient = class {
   cancelJob(id) {
     return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/cancel`);
   }
-  /** Asks the hub to remove ended jobs, unused images and orphaned containers (see the hub's README). */
+  /** Asks the hub to remove ended jobs, unused images, old snapshots and uploads, and orphaned containers. */
   prune(opts = {}) {
     return this.request("POST", "/v1/maintenance/prune", opts);
   }
   /** Streams a tar (or gzipped tar) to the hub; its id goes into a job request's `workspace`. */
   uploadWorkspace(archive, contentType, opts = {}) {
     return this.request("POST", `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ""}`, { stream: archive, contentType });
+  }
+  /** A job's snapshot as a tar in `docker save` format. */
+  async downloadSnapshot(jobId) {
+    const res = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(jobId)}/snapshot`, { headers: { authorization: `Bearer ${this.opts.token}` } });
+    if (!res.ok || !res.body) throw apiError(res.status, await res.text());
+    return Readable.fromWeb(res.body);
   }
   /** Sends a request as it is given (for callers that test the API's edges). */
   async raw(method, path, init = {}) {

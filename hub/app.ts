@@ -25,6 +25,7 @@ export interface AppDeps {
   maxBodyBytes: number;
   workspaces: WorkspaceStore;
   maxWorkspaceBytes: number;
+  hubId: string;
 }
 
 export function createApp(deps: AppDeps) {

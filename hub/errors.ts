@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'ENGINE_UNAVAILABLE'
   | 'IMAGE_BUILD_FAILED'
   | 'AGENT_LOST'
+  | 'SNAPSHOT_FAILED'
   | 'INTERNAL';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -35,6 +36,7 @@ const STATUS: Record<ErrorCode, number> = {
   ENGINE_UNAVAILABLE: 503,
   IMAGE_BUILD_FAILED: 500,
   AGENT_LOST: 500,
+  SNAPSHOT_FAILED: 500,
   INTERNAL: 500,
 };
 

@@ -48,13 +48,14 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const events = new EventLog(db);
   const bus = new EventBus(db, events);
   const workspaces = new WorkspaceStore(join(config.dataDir, 'workspaces'), config.maxWorkspaceBytes);
-  const jobs = new JobService({ config, hubId, store, bus, backend, profiles, workspaces, log });
-
   const links = { http: '', ws: '' };
+  const jobs = new JobService({ config, hubId, store, bus, backend, profiles, workspaces, links, log });
+
   const auth = new Authenticator(tokens, oidcSettings(config));
-  const app = createApp({ jobs, auth, backend, profiles, store, links, allowPrivileged: config.allowPrivileged,
+  const app = createApp({
+    ...{ jobs, auth, backend, profiles, store, links, workspaces, hubId },
+    allowPrivileged: config.allowPrivileged,
     maxBodyBytes: config.maxBodyBytes,
-    workspaces,
     maxWorkspaceBytes: config.maxWorkspaceBytes,
   });
   const api = serve({ fetch: app.fetch, hostname: config.host, port: config.port }) as Server;

@@ -99,6 +99,14 @@ export interface JobView {
     events: string;
     cancel: string;
   };
+  /**
+   * The image the container was committed to (when the request asked for a snapshot), and where to download it.
+   */
+  snapshot: null | {
+    image: string;
+    bytes: number;
+    url: string;
+  };
 }
 export interface StepSummary {
   name: string;
@@ -116,7 +124,7 @@ export interface Health {
 /**
  * One entry of a job's append-only event log, as sent on WS /v1/jobs/:id/events. `seq` starts at 1 and has no gaps.
  */
-export type JobEvent = StatusEvent | StepEvent | OutputEvent | ExitEvent | ProgressEvent | ErrorEvent;
+export type JobEvent = StatusEvent | StepEvent | OutputEvent | ExitEvent | ProgressEvent | ErrorEvent | SnapshotEvent;
 export type JobState =
   | "queued"
   | "preparing"
@@ -182,6 +190,17 @@ export interface ErrorEvent {
   type: "error";
   code: string;
   message: string;
+}
+/**
+ * The container was committed to an image when the steps ended; `url` downloads it (docker save format).
+ */
+export interface SnapshotEvent {
+  seq: number;
+  time: string;
+  type: "snapshot";
+  image: string;
+  bytes: number;
+  url: string;
 }
 
 // agent-protocol.schema.json

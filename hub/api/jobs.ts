@@ -1,5 +1,6 @@
 // /v1/jobs: submit, look at, list and cancel jobs.
 import { Hono } from 'hono';
+import { Readable } from 'node:stream';
 import type { JobState, JobView } from '../../schemas/types.gen.js';
 import { HubError, validationError } from '../errors.js';
 import { ALL_STATES } from '../jobs/lifecycle.js';
@@ -11,6 +12,10 @@ import { readJson } from './body.js';
 export interface Links {
   http: string;
   ws: string;
+}
+
+export function snapshotUrl(id: string, base: Links): string {
+  return `${base.http}/v1/jobs/${id}/snapshot`;
 }
 
 export function jobView(job: Job, base: Links): JobView {
@@ -26,6 +31,7 @@ export function jobView(job: Job, base: Links): JobView {
     timeout: job.spec.timeout,
     steps: job.steps,
     health: job.health ?? null,
+    snapshot: job.snapshot ? { ...job.snapshot, url: snapshotUrl(job.id, base) } : null,
     links: {
       self: `${base.http}/v1/jobs/${job.id}`,
       events: `${base.ws}/v1/jobs/${job.id}/events`,
@@ -58,6 +64,14 @@ export function jobsRoutes(jobs: JobService, links: Links) {
   });
 
   app.get('/:id', (c) => c.json(jobView(jobs.get(c.req.param('id')), links)));
+
+  app.get('/:id/snapshot', async (c) => {
+    const id = c.req.param('id');
+    const { archive } = await jobs.snapshotArchive(id);
+    return new Response(Readable.toWeb(Readable.from(archive)) as ReadableStream, {
+      headers: { 'content-type': 'application/x-tar', 'content-disposition': `attachment; filename="docker-agent-snapshot-${id}.tar"` },
+    });
+  });
 
   app.post('/:id/cancel', async (c) => c.json(jobView(await jobs.cancel(c.req.param('id')), links), 202));
 

@@ -1,6 +1,7 @@
 // POST /v1/maintenance/prune: what a scheduled maintenance job asks for. Removes
-// ended jobs (with their events) and profile images past an age, and containers
-// no job owns; says what it removed (or would, with dryRun).
+// ended jobs (with their events), profile images, snapshots and uploaded
+// workspaces past their age or size limits, and containers no job owns; says what
+// it removed (or would, with dryRun).
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { validationError } from '../errors.js';
@@ -8,6 +9,7 @@ import type { JobService } from '../jobs/service.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
 import type { Backend } from '../backend/types.js';
 import type { JobStore } from '../store/jobs.js';
+import type { WorkspaceStore } from '../workspaces.js';
 import { readJson } from './body.js';
 
 const PruneRequest = z.strictObject({
@@ -17,6 +19,12 @@ const PruneRequest = z.strictObject({
   keepJobs: z.number().int().min(0).default(100),
   /** Images of no current profile, older than this many seconds, go. */
   imagesOlderThan: z.number().min(0).default(7 * 86400),
+  /** Snapshots older than this many seconds go… */
+  snapshotsOlderThan: z.number().min(0).default(7 * 86400),
+  /** …and the oldest beyond this many bytes in all. */
+  maxSnapshotBytes: z.number().min(0).default(20 * 1024 ** 3),
+  /** Uploaded workspaces not used for this many seconds go. */
+  workspacesOlderThan: z.number().min(0).default(86400),
   reapContainers: z.boolean().default(true),
   dryRun: z.boolean().default(false),
 });
@@ -26,9 +34,11 @@ export interface MaintenanceDeps {
   store: JobStore;
   backend: Backend;
   profiles: ProfileRegistry;
+  workspaces: WorkspaceStore;
+  hubId: string;
 }
 
-export function maintenanceRoutes({ jobs, store, backend, profiles }: MaintenanceDeps) {
+export function maintenanceRoutes({ jobs, store, backend, profiles, workspaces, hubId }: MaintenanceDeps) {
   const app = new Hono();
   app.post('/prune', async (c) => {
     const parsed = PruneRequest.safeParse(await readJson(c));
@@ -50,8 +60,14 @@ export function maintenanceRoutes({ jobs, store, backend, profiles }: Maintenanc
     for (const p of profiles.list()) current.add(await backend.imageFor(p.profile).catch(() => ''));
     const images = await backend.pruneImages({ keep: current, olderThan: new Date(now - o.imagesOlderThan * 1000), dryRun: o.dryRun });
     const containers = o.reapContainers ? await jobs.reapOrphans(o.dryRun) : [];
-    // Snapshots are not kept by this hub yet; the field is there for clients that report it.
-    return c.json({ dryRun: o.dryRun, removed: { jobs: removedJobs, images, containers, snapshots: [] } });
+    const snapshots = await backend.pruneSnapshots({
+      hubId,
+      olderThan: new Date(now - o.snapshotsOlderThan * 1000),
+      maxBytes: o.maxSnapshotBytes,
+      dryRun: o.dryRun,
+    });
+    const uploads = workspaces.prune(new Date(now - o.workspacesOlderThan * 1000), o.dryRun);
+    return c.json({ dryRun: o.dryRun, removed: { jobs: removedJobs, images, containers, snapshots, workspaces: uploads } });
   });
   return app;
 }

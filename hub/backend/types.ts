@@ -49,10 +49,19 @@ export interface Backend {
   wait(ref: ContainerRef): Promise<{ exitCode: number }>;
   /** The last lines the container printed itself (the runtime's own messages). */
   logs(ref: ContainerRef, tail: number): Promise<string>;
+  /** Commits the container (running or stopped) to a snapshot image of its job. */
+  snapshot(ref: ContainerRef): Promise<{ image: string; bytes: number }>;
+  /** An image as a tar in `docker save` format, for `docker load`. */
+  exportImage(image: string): Promise<NodeJS.ReadableStream>;
+  /** This hub's snapshots created before `olderThan`, and the oldest beyond `maxBytes` in all; removed unless `dryRun`. */
+  pruneSnapshots(opts: { hubId: string; olderThan: Date; maxBytes: number; dryRun: boolean }): Promise<string[]>;
   destroy(ref: ContainerRef): Promise<void>;
   /** Every container this hub started that still exists. */
   list(hubId: string): Promise<ContainerInfo[]>;
 }
+
+/** Where snapshots live: one tag per job. */
+export const SNAPSHOT_REPO = 'docker-agent/snapshot';
 
 export const LABELS = {
   job: 'docker-agent.job',

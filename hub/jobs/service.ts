@@ -11,6 +11,7 @@ import type { NewEvent } from '../store/events.js';
 import type { Job, JobPatch, JobSpec, JobStore, ListQuery, StepSummary } from '../store/jobs.js';
 import { hashToken, newSecret } from '../store/tokens.js';
 import type { WorkspaceStore } from '../workspaces.js';
+import { snapshotUrl, type Links } from '../api/jobs.js';
 import type { EventBus } from './event-bus.js';
 import { canTransition, isTerminal } from './lifecycle.js';
 
@@ -44,6 +45,8 @@ export interface JobServiceDeps {
   backend: Backend;
   profiles: ProfileRegistry;
   workspaces: WorkspaceStore;
+  /** The hub's public URLs (for the snapshot's), known once it listens. */
+  links: Links;
   log: (msg: string) => void;
 }
 
@@ -88,6 +91,16 @@ export class JobService {
     const job = this.deps.store.get(id);
     if (!job) throw new HubError('JOB_NOT_FOUND', `no job with id ${id}`);
     return job;
+  }
+
+  /** The job's snapshot as a `docker save` tar. */
+  async snapshotArchive(id: string): Promise<{ image: string; archive: NodeJS.ReadableStream }> {
+    const job = this.get(id);
+    if (!job.snapshot) {
+      const why = job.spec.snapshot ? (isTerminal(job.state) ? 'committing it failed (see its events)' : 'the job has not ended yet') : 'it was not asked for one (snapshot: true)';
+      throw new HubError('NOT_FOUND', `job ${id} has no snapshot: ${why}`);
+    }
+    return { image: job.snapshot.image, archive: await this.deps.backend.exportImage(job.snapshot.image) };
   }
 
   list(q: ListQuery): Job[] {
@@ -260,15 +273,18 @@ export class JobService {
     if (a?.ending || this.stopped) return;
     const job = this.deps.store.get(id);
     if (!job || isTerminal(job.state)) return;
+    const events: NewEvent[] = [...(opts.events ?? [])];
     if (a) {
       a.ending = true;
       this.clearTimers(a);
       a.agent?.close(1000, `job ${state}`);
+      if (a.ref && job.spec.snapshot && state !== 'error' && this.transition(id, 'snapshotting')) {
+        events.push(await this.snapshot(a.ref));
+      }
       if (a.ref && !job.spec.keep) {
         await this.deps.backend.destroy(a.ref).catch((err) => this.deps.log(`job ${id}: removing its container failed: ${err.message}`));
       }
     }
-    const events: NewEvent[] = [...(opts.events ?? [])];
     if (opts.exitCode !== undefined) events.push({ type: 'exit', code: opts.exitCode });
     this.transition(
       id,
@@ -278,6 +294,17 @@ export class JobService {
     );
     if (a) this.active.delete(id);
     this.pump();
+  }
+
+  /** The container committed to an image, as the event that says where to get it (or why not). */
+  private async snapshot(ref: ContainerRef): Promise<NewEvent> {
+    try {
+      const snap = await this.deps.backend.snapshot(ref);
+      this.deps.store.update(ref.jobId, { snapshot: snap });
+      return { type: 'snapshot', ...snap, url: snapshotUrl(ref.jobId, this.deps.links) };
+    } catch (err) {
+      return { type: 'error', code: 'SNAPSHOT_FAILED', message: `committing the container failed: ${(err as Error).message}` };
+    }
   }
 
   /** Moves a job to a new state with its status event, if the lifecycle allows it. */

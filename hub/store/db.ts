@@ -40,6 +40,7 @@ const MIGRATIONS = [
      PRIMARY KEY (job_id, seq)
    ) WITHOUT ROWID;
    CREATE TABLE tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL);`,
+  `ALTER TABLE jobs ADD COLUMN snapshot TEXT;`,
 ];
 
 export function openDb(file: string): Db {

@@ -25,6 +25,11 @@ export interface Health {
   at: string;
 }
 
+export interface Snapshot {
+  image: string;
+  bytes: number;
+}
+
 export interface Job {
   id: string;
   seqNo: number;
@@ -43,6 +48,7 @@ export interface Job {
   lastSeq: number;
   deadlineAt?: number;
   health?: Health;
+  snapshot?: Snapshot;
 }
 
 interface Row {
@@ -63,6 +69,7 @@ interface Row {
   last_seq: number;
   deadline_at: number | null;
   health: string | null;
+  snapshot: string | null;
 }
 
 function fromRow(r: Row): Job {
@@ -84,6 +91,7 @@ function fromRow(r: Row): Job {
     lastSeq: r.last_seq,
     deadlineAt: r.deadline_at ?? undefined,
     health: r.health ? JSON.parse(r.health) : undefined,
+    snapshot: r.snapshot ? JSON.parse(r.snapshot) : undefined,
   };
 }
 
@@ -101,9 +109,13 @@ const COLUMNS = {
   sessionHash: 'session_hash',
 } as const;
 
+/** Columns that hold JSON, named as their fields. */
+const JSON_COLUMNS = ['steps', 'health', 'snapshot'];
+
 export type JobPatch = Partial<Pick<Job, 'state' | 'startedAt' | 'endedAt' | 'exitCode' | 'reason' | 'image' | 'containerId' | 'agentSeq' | 'deadlineAt'>> & {
   steps?: StepSummary[];
   health?: Health;
+  snapshot?: Snapshot;
   agentTokenHash?: string | null;
   sessionHash?: string | null;
 };
@@ -142,9 +154,9 @@ export class JobStore {
     const values: unknown[] = [];
     for (const [key, value] of Object.entries(patch)) {
       if (value === undefined) continue;
-      const column = key === 'steps' || key === 'health' ? key : COLUMNS[key as keyof typeof COLUMNS];
-      sets.push(`${column} = ?`);
-      values.push(key === 'steps' || key === 'health' ? JSON.stringify(value) : value);
+      const json = JSON_COLUMNS.includes(key);
+      sets.push(`${json ? key : COLUMNS[key as keyof typeof COLUMNS]} = ?`);
+      values.push(json ? JSON.stringify(value) : value);
     }
     if (sets.length) this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
   }

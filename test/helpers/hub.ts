@@ -67,6 +67,9 @@ export async function containersOf(hubId: string) {
   return docker.listContainers({ all: true, filters: { label: [`docker-agent.hub=${hubId}`] } });
 }
 
+/** What a test hub leaves on the engine: its containers and its snapshots. */
 async function removeContainers(hubId: string) {
   for (const c of await containersOf(hubId)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+  const snapshots = await docker.listImages({ filters: { reference: ['docker-agent/snapshot'], label: [`docker-agent.hub=${hubId}`] } });
+  for (const i of snapshots) await docker.getImage(i.Id).remove({ force: true }).catch(() => {});
 }

@@ -1,7 +1,8 @@
 // The bundled action in dist/, run exactly as the runner runs it (INPUT_* variables,
 // GITHUB_OUTPUT, GITHUB_STATE, GITHUB_STEP_SUMMARY) against a real hub: run and
 // maintenance modes, workspaces and OIDC. PR comments are in action-comment.test.ts.
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import * as tar from 'tar-stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -147,5 +148,24 @@ describe('the GitHub Action', () => {
     const r = await action('main', { token: '', run: 'true' });
     expect(r.code).toBe(1);
     expect(r.log).toContain('::error::input `token`: is required unless the workflow grants `permissions: id-token: write`');
+  });
+
+  it('downloads the snapshot it asked for where a later step can upload it as an artifact', async () => {
+    const r = await action('main', { run: 'echo cached > result.txt', snapshot: 'true' });
+    expect(r.code).toBe(0);
+    const id = r.outputs['job-id']!;
+    expect(r.outputs['snapshot-image']).toBe(`docker-agent/snapshot:${id}`);
+    const path = r.outputs['snapshot-path']!;
+    expect(path).toMatch(new RegExp(`/docker-agent-snapshot-${id}\\.tar$`));
+    expect(r.log).toMatch(/snapshot docker-agent\/snapshot:\S+ saved to \S+ \([\d.]+ MB; docker load -i loads it\)/);
+    const names: string[] = [];
+    const extract = tar.extract();
+    createReadStream(path).pipe(extract);
+    for await (const entry of extract) {
+      names.push(entry.header.name);
+      entry.resume();
+    }
+    expect(names).toContain('manifest.json');
+    rmSync(path);
   });
 });

@@ -62,6 +62,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
   rmSync(userDir, { recursive: true, force: true });
+  // The throwaway profiles' images (the built-in ones stay cached for the next run).
+  const images = await docker.listImages({ filters: { reference: ['docker-agent/cache-*', 'docker-agent/cold-*'] } });
+  for (const i of images) await docker.getImage(i.Id).remove({ force: true }).catch(() => {});
 });
 
 async function smokeOutput(profile: string): Promise<string> {

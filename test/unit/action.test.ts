@@ -90,7 +90,7 @@ describe('job summary', () => {
     const md = jobSummary(
       {
         id: 'j', state: 'failed', profile: 'default', createdAt: '', startedAt: '2026-01-01T00:00:00Z', endedAt: '2026-01-01T00:00:02Z',
-        exitCode: 3, reason: null, timeout: 60, health: null, links: { self: '', events: '', cancel: '' },
+        exitCode: 3, reason: null, timeout: 60, health: null, snapshot: null, links: { self: '', events: '', cancel: '' },
         steps: [{ name: 'a|b', state: 'failed', exitCode: 3, durationMs: 2000 }, { name: 'c', state: 'skipped' }],
       },
       new Map([[0, 'has ``` inside\n']]),

@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Profile } from '../../../schemas/types.gen.js';
 import { HubError } from '../../errors.js';
-import { AGENT_SOCKET_DIR_IN_CONTAINER, LABELS, type Backend, type BuildProgress, type ContainerInfo, type ContainerRef, type ContainerSpec, type EngineInfo } from '../types.js';
+import { AGENT_SOCKET_DIR_IN_CONTAINER, LABELS, SNAPSHOT_REPO, type Backend, type BuildProgress, type ContainerInfo, type ContainerRef, type ContainerSpec, type EngineInfo } from '../types.js';
 import { connectDocker, type Connection } from './connect.js';
 import { ImageBuilder } from './images.js';
 import { AGENT_UID } from './dockerfile.js';
@@ -85,7 +85,8 @@ export class DockerBackend implements Backend {
     for (const image of await this.docker.listImages()) {
       if (image.Created * 1000 >= olderThan.getTime()) continue;
       for (const tag of image.RepoTags ?? []) {
-        if (!tag.startsWith('docker-agent/') || tag === this.opts.baseImage || keep.has(tag)) continue;
+        // Snapshots go by their own limits (pruneSnapshots).
+        if (!tag.startsWith('docker-agent/') || tag.startsWith(`${SNAPSHOT_REPO}:`) || tag === this.opts.baseImage || keep.has(tag)) continue;
         if (!dryRun) {
           try {
             await this.docker.getImage(tag).remove();
@@ -154,6 +155,42 @@ export class DockerBackend implements Backend {
     } catch {
       return '';
     }
+  }
+
+  async snapshot(ref: ContainerRef): Promise<{ image: string; bytes: number }> {
+    const image = `${SNAPSHOT_REPO}:${ref.jobId}`;
+    // pause: a container still running is frozen while its files are read, so the image is consistent.
+    await this.docker.getContainer(ref.id).commit({ repo: SNAPSHOT_REPO, tag: ref.jobId, pause: true, comment: `docker-agent job ${ref.jobId}` });
+    const info = await this.docker.getImage(image).inspect();
+    return { image, bytes: info.Size };
+  }
+
+  async exportImage(image: string): Promise<NodeJS.ReadableStream> {
+    try {
+      await this.docker.getImage(image).inspect();
+    } catch (err) {
+      if (isNotFound(err)) throw new HubError('NOT_FOUND', `image ${image} is gone from the engine (pruned?)`);
+      throw err;
+    }
+    return this.docker.getImage(image).get();
+  }
+
+  async pruneSnapshots({ hubId, olderThan, maxBytes, dryRun }: { hubId: string; olderThan: Date; maxBytes: number; dryRun: boolean }): Promise<string[]> {
+    // A snapshot keeps its container's labels, so each hub prunes only its own.
+    const snapshots = (await this.docker.listImages({ filters: { reference: [SNAPSHOT_REPO], label: [`${LABELS.hub}=${hubId}`] } }))
+      .flatMap((i) => (i.RepoTags ?? []).filter((t) => t.startsWith(`${SNAPSHOT_REPO}:`)).map((tag) => ({ tag, created: i.Created * 1000, size: i.Size })))
+      .sort((a, b) => b.created - a.created);
+    const removed: string[] = [];
+    let total = 0;
+    for (const s of snapshots) {
+      total += s.size;
+      if (s.created >= olderThan.getTime() && total <= maxBytes) continue;
+      if (!dryRun) await this.docker.getImage(s.tag).remove().catch((err) => {
+        if (!isNotFound(err)) throw err;
+      });
+      removed.push(s.tag);
+    }
+    return removed;
   }
 
   async destroy(ref: ContainerRef): Promise<void> {
