@@ -33,7 +33,7 @@ export interface CommentSettings extends Settings {
 export type Mode = 'run' | 'comment' | 'maintenance';
 
 export interface MaintenanceSettings extends HubSettings {
-  prune: Required<Pick<PruneOptions, 'jobsOlderThan' | 'keepJobs' | 'imagesOlderThan' | 'snapshotsOlderThan' | 'maxSnapshotBytes' | 'dryRun'>>;
+  prune: Required<Pick<PruneOptions, 'jobsOlderThan' | 'keepJobs' | 'imagesOlderThan' | 'maxImageBytes' | 'snapshotsOlderThan' | 'maxSnapshotBytes' | 'dryRun'>>;
 }
 
 const EVENT_MODES: Record<string, Mode> = { schedule: 'maintenance', issue_comment: 'comment' };
@@ -73,6 +73,7 @@ export function readMaintenanceSettings(get: (name: string) => string = (n) => c
       jobsOlderThan: number(get, 'max-job-age-days', 30) * day,
       keepJobs: Math.floor(number(get, 'keep-jobs', 100)),
       imagesOlderThan: number(get, 'max-image-age-days', 7) * day,
+      maxImageBytes: number(get, 'max-image-gb', 20) * 1024 ** 3,
       snapshotsOlderThan: number(get, 'max-snapshot-age-days', 7) * day,
       maxSnapshotBytes: number(get, 'max-snapshot-gb', 20) * 1024 ** 3,
       dryRun: flag(get, 'dry-run'),

@@ -28,6 +28,7 @@ export interface PruneOptions {
   jobsOlderThan?: number;
   keepJobs?: number;
   imagesOlderThan?: number;
+  maxImageBytes?: number;
   snapshotsOlderThan?: number;
   maxSnapshotBytes?: number;
   workspacesOlderThan?: number;

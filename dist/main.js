@@ -31936,6 +31936,7 @@ function readMaintenanceSettings(get = (n) => getInput(n)) {
       jobsOlderThan: number(get, "max-job-age-days", 30) * day,
       keepJobs: Math.floor(number(get, "keep-jobs", 100)),
       imagesOlderThan: number(get, "max-image-age-days", 7) * day,
+      maxImageBytes: number(get, "max-image-gb", 20) * 1024 ** 3,
       snapshotsOlderThan: number(get, "max-snapshot-age-days", 7) * day,
       maxSnapshotBytes: number(get, "max-snapshot-gb", 20) * 1024 ** 3,
       dryRun: flag(get, "dry-run")

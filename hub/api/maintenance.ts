@@ -19,6 +19,8 @@ const PruneRequest = z.strictObject({
   keepJobs: z.number().int().min(0).default(100),
   /** Images of no current profile, older than this many seconds, go. */
   imagesOlderThan: z.number().min(0).default(7 * 86400),
+  /** …and the oldest of them beyond this many bytes in all. */
+  maxImageBytes: z.number().min(0).default(20 * 1024 ** 3),
   /** Snapshots older than this many seconds go… */
   snapshotsOlderThan: z.number().min(0).default(7 * 86400),
   /** …and the oldest beyond this many bytes in all. */
@@ -58,7 +60,12 @@ export function maintenanceRoutes({ jobs, store, backend, profiles, workspaces, 
     // The images profiles use now are kept, whatever their age.
     const current = new Set<string>();
     for (const p of profiles.list()) current.add(await backend.imageFor(p.profile).catch(() => ''));
-    const images = await backend.pruneImages({ keep: current, olderThan: new Date(now - o.imagesOlderThan * 1000), dryRun: o.dryRun });
+    const images = await backend.pruneImages({
+      keep: current,
+      olderThan: new Date(now - o.imagesOlderThan * 1000),
+      maxBytes: o.maxImageBytes,
+      dryRun: o.dryRun,
+    });
     const containers = o.reapContainers ? await jobs.reapOrphans(o.dryRun) : [];
     const snapshots = await backend.pruneSnapshots({
       hubId,

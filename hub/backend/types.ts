@@ -42,8 +42,8 @@ export interface Backend {
   prepare(profile: Profile, onProgress?: (p: BuildProgress) => void): Promise<string>;
   /** The image a profile would run in, without building it. */
   imageFor(profile: Profile): Promise<string>;
-  /** Profile images (not the base) other than `keep`, created before `olderThan`; removed unless `dryRun`. */
-  pruneImages(opts: { keep: Set<string>; olderThan: Date; dryRun: boolean }): Promise<string[]>;
+  /** Profile images (not the base) other than `keep`, created before `olderThan` or the oldest beyond `maxBytes`; removed unless `dryRun`. */
+  pruneImages(opts: { keep: Set<string>; olderThan: Date; maxBytes: number; dryRun: boolean }): Promise<string[]>;
   start(spec: ContainerSpec): Promise<ContainerRef>;
   /** Resolves when the container stops. */
   wait(ref: ContainerRef): Promise<{ exitCode: number }>;

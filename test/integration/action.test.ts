@@ -99,7 +99,7 @@ describe('the GitHub Action', () => {
   it('runs maintenance on a schedule event and reports what the hub removed', async () => {
     const old = await t.client.createJob({ run: 'true' });
     await collect(t.client, old.id);
-    const r = await action('main', { 'max-job-age-days': '0', 'keep-jobs': '0', 'max-image-age-days': '100000' }, { event: { name: 'schedule' } });
+    const r = await action('main', { 'max-job-age-days': '0', 'keep-jobs': '0', 'max-image-age-days': '100000', 'max-image-gb': '1000000' }, { event: { name: 'schedule' } });
     expect(r.code).toBe(0);
     expect(r.log).toMatch(/docker-agent maintenance: removed \d+ jobs, 0 images, 0 containers, 0 snapshots/);
     expect(JSON.parse(r.outputs.removed!).jobs).toContain(old.id);

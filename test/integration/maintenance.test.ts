@@ -22,12 +22,12 @@ describe('maintenance', () => {
       Labels: { 'docker-agent.hub': t.hub.hubId, 'docker-agent.job': 'nobody' },
     });
 
-    const dry = await t.client.prune({ jobsOlderThan: 0, keepJobs: 1, imagesOlderThan: 1e9, dryRun: true });
+    const dry = await t.client.prune({ jobsOlderThan: 0, keepJobs: 1, imagesOlderThan: 1e9, maxImageBytes: 1e15, dryRun: true });
     expect(dry.removed.jobs.sort()).toEqual([ids[0], ids[1]].sort());
     expect(dry.removed.containers).toEqual([stray.id]);
     expect((await t.client.listJobs()).jobs).toHaveLength(3);
 
-    const done = await t.client.prune({ jobsOlderThan: 0, keepJobs: 1, imagesOlderThan: 1e9 });
+    const done = await t.client.prune({ jobsOlderThan: 0, keepJobs: 1, imagesOlderThan: 1e9, maxImageBytes: 1e15 });
     expect(done).toMatchObject({ dryRun: false, removed: { images: [], snapshots: [] } });
     expect(done.removed.jobs.sort()).toEqual([ids[0], ids[1]].sort());
     expect((await t.client.listJobs()).jobs.map((j) => j.id)).toEqual([ids[2]]);

@@ -59,8 +59,11 @@ describe('snapshots', () => {
     }
     expect(manifest?.[0]?.RepoTags).toEqual([`docker-agent/snapshot:${job.id}`]);
 
-    // Maintenance removes it by age; the download then says why there is nothing.
-    const { removed } = await t.client.prune({ snapshotsOlderThan: 0, jobsOlderThan: 1e9, imagesOlderThan: 1e9, reapContainers: false });
+    // Maintenance keeps it while it is young and within the size limit, removes it beyond that,
+    // and the download then says why there is nothing.
+    const limits = { jobsOlderThan: 1e9, imagesOlderThan: 1e9, maxImageBytes: 1e15, reapContainers: false, snapshotsOlderThan: 1e9 };
+    expect((await t.client.prune({ ...limits, maxSnapshotBytes: 1e15 })).removed.snapshots).toEqual([]);
+    const { removed } = await t.client.prune({ ...limits, maxSnapshotBytes: 0 });
     expect(removed.snapshots).toContain(`docker-agent/snapshot:${job.id}`);
     await expect(docker.getImage(view.snapshot!.image).inspect()).rejects.toMatchObject({ statusCode: 404 });
     await expect(t.client.downloadSnapshot(job.id)).rejects.toMatchObject({ status: 404, message: expect.stringMatching(/is gone from the engine/) });

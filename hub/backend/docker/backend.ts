@@ -80,24 +80,30 @@ export class DockerBackend implements Backend {
     return (await this.images.plan(profile)).tag;
   }
 
-  async pruneImages({ keep, olderThan, dryRun }: { keep: Set<string>; olderThan: Date; dryRun: boolean }): Promise<string[]> {
+  async pruneImages({ keep, olderThan, maxBytes, dryRun }: { keep: Set<string>; olderThan: Date; maxBytes: number; dryRun: boolean }): Promise<string[]> {
+    const stale = (await this.docker.listImages())
+      .flatMap((image) =>
+        (image.RepoTags ?? [])
+          // Snapshots go by their own limits (pruneSnapshots).
+          .filter((t) => t.startsWith('docker-agent/') && !t.startsWith(`${SNAPSHOT_REPO}:`) && t !== this.opts.baseImage && !keep.has(t))
+          .map((tag) => ({ tag, created: image.Created * 1000, size: image.Size })),
+      )
+      .sort((a, b) => b.created - a.created);
     const removed: string[] = [];
-    for (const image of await this.docker.listImages()) {
-      if (image.Created * 1000 >= olderThan.getTime()) continue;
-      for (const tag of image.RepoTags ?? []) {
-        // Snapshots go by their own limits (pruneSnapshots).
-        if (!tag.startsWith('docker-agent/') || tag.startsWith(`${SNAPSHOT_REPO}:`) || tag === this.opts.baseImage || keep.has(tag)) continue;
-        if (!dryRun) {
-          try {
-            await this.docker.getImage(tag).remove();
-          } catch (err) {
-            // 409: a container (a kept one, or a job's) still uses it; it goes another day.
-            if ((err as { statusCode?: number }).statusCode === 409) continue;
-            throw err;
-          }
+    let total = 0;
+    for (const image of stale) {
+      total += image.size;
+      if (image.created >= olderThan.getTime() && total <= maxBytes) continue;
+      if (!dryRun) {
+        try {
+          await this.docker.getImage(image.tag).remove();
+        } catch (err) {
+          // 409: a container (a kept one, or a job's) still uses it; it goes another day.
+          if ((err as { statusCode?: number }).statusCode === 409) continue;
+          if (!isNotFound(err)) throw err;
         }
-        removed.push(tag);
       }
+      removed.push(image.tag);
     }
     return removed;
   }
