@@ -108,16 +108,21 @@ export class WorkspaceStore {
     }
     const input = tar.extract();
     const output = tar.pack();
+    const symlinks = new Set<string>();
+    const refuse = (h: tar.Header, why: string) => new HubError('VALIDATION_FAILED', `workspace entry ${JSON.stringify(h.name)} ${why}`);
     const copied = repack(input, output, (h) => {
       // Like tar --strip-components: archives of a commit keep everything in one top folder.
       const name = safeName(h.name.split('/').slice(strip).join('/'));
-      if (typeof name !== 'string') throw new HubError('VALIDATION_FAILED', `workspace entry ${JSON.stringify(h.name)} ${name.refused}`);
-      if (!['file', 'directory', 'symlink'].includes(h.type ?? 'file')) {
-        throw new HubError('VALIDATION_FAILED', `workspace entry ${JSON.stringify(h.name)} is a ${h.type}; only files, folders and symlinks are taken`);
-      }
+      if (typeof name !== 'string') throw refuse(h, name.refused);
+      if (!['file', 'directory', 'symlink'].includes(h.type ?? 'file')) throw refuse(h, `is a ${h.type}; only files, folders and symlinks are taken`);
       if (!name) return null;
-      // Owners are set when the workspace is copied into a container.
-      return { ...h, name, uid: 0, gid: 0, uname: '', gname: '', pax: undefined };
+      // An entry below a symlink of the same archive would be written wherever the link points.
+      const parents = name.split('/').slice(0, -1).map((_, i, all) => all.slice(0, i + 1).join('/'));
+      const via = parents.find((p) => symlinks.has(p));
+      if (via) throw refuse(h, `lies below the symlink ${JSON.stringify(via)}`);
+      if (h.type === 'symlink') symlinks.add(name);
+      // Owners are set when the workspace is copied into a container; no setuid or setgid bits.
+      return { ...h, name, mode: (h.mode ?? 0o644) & 0o1777, uid: 0, gid: 0, uname: '', gname: '', pax: undefined };
     });
     const hash = createHash('sha256');
     const tmp = join(this.dir, `.upload-${randomBytes(6).toString('hex')}`);

@@ -18,14 +18,14 @@ async function tarOf(entries: Entry[]): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-async function entriesOf(stream: Readable): Promise<Array<{ name: string; uid: number; gid: number; body: string }>> {
+async function entriesOf(stream: Readable): Promise<Array<{ name: string; uid: number; gid: number; mode?: number; body: string }>> {
   const extract = tar.extract();
   stream.pipe(extract);
   const out = [];
   for await (const entry of extract) {
     let body = '';
     for await (const c of entry) body += c;
-    out.push({ name: entry.header.name, uid: entry.header.uid, gid: entry.header.gid, body });
+    out.push({ name: entry.header.name, uid: entry.header.uid, gid: entry.header.gid, mode: entry.header.mode, body });
   }
   return out;
 }
@@ -42,7 +42,7 @@ describe('workspace uploads', () => {
   const files: Entry[] = [
     { name: './', type: 'directory' },
     { name: './src/', type: 'directory' },
-    { name: './src/a.txt', body: 'alpha\n', uid: 501 },
+    { name: './src/a.txt', body: 'alpha\n', uid: 501, mode: 0o4755 },
     { name: './link', type: 'symlink', linkname: 'src/a.txt' },
   ];
 
@@ -54,7 +54,8 @@ describe('workspace uploads', () => {
     expect(b.id).toBe(a.id);
     expect(a.entries).toBe(3);
     const entries = await entriesOf(ownedArchive(store.path(a.id), 1234, 99));
-    expect(entries).toEqual([
+    expect(entries.map((e) => e.mode)).toEqual([0o755, 0o755, 0o644]);
+    expect(entries.map(({ mode: _m, ...e }) => e)).toEqual([
       { name: 'src', uid: 1234, gid: 99, body: '' },
       { name: 'src/a.txt', uid: 1234, gid: 99, body: 'alpha\n' },
       { name: 'link', uid: 1234, gid: 99, body: '' },
@@ -65,8 +66,9 @@ describe('workspace uploads', () => {
     ['../escape', { name: '../escape', body: 'x' }, /"..\/escape" points outside the workspace/],
     ['an absolute path', { name: '/etc/passwd', body: 'x' }, /"\/etc\/passwd" points outside the workspace/],
     ['a device', { name: 'dev', type: 'character-device' as const, devmajor: 1, devminor: 3 }, /"dev" is a character-device/],
+    ['a file below a symlink of the archive', { name: 'etc/passwd', body: 'x' }, /"etc\/passwd" lies below the symlink "etc"/],
   ])('refuses %s, naming the entry', async (_what, entry, message) => {
-    const body = await tarOf([{ name: 'ok.txt', body: 'fine' }, entry]);
+    const body = await tarOf([{ name: 'ok.txt', body: 'fine' }, { name: 'etc', type: 'symlink', linkname: '/etc' }, entry]);
     await expect(store.save(Readable.from(body), 'application/x-tar')).rejects.toMatchObject({ code: 'VALIDATION_FAILED', message: expect.stringMatching(message) });
   });
 
