@@ -26,22 +26,20 @@ export const EVENTS_PATH = /^\/v1\/jobs\/([^/]+)\/events$/;
 export function eventStream(deps: EventStreamDeps): UpgradeHandler {
   const wss = new WebSocketServer({ noServer: true });
   return async (req, socket, head) => {
-    const url = new URL(req.url ?? '/', 'http://hub');
+    let jobId: string;
+    let from: number;
     try {
       await deps.auth.check(req.headers.authorization);
-    } catch (err) {
-      return rejectUpgrade(socket, err as HubError);
-    }
-    const jobId = decodeURIComponent(EVENTS_PATH.exec(url.pathname)![1]!);
-    const fromRaw = url.searchParams.get('from') ?? '1';
-    const from = Number(fromRaw);
-    if (!Number.isInteger(from) || from < 1) {
-      return rejectUpgrade(socket, new HubError('VALIDATION_FAILED', `from=${fromRaw}: expected an event seq, an integer from 1`));
-    }
-    try {
+      const url = new URL(req.url ?? '/', 'http://hub');
+      jobId = decodeURIComponent(EVENTS_PATH.exec(url.pathname)![1]!);
+      const fromRaw = url.searchParams.get('from') ?? '1';
+      from = Number(fromRaw);
+      if (!Number.isInteger(from) || from < 1) {
+        throw new HubError('VALIDATION_FAILED', `from=${fromRaw}: expected an event seq, an integer from 1`);
+      }
       deps.jobs.get(jobId);
     } catch (err) {
-      return rejectUpgrade(socket, err as HubError);
+      return rejectUpgrade(socket, err instanceof HubError ? err : new HubError('VALIDATION_FAILED', `bad event stream request: ${(err as Error).message}`));
     }
     wss.handleUpgrade(req, socket, head, (ws) => void follow(ws, jobId, from, deps));
   };
