@@ -15,7 +15,9 @@ export type Parsed = CommentCommand | { usage: string } | null;
 export const USAGE = '`/agent run [--profile NAME] <command>`, the command on the same line or in a code block below it';
 
 /** The command of a comment, a usage error, or null for a comment that is not for us. */
-export function parseCommand(body: string): Parsed {
+export function parseCommand(text: string): Parsed {
+  // Comments written in GitHub's web editor come with CRLF line ends.
+  const body = text.replace(/\r\n?/g, '\n');
   const m = /^\s*\/agent[ \t]+run\b([^\n]*)(?:\n([\s\S]*))?$/.exec(body);
   if (!m) return null;
   const words = m[1]!.trim().split(/[ \t]+/).filter(Boolean);
@@ -52,9 +54,15 @@ export function ignoreReason(event: CommentEvent): string | undefined {
 
 export const WRITE = ['admin', 'maintain', 'write'];
 
-/** The reply posted when the job ends. */
-export function resultReply(o: { job: JobView; sha: string; command: string; tail: string; logUrl: string; runUrl?: string }): string {
-  const { job } = o;
+/** Each secret replaced by *** (the workflow log masks them; a PR comment would not). */
+export function masked(text: string, secrets: string[]): string {
+  return secrets.filter(Boolean).reduce((t, s) => t.split(s).join('***'), text);
+}
+
+/** The reply posted when the job ends; `secrets` never reach it. */
+export function resultReply(o: { job: JobView; sha: string; command: string; tail: string; logUrl: string; runUrl?: string; secrets: string[] }): string {
+  const job = { ...o.job, reason: o.job.reason && masked(o.job.reason, o.secrets) };
+  o = { ...o, command: masked(o.command, o.secrets), tail: masked(o.tail, o.secrets) };
   const lines = [
     `${ICON[job.state] ?? ''} **/agent run ${job.state}** on \`${o.sha.slice(0, 12)}\` (profile \`${job.profile}\`): exit code ${job.exitCode ?? '–'}, ${seconds(job)} s${job.reason ? `. ${job.reason}` : ''}.`,
     '',

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as github from '@actions/github';
 import type { HubClient, JobRequest } from '../client/index.js';
-import { commentRequest, ignoreReason, parseCommand, resultReply, WRITE, type CommentEvent } from './comment.js';
-import { actStandIn, gitHubApi, type GitHubApi } from './github.js';
+import { commentRequest, ignoreReason, masked, parseCommand, resultReply, WRITE, type CommentEvent } from './comment.js';
+import { actStandIn, gitHubApi, type GitHubApi, type Reaction } from './github.js';
 import { connectHub } from './hub-auth.js';
 import { readCommentSettings, readMaintenanceSettings, readMode, readSettings, type Settings } from './inputs.js';
 import { runJob, type JobResult } from './run-job.js';
@@ -100,10 +100,13 @@ async function comment(): Promise<void> {
   const gh: GitHubApi = act ? actStandIn() : gitHubApi(settings.githubToken, { owner, repo });
   const pr = event.issue.number;
   const who = event.comment.user.login;
+  // A reaction that cannot be posted is no reason to run or not run the command.
+  const react = (content: Reaction) =>
+    gh.react(event.comment.id, content).catch((err) => core.warning(`reacting with ${content} failed: ${(err as Error).message}`));
   const refuse = async (why: string) => {
     core.setOutput('status', 'refused');
     say(`refused: ${why}`);
-    await gh.react(event.comment.id, '-1');
+    await react('-1');
     await gh.comment(pr, `👎 @${who}: ${why}`);
   };
 
@@ -117,17 +120,29 @@ async function comment(): Promise<void> {
   // From here on, this commit is what runs, whatever is pushed to the PR meanwhile.
   const sha = head.sha;
   core.setOutput('sha', sha);
-  await gh.react(event.comment.id, 'eyes');
+  await react('eyes');
   say(`accepted /agent run from @${who} on #${pr} at ${sha}`);
 
-  const client = await connectHub(settings);
-  const workspace = act
-    ? await uploadFolder(client, settings)
-    : (await client.uploadWorkspace(await gh.tarball(sha), 'application/gzip', { strip: 1 })).id;
-  const { job, tails } = await runAndReport(client, settings, commentRequest(settings.request, cmd, sha, pr, workspace));
   const runUrl = process.env.GITHUB_RUN_ID ? `${github.context.serverUrl}/${owner}/${repo}/actions/runs/${process.env.GITHUB_RUN_ID}` : undefined;
-  await gh.react(event.comment.id, job.state === 'succeeded' ? 'rocket' : '-1');
-  await gh.comment(pr, resultReply({ job, sha, command: cmd.command, tail: tails.get(0) ?? '', logUrl: job.links.events, ...(runUrl ? { runUrl } : {}) }));
+  const secrets = [...settings.secrets, settings.token];
+  try {
+    const client = await connectHub(settings);
+    const workspace = act
+      ? await uploadFolder(client, settings)
+      : (await client.uploadWorkspace(await gh.tarball(sha), 'application/gzip', { strip: 1 })).id;
+    const { job, tails } = await runAndReport(client, settings, commentRequest(settings.request, cmd, sha, pr, workspace));
+    await react(job.state === 'succeeded' ? 'rocket' : '-1');
+    const tail = tails.get(0) ?? '';
+    await gh.comment(pr, resultReply({ job, sha, command: cmd.command, tail, logUrl: job.links.events, secrets, ...(runUrl ? { runUrl } : {}) }));
+  } catch (err) {
+    // The commenter saw 👀: they get an answer whatever went wrong.
+    await react('-1');
+    const why = masked((err as Error).message, secrets);
+    await gh
+      .comment(pr, `💥 @${who}: /agent run could not run on \`${sha.slice(0, 12)}\`: ${why}${runUrl ? ` ([workflow run](${runUrl}))` : ''}`)
+      .catch((e) => core.warning(`replying failed: ${(e as Error).message}`));
+    throw err;
+  }
 }
 
 /** Scheduled maintenance: the hub prunes and says what it removed. */

@@ -21,7 +21,8 @@ export class HubApiError extends Error {
 
 export interface HubClientOptions {
   url: string;
-  token: string;
+  /** An API token, or a function giving a current one (OIDC tokens expire within minutes). */
+  token: string | (() => Promise<string>);
 }
 
 export interface PruneOptions {
@@ -68,6 +69,10 @@ export class HubClient {
     this.base = opts.url.replace(/\/$/, '');
   }
 
+  private async token(): Promise<string> {
+    return typeof this.opts.token === 'string' ? this.opts.token : this.opts.token();
+  }
+
   health(): Promise<{ status: string; engine: Record<string, unknown> }> {
     return this.request('GET', '/health');
   }
@@ -105,7 +110,7 @@ export class HubClient {
 
   /** A job's snapshot as a tar in `docker save` format. */
   async downloadSnapshot(jobId: string): Promise<Readable> {
-    const res = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(jobId)}/snapshot`, { headers: { authorization: `Bearer ${this.opts.token}` } });
+    const res = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(jobId)}/snapshot`, { headers: { authorization: `Bearer ${await this.token()}` } });
     if (!res.ok || !res.body) throw apiError(res.status, await res.text());
     return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
   }
@@ -115,7 +120,7 @@ export class HubClient {
     return fetch(`${this.base}${path}`, {
       method,
       body: init.body,
-      headers: { authorization: `Bearer ${this.opts.token}`, 'content-type': 'application/json', ...init.headers },
+      headers: { authorization: `Bearer ${await this.token()}`, 'content-type': 'application/json', ...init.headers },
     });
   }
 
@@ -147,7 +152,7 @@ export class HubClient {
 
   private async *eventsOnce(jobId: string, from: number, signal?: AbortSignal): AsyncGenerator<JobEvent> {
     const url = `${this.base.replace(/^http/, 'ws')}/v1/jobs/${encodeURIComponent(jobId)}/events?from=${from}`;
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.opts.token}` } });
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${await this.token()}` } });
     const queue: JobEvent[] = [];
     let done = false;
     let failure: Error | undefined;
@@ -201,7 +206,7 @@ export class HubClient {
       res = await fetch(`${this.base}${path}`, {
         method,
         headers: {
-          authorization: `Bearer ${this.opts.token}`,
+          authorization: `Bearer ${await this.token()}`,
           ...(body === undefined ? {} : { 'content-type': upload?.contentType ?? 'application/json' }),
         },
         ...(upload

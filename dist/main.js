@@ -17508,7 +17508,7 @@ var require_receiver = __commonJS({
             const buffer = this.consume(2);
             const fin = (buffer[0] & 128) !== 0;
             const opcode = buffer[0] & 15;
-            const masked = (buffer[1] & 128) === 128;
+            const masked2 = (buffer[1] & 128) === 128;
             const fragmented = !fin && opcode !== opcodes.CONTINUATION;
             const payloadLength = buffer[1] & 127;
             const rsv1 = buffer[0] & 64;
@@ -17518,7 +17518,7 @@ var require_receiver = __commonJS({
               failWebsocketConnection(this.ws, "Invalid opcode received");
               return callback();
             }
-            if (masked) {
+            if (masked2) {
               failWebsocketConnection(this.ws, "Frame cannot be masked");
               return callback();
             }
@@ -17566,7 +17566,7 @@ var require_receiver = __commonJS({
               this.#info.compressed = rsv1 !== 0;
             }
             this.#info.opcode = opcode;
-            this.#info.masked = masked;
+            this.#info.masked = masked2;
             this.#info.fin = fin;
             this.#info.fragmented = fragmented;
           } else if (this.#state === parserStates.PAYLOADLENGTH_16) {
@@ -31612,7 +31612,8 @@ function jobSummary(job, tails) {
 
 // action/comment.ts
 var USAGE = "`/agent run [--profile NAME] <command>`, the command on the same line or in a code block below it";
-function parseCommand(body) {
+function parseCommand(text) {
+  const body = text.replace(/\r\n?/g, "\n");
   const m = /^\s*\/agent[ \t]+run\b([^\n]*)(?:\n([\s\S]*))?$/.exec(body);
   if (!m) return null;
   const words = m[1].trim().split(/[ \t]+/).filter(Boolean);
@@ -31638,8 +31639,12 @@ function ignoreReason(event) {
   return void 0;
 }
 var WRITE = ["admin", "maintain", "write"];
+function masked(text, secrets) {
+  return secrets.filter(Boolean).reduce((t, s) => t.split(s).join("***"), text);
+}
 function resultReply(o) {
-  const { job } = o;
+  const job = { ...o.job, reason: o.job.reason && masked(o.job.reason, o.secrets) };
+  o = { ...o, command: masked(o.command, o.secrets), tail: masked(o.tail, o.secrets) };
   const lines = [
     `${ICON[job.state] ?? ""} **/agent run ${job.state}** on \`${o.sha.slice(0, 12)}\` (profile \`${job.profile}\`): exit code ${job.exitCode ?? "\u2013"}, ${seconds(job)} s${job.reason ? `. ${job.reason}` : ""}.`,
     "",
@@ -31753,6 +31758,9 @@ var HubClient = class {
   }
   opts;
   base;
+  async token() {
+    return typeof this.opts.token === "string" ? this.opts.token : this.opts.token();
+  }
   health() {
     return this.request("GET", "/health");
   }
@@ -31783,7 +31791,7 @@ var HubClient = class {
   }
   /** A job's snapshot as a tar in `docker save` format. */
   async downloadSnapshot(jobId) {
-    const res = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(jobId)}/snapshot`, { headers: { authorization: `Bearer ${this.opts.token}` } });
+    const res = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(jobId)}/snapshot`, { headers: { authorization: `Bearer ${await this.token()}` } });
     if (!res.ok || !res.body) throw apiError(res.status, await res.text());
     return Readable2.fromWeb(res.body);
   }
@@ -31792,7 +31800,7 @@ var HubClient = class {
     return fetch(`${this.base}${path}`, {
       method,
       body: init.body,
-      headers: { authorization: `Bearer ${this.opts.token}`, "content-type": "application/json", ...init.headers }
+      headers: { authorization: `Bearer ${await this.token()}`, "content-type": "application/json", ...init.headers }
     });
   }
   /** The job's events from `from` on, live, ending after the final one. */
@@ -31821,7 +31829,7 @@ var HubClient = class {
   }
   async *eventsOnce(jobId, from, signal) {
     const url = `${this.base.replace(/^http/, "ws")}/v1/jobs/${encodeURIComponent(jobId)}/events?from=${from}`;
-    const ws = new wrapper_default(url, { headers: { authorization: `Bearer ${this.opts.token}` } });
+    const ws = new wrapper_default(url, { headers: { authorization: `Bearer ${await this.token()}` } });
     const queue = [];
     let done = false;
     let failure;
@@ -31874,7 +31882,7 @@ var HubClient = class {
       res = await fetch(`${this.base}${path}`, {
         method,
         headers: {
-          authorization: `Bearer ${this.opts.token}`,
+          authorization: `Bearer ${await this.token()}`,
           ...body === void 0 ? {} : { "content-type": upload?.contentType ?? "application/json" }
         },
         ...upload ? { body: Readable2.toWeb(upload.stream), duplex: "half" } : { body: body === void 0 ? void 0 : JSON.stringify(body) }
@@ -31994,20 +32002,37 @@ function readCommentSettings(get = (n) => getInput(n)) {
 }
 
 // action/hub-auth.ts
-async function connectHub(settings) {
-  let token = settings.token;
-  if (!token) {
-    if (!process.env.ACTIONS_ID_TOKEN_REQUEST_URL) {
-      throw new InputError(
-        "token",
-        process.env.ACT === "true" ? "is required under act, which gives no GitHub OIDC tokens" : "is required unless the workflow grants `permissions: id-token: write`, so the action can sign in with a GitHub OIDC token"
-      );
-    }
-    token = await getIDToken(settings.audience);
-    info(`docker-agent: signing in to the hub with a GitHub OIDC token for audience ${settings.audience}`);
+function secondsLeft(jwt) {
+  try {
+    const { exp } = JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString());
+    return exp ? exp - Date.now() / 1e3 : 0;
+  } catch {
+    return 0;
   }
+}
+async function connectHub(settings) {
+  if (settings.token) {
+    setSecret(settings.token);
+    return new HubClient({ url: settings.hubUrl, token: settings.token });
+  }
+  let token = await idToken(settings);
+  info(`docker-agent: signing in to the hub with a GitHub OIDC token for audience ${settings.audience}`);
+  const current = async () => {
+    if (secondsLeft(token) < 60) token = await idToken(settings);
+    return token;
+  };
+  return new HubClient({ url: settings.hubUrl, token: current });
+}
+async function idToken(settings) {
+  if (!process.env.ACTIONS_ID_TOKEN_REQUEST_URL) {
+    throw new InputError(
+      "token",
+      process.env.ACT === "true" ? "is required under act, which gives no GitHub OIDC tokens" : "is required unless the workflow grants `permissions: id-token: write`, so the action can sign in with a GitHub OIDC token"
+    );
+  }
+  const token = await getIDToken(settings.audience);
   setSecret(token);
-  return new HubClient({ url: settings.hubUrl, token });
+  return token;
 }
 
 // action/log.ts
@@ -32209,10 +32234,11 @@ async function comment() {
   const gh = act ? actStandIn() : gitHubApi(settings.githubToken, { owner, repo });
   const pr = event.issue.number;
   const who = event.comment.user.login;
+  const react = (content) => gh.react(event.comment.id, content).catch((err) => warning(`reacting with ${content} failed: ${err.message}`));
   const refuse = async (why) => {
     setOutput("status", "refused");
     say(`refused: ${why}`);
-    await gh.react(event.comment.id, "-1");
+    await react("-1");
     await gh.comment(pr, `\u{1F44E} @${who}: ${why}`);
   };
   const permission = await gh.permission(who);
@@ -32224,14 +32250,23 @@ async function comment() {
   }
   const sha = head.sha;
   setOutput("sha", sha);
-  await gh.react(event.comment.id, "eyes");
+  await react("eyes");
   say(`accepted /agent run from @${who} on #${pr} at ${sha}`);
-  const client = await connectHub(settings);
-  const workspace = act ? await uploadFolder(client, settings) : (await client.uploadWorkspace(await gh.tarball(sha), "application/gzip", { strip: 1 })).id;
-  const { job, tails } = await runAndReport(client, settings, commentRequest(settings.request, cmd, sha, pr, workspace));
   const runUrl = process.env.GITHUB_RUN_ID ? `${context2.serverUrl}/${owner}/${repo}/actions/runs/${process.env.GITHUB_RUN_ID}` : void 0;
-  await gh.react(event.comment.id, job.state === "succeeded" ? "rocket" : "-1");
-  await gh.comment(pr, resultReply({ job, sha, command: cmd.command, tail: tails.get(0) ?? "", logUrl: job.links.events, ...runUrl ? { runUrl } : {} }));
+  const secrets = [...settings.secrets, settings.token];
+  try {
+    const client = await connectHub(settings);
+    const workspace = act ? await uploadFolder(client, settings) : (await client.uploadWorkspace(await gh.tarball(sha), "application/gzip", { strip: 1 })).id;
+    const { job, tails } = await runAndReport(client, settings, commentRequest(settings.request, cmd, sha, pr, workspace));
+    await react(job.state === "succeeded" ? "rocket" : "-1");
+    const tail = tails.get(0) ?? "";
+    await gh.comment(pr, resultReply({ job, sha, command: cmd.command, tail, logUrl: job.links.events, secrets, ...runUrl ? { runUrl } : {} }));
+  } catch (err) {
+    await react("-1");
+    const why = masked(err.message, secrets);
+    await gh.comment(pr, `\u{1F4A5} @${who}: /agent run could not run on \`${sha.slice(0, 12)}\`: ${why}${runUrl ? ` ([workflow run](${runUrl}))` : ""}`).catch((e) => warning(`replying failed: ${e.message}`));
+    throw err;
+  }
 }
 async function maintenance() {
   const settings = readMaintenanceSettings();

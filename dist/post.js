@@ -24198,6 +24198,9 @@ var HubClient = class {
   }
   opts;
   base;
+  async token() {
+    return typeof this.opts.token === "string" ? this.opts.token : this.opts.token();
+  }
   health() {
     return this.request("GET", "/health");
   }
@@ -24228,7 +24231,7 @@ var HubClient = class {
   }
   /** A job's snapshot as a tar in `docker save` format. */
   async downloadSnapshot(jobId) {
-    const res = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(jobId)}/snapshot`, { headers: { authorization: `Bearer ${this.opts.token}` } });
+    const res = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(jobId)}/snapshot`, { headers: { authorization: `Bearer ${await this.token()}` } });
     if (!res.ok || !res.body) throw apiError(res.status, await res.text());
     return Readable.fromWeb(res.body);
   }
@@ -24237,7 +24240,7 @@ var HubClient = class {
     return fetch(`${this.base}${path}`, {
       method,
       body: init.body,
-      headers: { authorization: `Bearer ${this.opts.token}`, "content-type": "application/json", ...init.headers }
+      headers: { authorization: `Bearer ${await this.token()}`, "content-type": "application/json", ...init.headers }
     });
   }
   /** The job's events from `from` on, live, ending after the final one. */
@@ -24266,7 +24269,7 @@ var HubClient = class {
   }
   async *eventsOnce(jobId, from, signal) {
     const url = `${this.base.replace(/^http/, "ws")}/v1/jobs/${encodeURIComponent(jobId)}/events?from=${from}`;
-    const ws = new wrapper_default(url, { headers: { authorization: `Bearer ${this.opts.token}` } });
+    const ws = new wrapper_default(url, { headers: { authorization: `Bearer ${await this.token()}` } });
     const queue = [];
     let done = false;
     let failure;
@@ -24319,7 +24322,7 @@ var HubClient = class {
       res = await fetch(`${this.base}${path}`, {
         method,
         headers: {
-          authorization: `Bearer ${this.opts.token}`,
+          authorization: `Bearer ${await this.token()}`,
           ...body === void 0 ? {} : { "content-type": upload?.contentType ?? "application/json" }
         },
         ...upload ? { body: Readable.toWeb(upload.stream), duplex: "half" } : { body: body === void 0 ? void 0 : JSON.stringify(body) }
@@ -24357,20 +24360,37 @@ function readHubSettings(get = (n) => getInput(n)) {
 }
 
 // action/hub-auth.ts
-async function connectHub(settings) {
-  let token = settings.token;
-  if (!token) {
-    if (!process.env.ACTIONS_ID_TOKEN_REQUEST_URL) {
-      throw new InputError(
-        "token",
-        process.env.ACT === "true" ? "is required under act, which gives no GitHub OIDC tokens" : "is required unless the workflow grants `permissions: id-token: write`, so the action can sign in with a GitHub OIDC token"
-      );
-    }
-    token = await getIDToken(settings.audience);
-    info(`docker-agent: signing in to the hub with a GitHub OIDC token for audience ${settings.audience}`);
+function secondsLeft(jwt) {
+  try {
+    const { exp } = JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString());
+    return exp ? exp - Date.now() / 1e3 : 0;
+  } catch {
+    return 0;
   }
+}
+async function connectHub(settings) {
+  if (settings.token) {
+    setSecret(settings.token);
+    return new HubClient({ url: settings.hubUrl, token: settings.token });
+  }
+  let token = await idToken(settings);
+  info(`docker-agent: signing in to the hub with a GitHub OIDC token for audience ${settings.audience}`);
+  const current = async () => {
+    if (secondsLeft(token) < 60) token = await idToken(settings);
+    return token;
+  };
+  return new HubClient({ url: settings.hubUrl, token: current });
+}
+async function idToken(settings) {
+  if (!process.env.ACTIONS_ID_TOKEN_REQUEST_URL) {
+    throw new InputError(
+      "token",
+      process.env.ACT === "true" ? "is required under act, which gives no GitHub OIDC tokens" : "is required unless the workflow grants `permissions: id-token: write`, so the action can sign in with a GitHub OIDC token"
+    );
+  }
+  const token = await getIDToken(settings.audience);
   setSecret(token);
-  return new HubClient({ url: settings.hubUrl, token });
+  return token;
 }
 
 // action/post.ts

@@ -102,6 +102,8 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
 
 function route(exact: Record<string, UpgradeHandler>, events?: UpgradeHandler): UpgradeHandler {
   return (req, socket, head) => {
+    // Node drops its own error listener on upgrade: a client that resets mid-handshake must not take the hub down.
+    socket.on('error', () => socket.destroy());
     const path = new URL(req.url ?? '/', 'http://hub').pathname;
     const handler = exact[path] ?? (events && EVENTS_PATH.test(path) ? events : undefined);
     if (handler) handler(req, socket, head);

@@ -4,7 +4,7 @@
 // limit), stored once under the hash of its normalised content, and later copied
 // into the job's /workspace owned by the user the job runs as.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -158,6 +158,9 @@ export class WorkspaceStore {
     if (!file || !existsSync(file)) {
       throw new HubError('WORKSPACE_NOT_FOUND', `no workspace ${id} on this hub: upload it first with POST /v1/workspaces`);
     }
+    // In use: maintenance counts a workspace's age from its last use.
+    const now = new Date();
+    utimesSync(file, now, now);
     return file;
   }
 
@@ -165,8 +168,11 @@ export class WorkspaceStore {
   prune(olderThan: Date, dryRun: boolean): string[] {
     const removed: string[] = [];
     for (const name of readdirSync(this.dir)) {
+      // Uploads still arriving are not workspaces yet.
+      if (!name.endsWith('.tar.gz')) continue;
       const file = join(this.dir, name);
-      if (statSync(file).mtimeMs >= olderThan.getTime()) continue;
+      const mtime = statSync(file, { throwIfNoEntry: false })?.mtimeMs;
+      if (mtime === undefined || mtime >= olderThan.getTime()) continue;
       if (!dryRun) rmSync(file, { force: true });
       removed.push(name.replace(/\.tar\.gz$/, ''));
     }

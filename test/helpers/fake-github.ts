@@ -20,6 +20,8 @@ export interface GitHubModel {
   tarballs: Record<string, Buffer>;
   /** Claims of the OIDC tokens handed out (the audience comes from the request). */
   oidcClaims: Record<string, unknown>;
+  /** Seconds an OIDC token lives. */
+  oidcTtl: number;
 }
 
 export interface Call {
@@ -40,7 +42,7 @@ export interface FakeGitHub {
 const OIDC_REQUEST_TOKEN = 'runner-request-token';
 
 export async function startFakeGitHub(model: Partial<GitHubModel> = {}): Promise<FakeGitHub> {
-  const full: GitHubModel = { permissions: {}, pulls: {}, tarballs: {}, oidcClaims: {}, ...model };
+  const full: GitHubModel = { permissions: {}, pulls: {}, tarballs: {}, oidcClaims: {}, oidcTtl: 300, ...model };
   const { publicKey, privateKey } = await generateKeyPair('RS256');
   const jwk: JWK = { ...(await exportJWK(publicKey)), kid: 'fake-1', alg: 'RS256', use: 'sig' };
   const calls: Call[] = [];
@@ -72,7 +74,7 @@ export async function startFakeGitHub(model: Partial<GitHubModel> = {}): Promise
         .setIssuer(url)
         .setAudience(searchParams.get('audience') ?? url)
         .setIssuedAt()
-        .setExpirationTime('5m')
+        .setExpirationTime(Math.floor(Date.now() / 1000) + full.oidcTtl)
         .sign(privateKey);
       return json(res, 200, { value });
     }

@@ -172,6 +172,21 @@ describe('/agent run in a pull request comment', () => {
     expect(gh.calls).toEqual([]);
   });
 
+  it('keeps the action\'s secrets out of the public reply', async () => {
+    const r = await onComment(prComment('/agent run echo "key is $API_KEY"'), { env: 'API_KEY=hunter2-secret' });
+    expect(r.outputs.status).toBe('succeeded');
+    expect(replies()[0]).toContain('key is ***');
+    expect(JSON.stringify(gh.calls)).not.toContain('hunter2-secret');
+  });
+
+  it('answers with 👎 and the reason when the accepted command cannot run', async () => {
+    gh.model.pulls[1] = { sha: 'f'.repeat(40), headRepo: 'Codertocat/Hello-World', baseRepo: 'Codertocat/Hello-World' };
+    const r = await onComment(prComment('/agent run true'));
+    expect(r.code).toBe(1);
+    expect(reactions()).toEqual(['eyes', '-1']);
+    expect(replies()[0]).toMatch(/^💥 @Codertocat: \/agent run could not run on `ffffffffffff`: .*Not Found/);
+  });
+
   it('answers a malformed command from a writer with its usage', async () => {
     const r = await onComment(prComment('/agent run --image evil true'));
     expect(r.outputs.status).toBe('refused');

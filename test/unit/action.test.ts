@@ -46,6 +46,7 @@ describe('PR comment commands', () => {
     ['  /agent run --profile builder npm ci && npm test', { profile: 'builder', command: 'npm ci && npm test' }],
     ['/agent run --profile=tester\n```sh\nnpm test\nnpx playwright test\n```\n', { profile: 'tester', command: 'npm test\nnpx playwright test' }],
     ['/agent run\nmake\nmake check', { command: 'make\nmake check' }],
+    ['/agent run --profile builder\r\n```\r\nmake\r\nmake check\r\n```\r\n', { profile: 'builder', command: 'make\nmake check' }],
   ])('%j is a command', (body, expected) => {
     expect(parseCommand(body)).toEqual(expected);
   });

@@ -191,9 +191,15 @@ export class DockerBackend implements Backend {
     for (const s of snapshots) {
       total += s.size;
       if (s.created >= olderThan.getTime() && total <= maxBytes) continue;
-      if (!dryRun) await this.docker.getImage(s.tag).remove().catch((err) => {
-        if (!isNotFound(err)) throw err;
-      });
+      if (!dryRun) {
+        try {
+          await this.docker.getImage(s.tag).remove();
+        } catch (err) {
+          // 409: a container still uses it; it goes another day.
+          if ((err as { statusCode?: number }).statusCode === 409) continue;
+          if (!isNotFound(err)) throw err;
+        }
+      }
       removed.push(s.tag);
     }
     return removed;
