@@ -81,31 +81,12 @@ export class DockerBackend implements Backend {
   }
 
   async pruneImages({ keep, olderThan, maxBytes, dryRun }: { keep: Set<string>; olderThan: Date; maxBytes: number; dryRun: boolean }): Promise<string[]> {
-    const stale = (await this.docker.listImages())
-      .flatMap((image) =>
-        (image.RepoTags ?? [])
-          // Snapshots go by their own limits (pruneSnapshots).
-          .filter((t) => t.startsWith('docker-agent/') && !t.startsWith(`${SNAPSHOT_REPO}:`) && t !== this.opts.baseImage && !keep.has(t))
-          .map((tag) => ({ tag, created: image.Created * 1000, size: image.Size })),
-      )
-      .sort((a, b) => b.created - a.created);
-    const removed: string[] = [];
-    let total = 0;
-    for (const image of stale) {
-      total += image.size;
-      if (image.created >= olderThan.getTime() && total <= maxBytes) continue;
-      if (!dryRun) {
-        try {
-          await this.docker.getImage(image.tag).remove();
-        } catch (err) {
-          // 409: a container (a kept one, or a job's) still uses it; it goes another day.
-          if ((err as { statusCode?: number }).statusCode === 409) continue;
-          if (!isNotFound(err)) throw err;
-        }
-      }
-      removed.push(image.tag);
-    }
-    return removed;
+    return this.removeOldest(
+      await this.docker.listImages(),
+      // Snapshots go by their own limits (pruneSnapshots).
+      (t) => t.startsWith('docker-agent/') && !t.startsWith(`${SNAPSHOT_REPO}:`) && t !== this.opts.baseImage && !keep.has(t),
+      { olderThan, maxBytes, dryRun },
+    );
   }
 
   async start(spec: ContainerSpec): Promise<ContainerRef> {
@@ -183,24 +164,37 @@ export class DockerBackend implements Backend {
 
   async pruneSnapshots({ hubId, olderThan, maxBytes, dryRun }: { hubId: string; olderThan: Date; maxBytes: number; dryRun: boolean }): Promise<string[]> {
     // A snapshot keeps its container's labels, so each hub prunes only its own.
-    const snapshots = (await this.docker.listImages({ filters: { reference: [SNAPSHOT_REPO], label: [`${LABELS.hub}=${hubId}`] } }))
-      .flatMap((i) => (i.RepoTags ?? []).filter((t) => t.startsWith(`${SNAPSHOT_REPO}:`)).map((tag) => ({ tag, created: i.Created * 1000, size: i.Size })))
+    const snapshots = await this.docker.listImages({ filters: { reference: [SNAPSHOT_REPO], label: [`${LABELS.hub}=${hubId}`] } });
+    return this.removeOldest(snapshots, (t) => t.startsWith(`${SNAPSHOT_REPO}:`), { olderThan, maxBytes, dryRun });
+  }
+
+  /**
+   * Of the tags `wanted` picks, removes those created before `olderThan` and, newest
+   * first, those past `maxBytes` in all (unless `dryRun`); returns what went.
+   */
+  private async removeOldest(
+    images: Docker.ImageInfo[],
+    wanted: (tag: string) => boolean,
+    { olderThan, maxBytes, dryRun }: { olderThan: Date; maxBytes: number; dryRun: boolean },
+  ): Promise<string[]> {
+    const candidates = images
+      .flatMap((i) => (i.RepoTags ?? []).filter(wanted).map((tag) => ({ tag, created: i.Created * 1000, size: i.Size })))
       .sort((a, b) => b.created - a.created);
     const removed: string[] = [];
     let total = 0;
-    for (const s of snapshots) {
-      total += s.size;
-      if (s.created >= olderThan.getTime() && total <= maxBytes) continue;
+    for (const image of candidates) {
+      total += image.size;
+      if (image.created >= olderThan.getTime() && total <= maxBytes) continue;
       if (!dryRun) {
         try {
-          await this.docker.getImage(s.tag).remove();
+          await this.docker.getImage(image.tag).remove();
         } catch (err) {
-          // 409: a container still uses it; it goes another day.
+          // 409: a container (a kept one, or a job's) still uses it; it goes another day.
           if ((err as { statusCode?: number }).statusCode === 409) continue;
           if (!isNotFound(err)) throw err;
         }
       }
-      removed.push(s.tag);
+      removed.push(image.tag);
     }
     return removed;
   }
