@@ -61,8 +61,7 @@ export function masked(text: string, secrets: string[]): string {
 
 /** The reply posted when the job ends; `secrets` never reach it. */
 export function resultReply(o: { job: JobView; sha: string; command: string; tail: string; logUrl: string; runUrl?: string; secrets: string[] }): string {
-  const job = { ...o.job, reason: o.job.reason && masked(o.job.reason, o.secrets) };
-  o = { ...o, command: masked(o.command, o.secrets), tail: masked(o.tail, o.secrets) };
+  const { job } = o;
   const lines = [
     `${ICON[job.state] ?? ''} **/agent run ${job.state}** on \`${o.sha.slice(0, 12)}\` (profile \`${job.profile}\`): exit code ${job.exitCode ?? '–'}, ${seconds(job)} s${job.reason ? `. ${job.reason}` : ''}.`,
     '',
@@ -70,7 +69,7 @@ export function resultReply(o: { job: JobView; sha: string; command: string; tai
   ];
   if (o.tail.trim()) lines.push('', '<details open><summary>Last lines of the log</summary>', '', fence(o.tail), '', '</details>');
   lines.push('', [o.runUrl ? `[Workflow run](${o.runUrl})` : '', `Job \`${job.id}\`: [log](${o.logUrl})`].filter(Boolean).join(' · '));
-  return lines.join('\n');
+  return masked(lines.join('\n'), o.secrets);
 }
 
 export function commentRequest(base: JobRequest, cmd: CommentCommand, sha: string, pr: number, workspace?: string): JobRequest {

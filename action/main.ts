@@ -51,7 +51,8 @@ async function runAndReport(client: HubClient, settings: Settings, request: JobR
   core.saveState('finished', 'true');
   core.setOutput('status', job.state);
   core.setOutput('exit-code', String(job.exitCode ?? ''));
-  core.setOutput('duration', seconds(job) === '–' ? '0' : seconds(job));
+  const duration = seconds(job);
+  core.setOutput('duration', duration === '–' ? '0' : duration);
   core.setOutput('log-url', job.links.events);
   if (job.snapshot) await saveSnapshot(client, job.id, job.snapshot.image);
   if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(jobSummary(job, tails)).write();

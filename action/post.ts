@@ -1,6 +1,7 @@
 // The post step: a job the main step started but did not see end (the workflow
 // was cancelled, the main step killed) is cancelled on the hub.
 import * as core from '@actions/core';
+import { isEndState } from '../client/index.js';
 import { connectHub } from './hub-auth.js';
 import { readHubSettings } from './inputs.js';
 
@@ -9,7 +10,7 @@ async function post(): Promise<void> {
   if (!jobId || core.getState('finished') === 'true') return;
   const client = await connectHub(readHubSettings());
   const job = await client.getJob(jobId);
-  if (['succeeded', 'failed', 'timed_out', 'cancelled', 'error'].includes(job.state)) return;
+  if (isEndState(job.state)) return;
   await client.cancelJob(jobId);
   core.info(`docker-agent: cancelled job ${jobId}, which was still ${job.state}`);
 }

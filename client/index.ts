@@ -58,8 +58,13 @@ export interface EventOptions {
 
 const TERMINAL: JobState[] = ['succeeded', 'failed', 'timed_out', 'cancelled', 'error'];
 
+/** A state a job never leaves. */
+export function isEndState(state: JobState): boolean {
+  return TERMINAL.includes(state);
+}
+
 export function isFinalEvent(e: JobEvent): boolean {
-  return e.type === 'status' && TERMINAL.includes(e.state);
+  return e.type === 'status' && isEndState(e.state);
 }
 
 export class HubClient {
@@ -105,7 +110,7 @@ export class HubClient {
 
   /** Streams a tar (or gzipped tar) to the hub; its id goes into a job request's `workspace`. */
   uploadWorkspace(archive: Readable, contentType: 'application/gzip' | 'application/x-tar', opts: { strip?: number } = {}): Promise<WorkspaceUpload> {
-    return this.request('POST', `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ''}`, { stream: archive, contentType });
+    return this.request('POST', `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ''}`, undefined, { stream: archive, contentType });
   }
 
   /** A job's snapshot as a tar in `docker save` format. */
@@ -199,15 +204,15 @@ export class HubClient {
     }
   }
 
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const upload = body instanceof Object && 'stream' in body ? (body as { stream: Readable; contentType: string }) : undefined;
+  /** A JSON request, or with `upload`, a streamed body of that type; the JSON answer. */
+  private async request<T>(method: string, path: string, body?: unknown, upload?: { stream: Readable; contentType: string }): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`${this.base}${path}`, {
         method,
         headers: {
           authorization: `Bearer ${await this.token()}`,
-          ...(body === undefined ? {} : { 'content-type': upload?.contentType ?? 'application/json' }),
+          ...(upload ? { 'content-type': upload.contentType } : body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         ...(upload
           ? { body: Readable.toWeb(upload.stream) as ReadableStream, duplex: 'half' }

@@ -31643,8 +31643,7 @@ function masked(text, secrets) {
   return secrets.filter(Boolean).reduce((t, s) => t.split(s).join("***"), text);
 }
 function resultReply(o) {
-  const job = { ...o.job, reason: o.job.reason && masked(o.job.reason, o.secrets) };
-  o = { ...o, command: masked(o.command, o.secrets), tail: masked(o.tail, o.secrets) };
+  const { job } = o;
   const lines = [
     `${ICON[job.state] ?? ""} **/agent run ${job.state}** on \`${o.sha.slice(0, 12)}\` (profile \`${job.profile}\`): exit code ${job.exitCode ?? "\u2013"}, ${seconds(job)} s${job.reason ? `. ${job.reason}` : ""}.`,
     "",
@@ -31652,7 +31651,7 @@ function resultReply(o) {
   ];
   if (o.tail.trim()) lines.push("", "<details open><summary>Last lines of the log</summary>", "", fence(o.tail), "", "</details>");
   lines.push("", [o.runUrl ? `[Workflow run](${o.runUrl})` : "", `Job \`${job.id}\`: [log](${o.logUrl})`].filter(Boolean).join(" \xB7 "));
-  return lines.join("\n");
+  return masked(lines.join("\n"), o.secrets);
 }
 function commentRequest(base, cmd, sha, pr, workspace) {
   const { run: _run, steps: _steps, ...rest } = base;
@@ -31748,8 +31747,11 @@ var HubApiError = class extends Error {
   details;
 };
 var TERMINAL = ["succeeded", "failed", "timed_out", "cancelled", "error"];
+function isEndState(state) {
+  return TERMINAL.includes(state);
+}
 function isFinalEvent(e) {
-  return e.type === "status" && TERMINAL.includes(e.state);
+  return e.type === "status" && isEndState(e.state);
 }
 var HubClient = class {
   constructor(opts) {
@@ -31787,7 +31789,7 @@ var HubClient = class {
   }
   /** Streams a tar (or gzipped tar) to the hub; its id goes into a job request's `workspace`. */
   uploadWorkspace(archive, contentType, opts = {}) {
-    return this.request("POST", `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ""}`, { stream: archive, contentType });
+    return this.request("POST", `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ""}`, void 0, { stream: archive, contentType });
   }
   /** A job's snapshot as a tar in `docker save` format. */
   async downloadSnapshot(jobId) {
@@ -31875,15 +31877,15 @@ var HubClient = class {
       if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.terminate();
     }
   }
-  async request(method, path, body) {
-    const upload = body instanceof Object && "stream" in body ? body : void 0;
+  /** A JSON request, or with `upload`, a streamed body of that type; the JSON answer. */
+  async request(method, path, body, upload) {
     let res;
     try {
       res = await fetch(`${this.base}${path}`, {
         method,
         headers: {
           authorization: `Bearer ${await this.token()}`,
-          ...body === void 0 ? {} : { "content-type": upload?.contentType ?? "application/json" }
+          ...upload ? { "content-type": upload.contentType } : body === void 0 ? {} : { "content-type": "application/json" }
         },
         ...upload ? { body: Readable2.toWeb(upload.stream), duplex: "half" } : { body: body === void 0 ? void 0 : JSON.stringify(body) }
       });
@@ -32193,7 +32195,8 @@ async function runAndReport(client, settings, request2) {
   saveState("finished", "true");
   setOutput("status", job.state);
   setOutput("exit-code", String(job.exitCode ?? ""));
-  setOutput("duration", seconds(job) === "\u2013" ? "0" : seconds(job));
+  const duration = seconds(job);
+  setOutput("duration", duration === "\u2013" ? "0" : duration);
   setOutput("log-url", job.links.events);
   if (job.snapshot) await saveSnapshot(client, job.id, job.snapshot.image);
   if (process.env.GITHUB_STEP_SUMMARY) await summary.addRaw(jobSummary(job, tails)).write();

@@ -24188,8 +24188,11 @@ var HubApiError = class extends Error {
   details;
 };
 var TERMINAL = ["succeeded", "failed", "timed_out", "cancelled", "error"];
+function isEndState(state) {
+  return TERMINAL.includes(state);
+}
 function isFinalEvent(e) {
-  return e.type === "status" && TERMINAL.includes(e.state);
+  return e.type === "status" && isEndState(e.state);
 }
 var HubClient = class {
   constructor(opts) {
@@ -24227,7 +24230,7 @@ var HubClient = class {
   }
   /** Streams a tar (or gzipped tar) to the hub; its id goes into a job request's `workspace`. */
   uploadWorkspace(archive, contentType, opts = {}) {
-    return this.request("POST", `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ""}`, { stream: archive, contentType });
+    return this.request("POST", `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ""}`, void 0, { stream: archive, contentType });
   }
   /** A job's snapshot as a tar in `docker save` format. */
   async downloadSnapshot(jobId) {
@@ -24315,15 +24318,15 @@ var HubClient = class {
       if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.terminate();
     }
   }
-  async request(method, path, body) {
-    const upload = body instanceof Object && "stream" in body ? body : void 0;
+  /** A JSON request, or with `upload`, a streamed body of that type; the JSON answer. */
+  async request(method, path, body, upload) {
     let res;
     try {
       res = await fetch(`${this.base}${path}`, {
         method,
         headers: {
           authorization: `Bearer ${await this.token()}`,
-          ...body === void 0 ? {} : { "content-type": upload?.contentType ?? "application/json" }
+          ...upload ? { "content-type": upload.contentType } : body === void 0 ? {} : { "content-type": "application/json" }
         },
         ...upload ? { body: Readable.toWeb(upload.stream), duplex: "half" } : { body: body === void 0 ? void 0 : JSON.stringify(body) }
       });
@@ -24399,7 +24402,7 @@ async function post() {
   if (!jobId || getState("finished") === "true") return;
   const client = await connectHub(readHubSettings());
   const job = await client.getJob(jobId);
-  if (["succeeded", "failed", "timed_out", "cancelled", "error"].includes(job.state)) return;
+  if (isEndState(job.state)) return;
   await client.cancelJob(jobId);
   info(`docker-agent: cancelled job ${jobId}, which was still ${job.state}`);
 }

@@ -12,7 +12,7 @@ import { createGunzip, createGzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { HubError } from './errors.js';
 
-export const WORKSPACE_TYPES = {
+const WORKSPACE_TYPES = {
   'application/gzip': 'gzip',
   'application/x-gzip': 'gzip',
   'application/x-tar': 'tar',

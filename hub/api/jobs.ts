@@ -7,16 +7,8 @@ import { ALL_STATES } from '../jobs/lifecycle.js';
 import type { JobService } from '../jobs/service.js';
 import type { Job } from '../store/jobs.js';
 import { validateJobRequest } from '../validation.js';
+import { snapshotUrl, type Links } from '../links.js';
 import { readJson } from './body.js';
-
-export interface Links {
-  http: string;
-  ws: string;
-}
-
-export function snapshotUrl(id: string, base: Links): string {
-  return `${base.http}/v1/jobs/${id}/snapshot`;
-}
 
 export function jobView(job: Job, base: Links): JobView {
   return {
@@ -67,7 +59,7 @@ export function jobsRoutes(jobs: JobService, links: Links) {
 
   app.get('/:id/snapshot', async (c) => {
     const id = c.req.param('id');
-    const { archive } = await jobs.snapshotArchive(id);
+    const archive = await jobs.snapshotArchive(id);
     return new Response(Readable.toWeb(Readable.from(archive)) as ReadableStream, {
       headers: { 'content-type': 'application/x-tar', 'content-disposition': `attachment; filename="docker-agent-snapshot-${id}.tar"` },
     });

@@ -11,7 +11,7 @@ import type { NewEvent } from '../store/events.js';
 import type { Job, JobPatch, JobSpec, JobStore, ListQuery, StepSummary } from '../store/jobs.js';
 import { hashToken, newSecret } from '../store/tokens.js';
 import type { WorkspaceStore } from '../workspaces.js';
-import { snapshotUrl, type Links } from '../api/jobs.js';
+import { snapshotUrl, type Links } from '../links.js';
 import type { EventBus } from './event-bus.js';
 import { canTransition, isTerminal } from './lifecycle.js';
 
@@ -94,13 +94,13 @@ export class JobService {
   }
 
   /** The job's snapshot as a `docker save` tar. */
-  async snapshotArchive(id: string): Promise<{ image: string; archive: NodeJS.ReadableStream }> {
+  async snapshotArchive(id: string): Promise<NodeJS.ReadableStream> {
     const job = this.get(id);
     if (!job.snapshot) {
       const why = job.spec.snapshot ? (isTerminal(job.state) ? 'committing it failed (see its events)' : 'the job has not ended yet') : 'it was not asked for one (snapshot: true)';
       throw new HubError('NOT_FOUND', `job ${id} has no snapshot: ${why}`);
     }
-    return { image: job.snapshot.image, archive: await this.deps.backend.exportImage(job.snapshot.image) };
+    return this.deps.backend.exportImage(job.snapshot.image);
   }
 
   list(q: ListQuery): Job[] {
