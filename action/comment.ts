@@ -40,7 +40,7 @@ export function parseCommand(text: string): Parsed {
 export interface CommentEvent {
   action: string;
   issue: { number: number; pull_request?: unknown };
-  comment: { id: number; body: string; user: { login: string; type: string } };
+  comment: { id: number; body: string; created_at: string; user: { login: string; type: string } };
 }
 
 /** Why a comment event is not acted on, or undefined when it is a command to consider. */
@@ -54,19 +54,27 @@ export function ignoreReason(event: CommentEvent): string | undefined {
 
 export const WRITE = ['admin', 'maintain', 'write'];
 
+/** Why the comment's --profile may not run here, or undefined when it may (the workflow's own profile always may). */
+export function refusedProfile(cmd: CommentCommand, allowed: string[]): string | undefined {
+  if (!cmd.profile || allowed.includes(cmd.profile)) return undefined;
+  const choices = allowed.length ? `it allows ${allowed.map((p) => `\`${p}\``).join(', ')}` : "it allows only the hub's default profile (no --profile)";
+  return `--profile ${cmd.profile} is not allowed by this workflow (allowed-profiles); ${choices}.`;
+}
+
 /** Each secret replaced by *** (the workflow log masks them; a PR comment would not). */
 export function masked(text: string, secrets: string[]): string {
   return secrets.filter(Boolean).reduce((t, s) => t.split(s).join('***'), text);
 }
 
 /** The reply posted when the job ends; `secrets` never reach it. */
-export function resultReply(o: { job: JobView; sha: string; command: string; tail: string; logUrl: string; runUrl?: string; secrets: string[] }): string {
+export function resultReply(o: { job: JobView; sha: string; command: string; tail: string; logUrl: string; runUrl?: string; note?: string; secrets: string[] }): string {
   const { job } = o;
   const lines = [
     `${ICON[job.state] ?? ''} **/agent run ${job.state}** on \`${o.sha.slice(0, 12)}\` (profile \`${job.profile}\`): exit code ${job.exitCode ?? '–'}, ${seconds(job)} s${job.reason ? `. ${job.reason}` : ''}.`,
     '',
     fence(o.command),
   ];
+  if (o.note) lines.push('', o.note);
   if (o.tail.trim()) lines.push('', '<details open><summary>Last lines of the log</summary>', '', fence(o.tail), '', '</details>');
   lines.push('', [o.runUrl ? `[Workflow run](${o.runUrl})` : '', `Job \`${job.id}\`: [log](${o.logUrl})`].filter(Boolean).join(' · '));
   return masked(lines.join('\n'), o.secrets);

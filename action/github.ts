@@ -5,20 +5,28 @@ import * as core from '@actions/core';
 import * as github from '@actions/github';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { approvedHead, type Approved, type RefUpdate } from './approved-head.js';
 
 export type Reaction = 'eyes' | 'rocket' | '-1';
 
 export interface PullRequestHead {
   sha: string;
+  /** The branch of `headRepo` the PR's commits are pushed to. */
+  ref: string;
   /** The repository the PR's commits come from; another one than the base's for a fork. */
   headRepo: string | null;
   baseRepo: string;
 }
 
+/** Pages of 100 updates read at most while looking for the comment's time. */
+const MAX_UPDATE_PAGES = 10;
+
 export interface GitHubApi {
   /** admin, maintain, write, triage, read or none. */
   permission(username: string): Promise<string>;
   pullRequest(number: number): Promise<PullRequestHead>;
+  /** The commit that was the PR's head when a comment was written at `createdAt` (see approved-head.ts). */
+  approvedHead(head: PullRequestHead, createdAt: string): Promise<Approved>;
   react(commentId: number, content: Reaction): Promise<void>;
   comment(issueNumber: number, body: string): Promise<void>;
   /** The repository's files at `sha` as a gzipped tar with one top folder. */
@@ -41,7 +49,32 @@ export function gitHubApi(token: string, repo: { owner: string; repo: string }):
     },
     async pullRequest(pull_number) {
       const { data } = await octokit.rest.pulls.get({ ...repo, pull_number });
-      return { sha: data.head.sha, headRepo: data.head.repo?.full_name ?? null, baseRepo: data.base.repo.full_name };
+      return { sha: data.head.sha, ref: data.head.ref, headRepo: data.head.repo?.full_name ?? null, baseRepo: data.base.repo.full_name };
+    },
+    async approvedHead(head, createdAt) {
+      const branch = `refs/heads/${head.ref}`;
+      if (!head.headRepo) return { refuse: "the repository of the pull request's branch was deleted, so its updates cannot be read" };
+      const [owner, name] = head.headRepo.split('/') as [string, string];
+      const commentSecond = Math.floor(Date.parse(createdAt) / 1000);
+      const updates: RefUpdate[] = [];
+      // Stays true when the listing ends, or reaches an update older than the comment, within the page limit.
+      let complete = true;
+      try {
+        let pages = 0;
+        // Newest first; the first update older than the comment is the last one needed.
+        const listing = octokit.paginate.iterator(octokit.rest.repos.listActivities, { owner, repo: name, ref: branch, direction: 'desc', per_page: 100 });
+        for await (const page of listing) {
+          updates.push(...page.data);
+          if (page.data.some((u) => Math.floor(Date.parse(u.timestamp) / 1000) < commentSecond)) break;
+          if (++pages >= MAX_UPDATE_PAGES) {
+            complete = false;
+            break;
+          }
+        }
+      } catch (err) {
+        return { refuse: `GitHub did not list the updates of ${head.headRepo}'s ${branch} (${(err as Error).message}), so which commit the comment approved cannot be proven` };
+      }
+      return approvedHead({ head: head.sha, branch, createdAt, updates, complete });
     },
     async react(comment_id, content) {
       await octokit.rest.reactions.createForIssueComment({ ...repo, comment_id, content });
@@ -68,7 +101,11 @@ export function actStandIn(): GitHubApi {
     async pullRequest() {
       note('not looking up the pull request; running the local workspace at GITHUB_SHA');
       const here = process.env.GITHUB_REPOSITORY ?? 'local';
-      return { sha: process.env.GITHUB_SHA ?? 'local', headRepo: here, baseRepo: here };
+      return { sha: process.env.GITHUB_SHA ?? 'local', ref: 'local', headRepo: here, baseRepo: here };
+    },
+    async approvedHead(head) {
+      note('not proving which commit the comment approved; the local workspace runs');
+      return { sha: head.sha };
     },
     async react(_id, content) {
       note(`would react with ${content}`);

@@ -28,6 +28,8 @@ export interface Settings extends HubSettings {
 export interface CommentSettings extends Settings {
   githubToken: string;
   allowForks: boolean;
+  /** Profiles a comment may pick with --profile; the workflow's own `profile` is always among them. */
+  allowedProfiles: string[];
 }
 
 export type Mode = 'run' | 'comment' | 'maintenance';
@@ -131,7 +133,21 @@ export function readSettings(get: (name: string) => string = (n) => core.getInpu
   };
 }
 
+/** `a, b c`: the profiles named, each checked as a profile name. */
+function profileList(get: (name: string) => string, name: string): string[] {
+  const names = get(name).split(/[\s,]+/).filter(Boolean);
+  const bad = names.find((n) => !/^[\w.-]+$/.test(n));
+  if (bad) throw new InputError(name, `expected profile names separated by commas, got ${JSON.stringify(bad)}`);
+  return names;
+}
+
 export function readCommentSettings(get: (name: string) => string = (n) => core.getInput(n)): CommentSettings {
-  const githubToken = get('github-token').trim();
-  return { ...readSettings(get, { fromComment: true }), githubToken, allowForks: flag(get, 'allow-forks') };
+  const settings = readSettings(get, { fromComment: true });
+  const own = settings.request.profile;
+  return {
+    ...settings,
+    githubToken: get('github-token').trim(),
+    allowForks: flag(get, 'allow-forks'),
+    allowedProfiles: [...new Set([...(own ? [own] : []), ...profileList(get, 'allowed-profiles')])],
+  };
 }

@@ -8,10 +8,11 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as github from '@actions/github';
 import type { HubClient, JobRequest } from '../client/index.js';
-import { commentRequest, ignoreReason, masked, parseCommand, resultReply, WRITE, type CommentEvent } from './comment.js';
+import { commentRequest, ignoreReason, masked, parseCommand, refusedProfile, resultReply, WRITE, type CommentEvent } from './comment.js';
 import { actStandIn, gitHubApi, type GitHubApi, type Reaction } from './github.js';
 import { connectHub } from './hub-auth.js';
 import { readCommentSettings, readMaintenanceSettings, readMode, readSettings, type Settings } from './inputs.js';
+import { LogWriter } from './log.js';
 import { runJob, type JobResult } from './run-job.js';
 import { jobSummary, seconds } from './summary.js';
 import { packDirectory } from './workspace.js';
@@ -20,8 +21,10 @@ const say = (message: string) => core.info(`docker-agent: ${message}`);
 const act = process.env.ACT === 'true';
 
 /** The runner cancels a step with SIGINT, then SIGTERM: cancel the job on the hub at once. */
-function cancelOnSignal(client: HubClient, jobId: () => string | undefined): void {
+function cancelOnSignal(client: HubClient, log: LogWriter, jobId: () => string | undefined): void {
   const cancel = (signal: string) => {
+    // The job's output may be mid-line and commands stopped: the warning below is the action's.
+    log.resume();
     const id = jobId();
     say(`${signal}: cancelling job ${id ?? '(not yet created)'}`);
     if (!id) process.exit(1);
@@ -38,8 +41,10 @@ function cancelOnSignal(client: HubClient, jobId: () => string | undefined): voi
 async function runAndReport(client: HubClient, settings: Settings, request: JobRequest): Promise<JobResult> {
   for (const s of settings.secrets) core.setSecret(s);
   let jobId: string | undefined;
-  cancelOnSignal(client, () => jobId);
+  const log = new LogWriter();
+  cancelOnSignal(client, log, () => jobId);
   const result = await runJob(client, request, {
+    log,
     onCreated: (j) => {
       jobId = j.id;
       core.saveState('job-id', j.id);
@@ -114,15 +119,20 @@ async function comment(): Promise<void> {
   const permission = await gh.permission(who);
   if (!WRITE.includes(permission)) return refuse(`/agent run needs write permission on ${owner}/${repo}; you have ${permission}.`);
   if ('usage' in cmd) return refuse(cmd.usage);
+  const profileRefused = refusedProfile(cmd, settings.allowedProfiles);
+  if (profileRefused) return refuse(profileRefused);
   const head = await gh.pullRequest(pr);
   if (head.headRepo !== head.baseRepo && !settings.allowForks) {
     return refuse(`#${pr} comes from a fork (${head.headRepo ?? 'a deleted repository'}); this workflow does not run fork pull requests (allow-forks).`);
   }
-  // From here on, this commit is what runs, whatever is pushed to the PR meanwhile.
-  const sha = head.sha;
+  // The head when the comment was written, whatever was pushed to the PR since: that is what was approved.
+  const approved = await gh.approvedHead(head, event.comment.created_at);
+  if ('refuse' in approved) return refuse(`/agent run did not run: ${approved.refuse}.`);
+  const sha = approved.sha;
+  const note = approved.newer ? `Commits pushed after the comment (the head is now \`${approved.newer.slice(0, 12)}\`) did not run.` : undefined;
   core.setOutput('sha', sha);
   await react('eyes');
-  say(`accepted /agent run from @${who} on #${pr} at ${sha}`);
+  say(`accepted /agent run from @${who} on #${pr} at ${sha}, the head when the comment was written${note ? `. ${note}` : ''}`);
 
   const runUrl = process.env.GITHUB_RUN_ID ? `${github.context.serverUrl}/${owner}/${repo}/actions/runs/${process.env.GITHUB_RUN_ID}` : undefined;
   const secrets = [...settings.secrets, settings.token];
@@ -134,7 +144,7 @@ async function comment(): Promise<void> {
     const { job, tails } = await runAndReport(client, settings, commentRequest(settings.request, cmd, sha, pr, workspace));
     await react(job.state === 'succeeded' ? 'rocket' : '-1');
     const tail = tails.get(0) ?? '';
-    await gh.comment(pr, resultReply({ job, sha, command: cmd.command, tail, logUrl: job.links.events, secrets, ...(runUrl ? { runUrl } : {}) }));
+    await gh.comment(pr, resultReply({ job, sha, command: cmd.command, tail, logUrl: job.links.events, secrets, ...(runUrl ? { runUrl } : {}), ...(note ? { note } : {}) }));
   } catch (err) {
     // The commenter saw 👀: they get an answer whatever went wrong.
     await react('-1');

@@ -22175,7 +22175,7 @@ var require_websocket2 = __commonJS({
     var net = __require("net");
     var querystring = __require("querystring");
     var tls = __require("tls");
-    var { randomBytes, createHash } = __require("crypto");
+    var { randomBytes: randomBytes2, createHash } = __require("crypto");
     var { Duplex, Readable: Readable3 } = __require("stream");
     var { URL: URL2 } = __require("url");
     var PerMessageDeflate2 = require_permessage_deflate2();
@@ -22729,7 +22729,7 @@ var require_websocket2 = __commonJS({
         }
       }
       const defaultPort = isSecure ? 443 : 80;
-      const key = randomBytes(16).toString("base64");
+      const key = randomBytes2(16).toString("base64");
       const request2 = isSecure ? https2.request : http2.request;
       const protocolSet = /* @__PURE__ */ new Set();
       let perMessageDeflate;
@@ -31639,6 +31639,11 @@ function ignoreReason(event) {
   return void 0;
 }
 var WRITE = ["admin", "maintain", "write"];
+function refusedProfile(cmd, allowed) {
+  if (!cmd.profile || allowed.includes(cmd.profile)) return void 0;
+  const choices = allowed.length ? `it allows ${allowed.map((p) => `\`${p}\``).join(", ")}` : "it allows only the hub's default profile (no --profile)";
+  return `--profile ${cmd.profile} is not allowed by this workflow (allowed-profiles); ${choices}.`;
+}
 function masked(text, secrets) {
   return secrets.filter(Boolean).reduce((t, s) => t.split(s).join("***"), text);
 }
@@ -31649,6 +31654,7 @@ function resultReply(o) {
     "",
     fence(o.command)
   ];
+  if (o.note) lines.push("", o.note);
   if (o.tail.trim()) lines.push("", "<details open><summary>Last lines of the log</summary>", "", fence(o.tail), "", "</details>");
   lines.push("", [o.runUrl ? `[Workflow run](${o.runUrl})` : "", `Job \`${job.id}\`: [log](${o.logUrl})`].filter(Boolean).join(" \xB7 "));
   return masked(lines.join("\n"), o.secrets);
@@ -31666,6 +31672,37 @@ function commentRequest(base, cmd, sha, pr, workspace) {
 
 // action/github.ts
 import { Readable } from "node:stream";
+
+// action/approved-head.ts
+var MAX_COMMENT_AGE_MS = 24 * 36e5;
+var NO_COMMIT = /^0+$/;
+function approvedHead(o) {
+  const created = Date.parse(o.createdAt);
+  const now = o.now ?? Date.now();
+  if (!(created > 0)) return { refuse: `the comment has no creation time (${JSON.stringify(o.createdAt)}), so which commit it approved cannot be told` };
+  if (now - created > MAX_COMMENT_AGE_MS) {
+    return { refuse: `the comment is ${Math.floor((now - created) / 36e5)} hours old; only comments from the last 24 hours run. Write a new comment to run the current head` };
+  }
+  if (!o.complete) return { refuse: `${o.branch} was updated too often since the comment to find the commit it approved. Write a new comment` };
+  if (o.updates.length === 0) {
+    return { refuse: `GitHub lists no update of ${o.branch}, so which commit was its head when the comment was written cannot be proven. Push to the branch or write a new comment` };
+  }
+  if (o.updates[0].after !== o.head) {
+    return { refuse: `the head of ${o.branch} (${o.head.slice(0, 12)}) is not yet in GitHub's list of its updates, so when it was pushed cannot be proven. Try again in a minute` };
+  }
+  const second = (ms) => Math.floor(ms / 1e3);
+  const at = (u) => second(Date.parse(u.timestamp));
+  const tie = o.updates.find((u) => at(u) === second(created));
+  if (tie) return { refuse: `${o.branch} was updated in the same second as the comment (to ${tie.after.slice(0, 12)}), so which commit the comment approved cannot be told. Write a new comment` };
+  const after = o.updates.filter((u) => at(u) > second(created));
+  if (after.length === 0) return { sha: o.head };
+  const first = after.at(-1);
+  if (NO_COMMIT.test(first.before)) return { refuse: `${o.branch} did not exist when the comment was written` };
+  return { sha: first.before, newer: o.head };
+}
+
+// action/github.ts
+var MAX_UPDATE_PAGES = 10;
 function gitHubApi(token, repo) {
   const octokit = getOctokit(token);
   return {
@@ -31680,7 +31717,30 @@ function gitHubApi(token, repo) {
     },
     async pullRequest(pull_number) {
       const { data } = await octokit.rest.pulls.get({ ...repo, pull_number });
-      return { sha: data.head.sha, headRepo: data.head.repo?.full_name ?? null, baseRepo: data.base.repo.full_name };
+      return { sha: data.head.sha, ref: data.head.ref, headRepo: data.head.repo?.full_name ?? null, baseRepo: data.base.repo.full_name };
+    },
+    async approvedHead(head, createdAt) {
+      const branch = `refs/heads/${head.ref}`;
+      if (!head.headRepo) return { refuse: "the repository of the pull request's branch was deleted, so its updates cannot be read" };
+      const [owner, name] = head.headRepo.split("/");
+      const commentSecond = Math.floor(Date.parse(createdAt) / 1e3);
+      const updates = [];
+      let complete = true;
+      try {
+        let pages = 0;
+        const listing = octokit.paginate.iterator(octokit.rest.repos.listActivities, { owner, repo: name, ref: branch, direction: "desc", per_page: 100 });
+        for await (const page of listing) {
+          updates.push(...page.data);
+          if (page.data.some((u) => Math.floor(Date.parse(u.timestamp) / 1e3) < commentSecond)) break;
+          if (++pages >= MAX_UPDATE_PAGES) {
+            complete = false;
+            break;
+          }
+        }
+      } catch (err) {
+        return { refuse: `GitHub did not list the updates of ${head.headRepo}'s ${branch} (${err.message}), so which commit the comment approved cannot be proven` };
+      }
+      return approvedHead({ head: head.sha, branch, createdAt, updates, complete });
     },
     async react(comment_id, content) {
       await octokit.rest.reactions.createForIssueComment({ ...repo, comment_id, content });
@@ -31704,7 +31764,11 @@ function actStandIn() {
     async pullRequest() {
       note("not looking up the pull request; running the local workspace at GITHUB_SHA");
       const here = process.env.GITHUB_REPOSITORY ?? "local";
-      return { sha: process.env.GITHUB_SHA ?? "local", headRepo: here, baseRepo: here };
+      return { sha: process.env.GITHUB_SHA ?? "local", ref: "local", headRepo: here, baseRepo: here };
+    },
+    async approvedHead(head) {
+      note("not proving which commit the comment approved; the local workspace runs");
+      return { sha: head.sha };
     },
     async react(_id, content) {
       note(`would react with ${content}`);
@@ -31998,9 +32062,21 @@ function readSettings(get = (n) => getInput(n), { fromComment = false } = {}) {
     ...workspace ? { workspace: { path: workspace, includeGit: flag(get, "workspace-git") } } : {}
   };
 }
+function profileList(get, name) {
+  const names = get(name).split(/[\s,]+/).filter(Boolean);
+  const bad = names.find((n) => !/^[\w.-]+$/.test(n));
+  if (bad) throw new InputError(name, `expected profile names separated by commas, got ${JSON.stringify(bad)}`);
+  return names;
+}
 function readCommentSettings(get = (n) => getInput(n)) {
-  const githubToken = get("github-token").trim();
-  return { ...readSettings(get, { fromComment: true }), githubToken, allowForks: flag(get, "allow-forks") };
+  const settings = readSettings(get, { fromComment: true });
+  const own = settings.request.profile;
+  return {
+    ...settings,
+    githubToken: get("github-token").trim(),
+    allowForks: flag(get, "allow-forks"),
+    allowedProfiles: [.../* @__PURE__ */ new Set([...own ? [own] : [], ...profileList(get, "allowed-profiles")])]
+  };
 }
 
 // action/hub-auth.ts
@@ -32038,61 +32114,84 @@ async function idToken(settings) {
 }
 
 // action/log.ts
+import { randomBytes } from "node:crypto";
+function commandData(text) {
+  return text.replace(/%/g, "%25").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
+}
 var LogWriter = class {
-  constructor(write = (t) => process.stdout.write(t)) {
+  constructor(write = (t) => process.stdout.write(t), token = randomBytes(16).toString("hex")) {
     this.write = write;
+    this.token = token;
   }
   write;
+  token;
   openGroup = false;
   lineOpen = false;
+  stopped = false;
   event(e) {
     switch (e.type) {
       case "step":
         if (e.phase === "started") {
           this.closeGroup();
-          this.write(`::group::${e.name}
-`);
+          this.command(`::group::${commandData(e.name)}`);
           this.openGroup = true;
         } else if (e.phase === "ended") {
-          this.endLine();
-          this.write(`${e.name}: exit code ${e.exitCode}${e.timedOut ? " (time limit)" : ""} in ${((e.durationMs ?? 0) / 1e3).toFixed(1)} s
+          this.text(`${e.name}: exit code ${e.exitCode}${e.timedOut ? " (time limit)" : ""} in ${((e.durationMs ?? 0) / 1e3).toFixed(1)} s
 `);
           this.closeGroup();
         } else {
-          this.write(`${e.name}: skipped
+          this.text(`${e.name}: skipped
 `);
         }
         break;
       case "stdout":
       case "stderr": {
         const text = e.encoding === "base64" ? Buffer.from(e.data, "base64").toString("utf8") : e.data;
-        if (!text) break;
-        this.write(text);
-        this.lineOpen = !text.endsWith("\n");
+        if (text) this.text(text, { raw: true });
         break;
       }
       case "status":
-        this.endLine();
-        this.write(`docker-agent: ${e.state}${e.reason ? ` (${e.reason})` : ""}
+        this.text(`docker-agent: ${e.state}${e.reason ? ` (${e.reason})` : ""}
 `);
         break;
       case "progress":
-        this.write(`docker-agent: ${e.current ? `[${e.current}/${e.total}] ` : ""}${e.message}
+        this.text(`docker-agent: ${e.current ? `[${e.current}/${e.total}] ` : ""}${e.message}
 `);
         break;
       case "error":
-        this.endLine();
-        this.write(`::error::${e.code}: ${e.message.replace(/\n/g, "%0A")}
-`);
+        this.command(`::error::${commandData(`${e.code}: ${e.message}`)}`);
         break;
       case "exit":
         break;
     }
   }
+  /** Ends the open group and gives the log back to the runner's commands; call before anything else writes to it. */
   closeGroup() {
-    this.endLine();
-    if (this.openGroup) this.write("::endgroup::\n");
+    if (this.openGroup) this.command("::endgroup::");
     this.openGroup = false;
+    this.resume();
+  }
+  /** Commands work again from here on (the action's own, e.g. core.setFailed). */
+  resume() {
+    this.endLine();
+    if (this.stopped) this.write(`::${this.token}::
+`);
+    this.stopped = false;
+  }
+  /** Text from the hub: never read as a command. `raw` text is the job's own, written as printed. */
+  text(text, { raw = false } = {}) {
+    if (!raw) this.endLine();
+    if (!this.stopped) this.write(`::stop-commands::${this.token}
+`);
+    this.stopped = true;
+    this.write(text);
+    this.lineOpen = !text.endsWith("\n");
+  }
+  /** One of the action's own commands, on a line of its own. */
+  command(line) {
+    this.resume();
+    this.write(`${line}
+`);
   }
   endLine() {
     if (this.lineOpen) this.write("\n");
@@ -32169,8 +32268,9 @@ function packDirectory(root, { includeGit }) {
 // action/main.ts
 var say = (message) => info(`docker-agent: ${message}`);
 var act = process.env.ACT === "true";
-function cancelOnSignal(client, jobId) {
+function cancelOnSignal(client, log, jobId) {
   const cancel = (signal) => {
+    log.resume();
     const id = jobId();
     say(`${signal}: cancelling job ${id ?? "(not yet created)"}`);
     if (!id) process.exit(1);
@@ -32182,8 +32282,10 @@ function cancelOnSignal(client, jobId) {
 async function runAndReport(client, settings, request2) {
   for (const s of settings.secrets) setSecret(s);
   let jobId;
-  cancelOnSignal(client, () => jobId);
+  const log = new LogWriter();
+  cancelOnSignal(client, log, () => jobId);
   const result = await runJob(client, request2, {
+    log,
     onCreated: (j) => {
       jobId = j.id;
       saveState("job-id", j.id);
@@ -32247,14 +32349,19 @@ async function comment() {
   const permission = await gh.permission(who);
   if (!WRITE.includes(permission)) return refuse(`/agent run needs write permission on ${owner}/${repo}; you have ${permission}.`);
   if ("usage" in cmd) return refuse(cmd.usage);
+  const profileRefused = refusedProfile(cmd, settings.allowedProfiles);
+  if (profileRefused) return refuse(profileRefused);
   const head = await gh.pullRequest(pr);
   if (head.headRepo !== head.baseRepo && !settings.allowForks) {
     return refuse(`#${pr} comes from a fork (${head.headRepo ?? "a deleted repository"}); this workflow does not run fork pull requests (allow-forks).`);
   }
-  const sha = head.sha;
+  const approved = await gh.approvedHead(head, event.comment.created_at);
+  if ("refuse" in approved) return refuse(`/agent run did not run: ${approved.refuse}.`);
+  const sha = approved.sha;
+  const note = approved.newer ? `Commits pushed after the comment (the head is now \`${approved.newer.slice(0, 12)}\`) did not run.` : void 0;
   setOutput("sha", sha);
   await react("eyes");
-  say(`accepted /agent run from @${who} on #${pr} at ${sha}`);
+  say(`accepted /agent run from @${who} on #${pr} at ${sha}, the head when the comment was written${note ? `. ${note}` : ""}`);
   const runUrl = process.env.GITHUB_RUN_ID ? `${context2.serverUrl}/${owner}/${repo}/actions/runs/${process.env.GITHUB_RUN_ID}` : void 0;
   const secrets = [...settings.secrets, settings.token];
   try {
@@ -32263,7 +32370,7 @@ async function comment() {
     const { job, tails } = await runAndReport(client, settings, commentRequest(settings.request, cmd, sha, pr, workspace));
     await react(job.state === "succeeded" ? "rocket" : "-1");
     const tail = tails.get(0) ?? "";
-    await gh.comment(pr, resultReply({ job, sha, command: cmd.command, tail, logUrl: job.links.events, secrets, ...runUrl ? { runUrl } : {} }));
+    await gh.comment(pr, resultReply({ job, sha, command: cmd.command, tail, logUrl: job.links.events, secrets, ...runUrl ? { runUrl } : {}, ...note ? { note } : {} }));
   } catch (err) {
     await react("-1");
     const why = masked(err.message, secrets);

@@ -5,7 +5,7 @@
 // It runs before `npm ci`, so it may use Node built-ins only. Every phase looks
 // before it acts, so a second run rebuilds nothing and takes a second or two.
 // Usage: node scripts/setup.mjs [--for=hub|test]   (progress goes to stderr)
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -261,6 +261,12 @@ function splitImageName(name) {
 
 // ---------------------------------------------------------------- a. npm dependencies
 
+/** Under `npm test`, the very npm that runs us. */
+function npmCommand() {
+  const npmCli = process.env.npm_execpath;
+  return npmCli && /npm-cli\.c?js$/.test(npmCli) ? [process.execPath, npmCli] : ['npm'];
+}
+
 export async function ensureNpmDeps(say) {
   const lock = path.join(root, 'package-lock.json');
   const installed = path.join(root, 'node_modules', '.package-lock.json');
@@ -276,14 +282,32 @@ export async function ensureNpmDeps(say) {
       : null;
   if (!why) return 'up to date';
   say(`${why}, running npm ci…`);
-  // Under `npm test`, use the very npm that runs us.
-  const npmCli = process.env.npm_execpath;
-  const npm = npmCli && /npm-cli\.c?js$/.test(npmCli) ? [process.execPath, npmCli] : ['npm'];
-  const result = await runVisible([...npm, 'ci']);
+  const result = await runVisible([...npmCommand(), 'ci']);
   if (result !== 0) {
     throw new SetupError(`npm ci failed (${result})`, 'see npm\'s output above; the npm registry must be reachable');
   }
   return 'installed with npm ci';
+}
+
+/**
+ * GitHub runs the action on Node 24; the tests run its bundle on that Node too.
+ * npm's `node` package brings the binary, kept apart in build/node24 so that it
+ * never shadows the Node that runs the hub and the tests.
+ */
+export const NODE24_DIR = path.join(root, 'build', 'node24');
+const NODE24_SPEC = 'node@24';
+
+export async function ensureNode24(say) {
+  const bin = path.join(NODE24_DIR, 'node_modules', '.bin', 'node');
+  const version = () => execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
+  if (fs.existsSync(bin) && version().startsWith('v24.')) return `${version()} present`;
+  say(`installing ${NODE24_SPEC} from the npm registry into build/node24…`);
+  fs.mkdirSync(NODE24_DIR, { recursive: true });
+  const result = await runVisible([...npmCommand(), 'install', '--prefix', NODE24_DIR, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', NODE24_SPEC]);
+  if (result !== 0 || !fs.existsSync(bin)) {
+    throw new SetupError(`npm install ${NODE24_SPEC} failed (${result})`, "see npm's output above; the npm registry must be reachable");
+  }
+  return `${version()} installed`;
 }
 
 // ---------------------------------------------------------------- b. bundles
@@ -571,6 +595,7 @@ export async function main(args) {
 
   await step('npm dependencies', ensureNpmDeps);
   await step('bundles', buildBundles);
+  if (forArg === 'test') await step('node 24', ensureNode24);
   await step('docker engine', async (say) => {
     engine = await ensureEngine(say, { baseImage });
     return `${engine.url} answers`;

@@ -8,8 +8,19 @@ import type { AddressInfo } from 'node:net';
 
 export interface PullModel {
   sha: string;
+  /** The head branch, in headRepo. */
+  ref?: string;
   headRepo: string | null;
   baseRepo: string;
+}
+
+/** An update of a branch, as GitHub's repository activity lists it. */
+export interface ActivityModel {
+  ref: string;
+  before: string;
+  after: string;
+  timestamp: string;
+  activity_type: 'push' | 'force_push' | 'branch_creation';
 }
 
 export interface GitHubModel {
@@ -18,6 +29,8 @@ export interface GitHubModel {
   pulls: Record<number, PullModel>;
   /** Gzipped tarballs by commit sha. */
   tarballs: Record<string, Buffer>;
+  /** Branch updates by repository (`owner/name`), in any order. */
+  activity: Record<string, ActivityModel[]>;
   /** Claims of the OIDC tokens handed out (the audience comes from the request). */
   oidcClaims: Record<string, unknown>;
   /** Seconds an OIDC token lives. */
@@ -42,7 +55,7 @@ export interface FakeGitHub {
 const OIDC_REQUEST_TOKEN = 'runner-request-token';
 
 export async function startFakeGitHub(model: Partial<GitHubModel> = {}): Promise<FakeGitHub> {
-  const full: GitHubModel = { permissions: {}, pulls: {}, tarballs: {}, oidcClaims: {}, oidcTtl: 300, ...model };
+  const full: GitHubModel = { permissions: {}, pulls: {}, tarballs: {}, activity: {}, oidcClaims: {}, oidcTtl: 300, ...model };
   const { publicKey, privateKey } = await generateKeyPair('RS256');
   const jwk: JWK = { ...(await exportJWK(publicKey)), kid: 'fake-1', alg: 'RS256', use: 'sig' };
   const calls: Call[] = [];
@@ -89,9 +102,30 @@ export async function startFakeGitHub(model: Partial<GitHubModel> = {}): Promise
       return json(res, 200, {
         number: Number(m[3]),
         state: 'open',
-        head: { sha: pull.sha, ref: 'feature', repo: pull.headRepo ? { full_name: pull.headRepo } : null },
+        head: { sha: pull.sha, ref: pull.ref ?? 'feature', repo: pull.headRepo ? { full_name: pull.headRepo } : null },
         base: { sha: '0'.repeat(40), ref: 'main', repo: { full_name: pull.baseRepo } },
       });
+    }
+    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/activity$/.exec(pathname))) {
+      // Newest first, in pages with a cursor in the Link header, as GitHub lists them.
+      const ref = searchParams.get('ref') ?? '';
+      const wanted = ref.startsWith('refs/') ? ref : `refs/heads/${ref}`;
+      const all = (full.activity[`${m[1]}/${m[2]}`] ?? [])
+        .filter((a) => !ref || a.ref === wanted)
+        .sort((a, b) => Date.parse(b.timestamp) - Date.parse(a.timestamp))
+        .map((a, i) => ({ id: i + 1, node_id: `RA_${i + 1}`, actor: { login: 'Codertocat' }, ...a }));
+      const perPage = Number(searchParams.get('per_page') ?? 30);
+      const start = Number(searchParams.get('after') ?? 0);
+      const page = all.slice(start, start + perPage);
+      const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
+      if (start + perPage < all.length) {
+        const next = new URL(`${url}${pathname}`);
+        searchParams.forEach((v, k) => next.searchParams.set(k, v));
+        next.searchParams.set('after', String(start + perPage));
+        headers.link = `<${next}>; rel="next"`;
+      }
+      res.writeHead(200, headers).end(JSON.stringify(page));
+      return;
     }
     if ((m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)\/reactions$/.exec(pathname)) && req.method === 'POST') {
       return json(res, 201, { id: calls.length, content: (body as { content: string }).content });

@@ -1,12 +1,14 @@
-// The bundled action in dist/, run exactly as the runner runs it (INPUT_* variables,
-// GITHUB_OUTPUT, GITHUB_STATE, GITHUB_STEP_SUMMARY) against a real hub: run and
-// maintenance modes, workspaces and OIDC. PR comments are in action-comment.test.ts.
+// The action run as the runner runs it (action.yml's inputs and defaults as INPUT_*
+// variables, runs.main / runs.post, GITHUB_OUTPUT, GITHUB_STATE, GITHUB_STEP_SUMMARY,
+// workflow commands read from its output) against a real hub, on Node 20 and on
+// Node 24: run and maintenance modes, workspaces, OIDC, and a job's output that tries
+// to speak to the runner. PR comments are in action-comment.test.ts.
 import { createReadStream, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as tar from 'tar-stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runAction, type ActionOptions } from '../helpers/action.js';
+import { runAction, type ActionOptions, type NodeVersion } from '../helpers/action.js';
 import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.js';
 import { collect, finalState, output, startTestHub, TOKEN, type TestHub } from '../helpers/hub.js';
 
@@ -28,22 +30,25 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-function action(entry: 'main' | 'post', inputs: Record<string, string>, opts: Omit<ActionOptions, 'work' | 'inputs' | 'entry'> = {}) {
-  return runAction({ work, entry, inputs: { 'hub-url': t.hub.url, token: TOKEN, ...inputs }, ...opts });
+function action(entry: 'main' | 'post', inputs: Record<string, string>, opts: Omit<ActionOptions, 'work' | 'with' | 'entry'> = {}) {
+  return runAction({ work, entry, with: { 'hub-url': t.hub.url, token: TOKEN, ...inputs }, ...opts });
 }
 
-describe('the GitHub Action', () => {
+describe.each<NodeVersion>(['node20', 'node24'])('the GitHub Action on %s', (node) => {
+  const main = (inputs: Record<string, string>, opts: Omit<ActionOptions, 'work' | 'with' | 'entry'> = {}) => action('main', inputs, { node, ...opts });
+
   it('runs a passing job: live output in groups, outputs and a summary', async () => {
-    const r = await action('main', {
+    const r = await main({
       steps: JSON.stringify([
-        { name: 'greet', run: 'echo "hello $WHO"' },
+        { name: 'greet', run: 'echo "hello $WHO and $SECRET_THING"' },
         { name: 'count', run: 'seq 1 3' },
       ]),
       env: 'WHO=world\nSECRET_THING=hunter22',
     });
     expect(r.code).toBe(0);
-    expect(r.log).toContain('::add-mask::hunter22');
-    expect(r.log).toMatch(/::group::greet\nhello world\ngreet: exit code 0 in [\d.]+ s\n::endgroup::\n::group::count\n1\n2\n3\n/);
+    // The token and every env value are masked, as action.yml says.
+    expect(r.masks).toEqual([TOKEN, 'world', 'hunter22']);
+    expect(r.log).toMatch(/##\[group\]greet\nhello \*\*\* and \*\*\*\ngreet: exit code 0 in [\d.]+ s\n##\[endgroup\]\n##\[group\]count\n1\n2\n3\n/);
     expect(r.outputs).toMatchObject({ status: 'succeeded', 'exit-code': '0' });
     expect(r.outputs['job-id']).toMatch(/^[0-9a-f-]{36}$/);
     expect(Number(r.outputs.duration)).toBeGreaterThan(0);
@@ -53,21 +58,20 @@ describe('the GitHub Action', () => {
   });
 
   it('fails the step with the job\'s exit code and puts the failing step\'s tail in the summary', async () => {
-    const r = await action('main', { run: 'echo before the fall; echo broken >&2; exit 3' });
+    const r = await main({ run: 'echo before the fall; echo broken >&2; exit 3' });
     expect(r.code).toBe(3);
-    expect(r.log).toContain('::error::docker-agent job failed with exit code 3');
+    expect(r.commands).toContainEqual({ command: 'error', properties: {}, data: 'docker-agent job failed with exit code 3' });
     expect(r.outputs).toMatchObject({ status: 'failed', 'exit-code': '3' });
     expect(r.summary).toMatch(/Last lines of run[\s\S]*before the fall\nbroken/);
   });
 
   it('cancels the job on the hub within two seconds of SIGTERM', async () => {
     let signalledAt = 0;
-    const r = await action(
-      'main',
+    const r = await main(
       { run: 'echo started; sleep 120' },
       {
-        onOutput: (log, child) => {
-          if (!signalledAt && log.includes('started\n')) {
+        onOutput: (raw, child) => {
+          if (!signalledAt && raw.includes('started\n')) {
             signalledAt = Date.now();
             child.kill('SIGTERM');
           }
@@ -80,22 +84,79 @@ describe('the GitHub Action', () => {
     const events = await collect(t.client, r.outputs['job-id']!);
     expect(finalState(events)).toBe('cancelled');
     expect(output(events)).toBe('started\n');
+    // The warning about the cancel is the action's own, so it takes effect although the job's output was stopped mid-stream.
+    expect(r.log).toContain(`SIGTERM: cancelling job ${r.outputs['job-id']}`);
   });
 
   it('cancels from the post step a job the main step did not see end', async () => {
-    const job = await t.client.createJob({ run: 'sleep 120' });
-    const r = await action('post', { run: 'unused' }, { state: job.id });
+    // The main step saves the job's id as it starts, then is killed before the job ends.
+    const started = await main(
+      { run: 'echo started; sleep 120' },
+      { onOutput: (raw, child) => raw.includes('started\n') && child.kill('SIGKILL') },
+    );
+    expect(started.state).toEqual({ 'job-id': expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    const id = started.state['job-id']!;
+    const r = await action('post', { run: 'unused' }, { node, state: started.state });
     expect(r.code).toBe(0);
-    expect(r.log).toContain(`cancelled job ${job.id}`);
-    expect(finalState(await collect(t.client, job.id))).toBe('cancelled');
+    expect(r.log).toContain(`cancelled job ${id}`);
+    expect(finalState(await collect(t.client, id))).toBe('cancelled');
+  });
+
+  it('keeps the job\'s output from speaking to the runner: its workflow commands are only text', async () => {
+    const attempts = [
+      '::error file=README.md,line=1::x',
+      '::add-mask::injected-mask-value',
+      '::set-output name=status::pwned',
+      '::save-state name=job-id::stolen',
+      '::set-env name=NODE_OPTIONS::--require=/tmp/evil.js',
+      '::add-path::/tmp/evil',
+      '::warning::from the job',
+      '::endgroup::',
+      '::group::fake group',
+      '##[error]legacy form',
+      'prefix ##[set-output name=exit-code;]0',
+      '::stop-commands::guess',
+      '::error::after a stop of its own',
+      '::guess::',
+    ];
+    const script = [
+      `printf '%s\n' ${attempts.map((a) => `'${a}'`).join(' ')}`,
+      // The mask that did not take, and a line left open when the step ends.
+      'echo "visible: injected-mask-value"',
+      "printf '::error::no newline'",
+    ].join('; ');
+    const r = await main({
+      steps: JSON.stringify([
+        { name: 'evil\n::error::from the step name', run: script },
+        { name: 'stderr', run: 'echo >&2 "::error::on stderr"' },
+      ]),
+      env: 'TOKEN_LIKE=s3cret-value',
+    });
+    expect(r.code).toBe(0);
+    // Each attempt is shown as the text it is...
+    for (const a of attempts) expect(r.log).toContain(`${a}\n`);
+    expect(r.log).toContain('visible: injected-mask-value\n');
+    expect(r.log).toContain('::error::on stderr\n');
+    expect(r.log).toMatch(/\n::error::no newline\nevil\n::error::from the step name: exit code 0 in [\d.]+ s\n##\[endgroup\]\n/);
+    // ...and none took effect: only the action's own commands did.
+    expect(r.commands.map((c) => c.command)).toEqual(['add-mask', 'add-mask', 'group', 'endgroup', 'group', 'endgroup']);
+    expect(r.commands[2]!.data).toBe('evil\n::error::from the step name');
+    expect(r.masks).toEqual([TOKEN, 's3cret-value']);
+    expect(r.outputs).toMatchObject({ status: 'succeeded', 'exit-code': '0' });
+    expect(Object.keys(r.state)).toEqual(['job-id', 'finished']);
+    expect(r.state['job-id']).toBe(r.outputs['job-id']);
+    expect(r.env).toBe('');
+    expect(r.path).toBe('');
   });
 
   it('names a bad input before calling the hub', async () => {
-    const r = await action('main', { run: 'true', timeout: 'soon' });
+    const r = await main({ run: 'true', timeout: 'soon' });
     expect(r.code).toBe(1);
-    expect(r.log).toContain('::error::input `timeout`: expected seconds');
+    expect(r.commands).toContainEqual(expect.objectContaining({ command: 'error', data: expect.stringContaining('input `timeout`: expected seconds') }));
   });
+});
 
+describe('the GitHub Action', () => {
   it('runs maintenance on a schedule event and reports what the hub removed', async () => {
     const old = await t.client.createJob({ run: 'true' });
     await collect(t.client, old.id);
@@ -152,7 +213,7 @@ describe('the GitHub Action', () => {
   it('asks for a token when it has neither a token nor an OIDC grant', async () => {
     const r = await action('main', { token: '', run: 'true' });
     expect(r.code).toBe(1);
-    expect(r.log).toContain('::error::input `token`: is required unless the workflow grants `permissions: id-token: write`');
+    expect(r.log).toContain('##[error]input `token`: is required unless the workflow grants `permissions: id-token: write`');
   });
 
   it('downloads the snapshot it asked for where a later step can upload it as an artifact', async () => {

