@@ -15,7 +15,7 @@ import { readCommentSettings, readMaintenanceSettings, readMode, readSettings, t
 import { LogWriter } from './log.js';
 import { runJob, type JobResult } from './run-job.js';
 import { jobSummary, seconds } from './summary.js';
-import { packDirectory } from './workspace.js';
+import { packDirectory } from '../client/pack-directory.js';
 
 const say = (message: string) => core.info(`docker-agent: ${message}`);
 const act = process.env.ACT === 'true';

@@ -32221,7 +32221,7 @@ async function runJob(client, request2, opts = {}) {
   return { job: await client.getJob(created.id), tails };
 }
 
-// action/workspace.ts
+// client/pack-directory.ts
 var tar = __toESM(require_tar_stream(), 1);
 import { createReadStream } from "node:fs";
 import { lstat as lstat2, readdir as readdir2, readlink as readlink2 } from "node:fs/promises";

@@ -1,4 +1,4 @@
-// Packs the `workspace` folder as a gzipped tar while it is uploaded: files,
+// Packs a folder (the Action's `workspace`, the CLI's `--workspace`) as a gzipped tar while it is uploaded: files,
 // folders and symlinks as they are, `.git` left out unless asked for.
 import { createReadStream } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';

@@ -1,0 +1,20 @@
+// Follows a job to its end: its output on stdout and stderr byte for byte, as the
+// command printed it (all on stderr when stdout is for JSON); image builds and
+// errors as notes on stderr.
+import { isFinalEvent, type HubClient, type JobView } from '../client/index.js';
+import type { Output } from './output.js';
+
+export async function followJob(client: HubClient, job: JobView, out: Output, opts: { json: boolean }): Promise<JobView> {
+  for await (const e of client.events(job.id)) {
+    if (e.type === 'stdout' || e.type === 'stderr') {
+      const bytes = e.encoding === 'base64' ? Buffer.from(e.data, 'base64') : e.data;
+      (e.type === 'stdout' && !opts.json ? out.streams.out : out.streams.err).write(bytes);
+    } else if (e.type === 'progress') {
+      out.note(`${e.current ? `[${e.current}/${e.total}] ` : ''}${e.message}`);
+    } else if (e.type === 'error') {
+      out.note(`${e.code}: ${e.message}`);
+    }
+    if (isFinalEvent(e)) break;
+  }
+  return client.getJob(job.id);
+}
