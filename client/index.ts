@@ -3,9 +3,9 @@
 // reconnects with ?from= so nothing is missed or seen twice.
 import { Readable } from 'node:stream';
 import WebSocket from 'ws';
-import type { JobEvent, JobRequest, JobState, JobView } from '../schemas/types.gen.js';
+import type { CreatedToken, JobEvent, JobRequest, JobState, JobView, TokenRequest, TokenScope, TokenView } from '../schemas/types.gen.js';
 
-export type { JobEvent, JobRequest, JobState, JobView };
+export type { CreatedToken, JobEvent, JobRequest, JobState, JobView, TokenRequest, TokenScope, TokenView };
 
 export class HubApiError extends Error {
   constructor(
@@ -106,6 +106,21 @@ export class HubClient {
   /** Asks the hub to remove ended jobs, unused images, old snapshots and uploads, and orphaned containers. */
   prune(opts: PruneOptions = {}): Promise<PruneResult> {
     return this.request('POST', '/v1/maintenance/prune', opts);
+  }
+
+  /** A new API token (admin only); its secret is in this answer and nowhere else. */
+  createToken(req: TokenRequest): Promise<CreatedToken> {
+    return this.request('POST', '/v1/tokens', req);
+  }
+
+  /** Every API token of the hub, without secrets (admin only). */
+  listTokens(): Promise<{ tokens: TokenView[] }> {
+    return this.request('GET', '/v1/tokens');
+  }
+
+  /** Ends a token at once, its open event streams included (admin only). */
+  revokeToken(id: string): Promise<TokenView> {
+    return this.request('DELETE', `/v1/tokens/${encodeURIComponent(id)}`);
   }
 
   /** Streams a tar (or gzipped tar) to the hub; its id goes into a job request's `workspace`. */

@@ -31851,6 +31851,18 @@ var HubClient = class {
   prune(opts = {}) {
     return this.request("POST", "/v1/maintenance/prune", opts);
   }
+  /** A new API token (admin only); its secret is in this answer and nowhere else. */
+  createToken(req) {
+    return this.request("POST", "/v1/tokens", req);
+  }
+  /** Every API token of the hub, without secrets (admin only). */
+  listTokens() {
+    return this.request("GET", "/v1/tokens");
+  }
+  /** Ends a token at once, its open event streams included (admin only). */
+  revokeToken(id) {
+    return this.request("DELETE", `/v1/tokens/${encodeURIComponent(id)}`);
+  }
   /** Streams a tar (or gzipped tar) to the hub; its id goes into a job request's `workspace`. */
   uploadWorkspace(archive, contentType, opts = {}) {
     return this.request("POST", `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ""}`, void 0, { stream: archive, contentType });

@@ -14,6 +14,11 @@ import { workspacesRoutes } from './api/workspaces.js';
 import type { WorkspaceStore } from './workspaces.js';
 import type { JobStore } from './store/jobs.js';
 import type { ProfileRegistry } from './profiles/registry.js';
+import type { HubEnv } from './api/env.js';
+import { tokensRoutes } from './api/tokens.js';
+import { auditEntry, worthAuditing, type AuditLog } from './audit.js';
+import type { TokenStore } from './store/tokens.js';
+import type { WorkspaceOwners } from './store/workspace-owners.js';
 
 export interface AppDeps {
   jobs: JobService;
@@ -25,12 +30,22 @@ export interface AppDeps {
   allowPrivileged: boolean;
   maxBodyBytes: number;
   workspaces: WorkspaceStore;
+  workspaceOwners: WorkspaceOwners;
   maxWorkspaceBytes: number;
   hubId: string;
+  tokens: TokenStore;
+  /** A token was revoked through the API: end its open streams. */
+  onRevoke: (tokenId: string) => void;
+  audit: AuditLog;
+}
+
+/** The id a request is about: `/v1/jobs/:id/…`, `/v1/tokens/:id`. */
+function objectOf(path: string): string | null {
+  return /^\/v1\/(?:jobs|tokens)\/([^/]+)/.exec(path)?.[1] ?? null;
 }
 
 export function createApp(deps: AppDeps) {
-  const app = new Hono();
+  const app = new Hono<HubEnv>();
 
   app.onError((err, c) => {
     const e = err instanceof HubError ? err : new HubError('INTERNAL', `internal error: ${err.message}`);
@@ -48,8 +63,16 @@ export function createApp(deps: AppDeps) {
     }
   });
 
+  // Outermost, so it sees every answer, refusals by auth included.
   app.use('/v1/*', async (c, next) => {
-    await deps.auth.check(c.req.header('authorization'));
+    await next();
+    const err = c.error instanceof HubError ? c.error : undefined;
+    if (!worthAuditing(c.req.method, c.res.status, err)) return;
+    const route = c.req.routePath && c.req.routePath !== '/v1/*' ? c.req.routePath : c.req.path;
+    deps.audit(auditEntry({ method: c.req.method, route, object: objectOf(c.req.path) }, c.get('principal'), c.res.status, err));
+  });
+  app.use('/v1/*', async (c, next) => {
+    c.set('principal', await deps.auth.check(c.req.header('authorization')));
     await next();
   });
   const jsonLimit = bodyLimit({
@@ -62,8 +85,9 @@ export function createApp(deps: AppDeps) {
   app.use('/v1/*', (c, next) => (c.req.path === '/v1/workspaces' ? next() : jsonLimit(c, next)));
 
   app.route('/v1/jobs', jobsRoutes(deps.jobs, deps.links));
+  app.route('/v1/tokens', tokensRoutes(deps.tokens, deps.onRevoke));
   app.route('/v1/profiles', profilesRoutes(deps.profiles, deps.allowPrivileged));
   app.route('/v1/maintenance', maintenanceRoutes(deps));
-  app.route('/v1/workspaces', workspacesRoutes(deps.workspaces, deps.maxWorkspaceBytes));
+  app.route('/v1/workspaces', workspacesRoutes(deps.workspaces, deps.workspaceOwners, deps.maxWorkspaceBytes));
   return app;
 }

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { HubError } from './errors.js';
+import { parseOidcEntry, type OidcEntry } from './oidc-entries.js';
 import { repoPath } from './paths.js';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
@@ -65,6 +66,17 @@ const SETTINGS = {
     env: 'DOCKER_AGENT_HEALTH_INTERVAL_MS',
     schema: z.coerce.number().int().min(100).default(5000),
   },
+  maxQueuedPerPrincipal: {
+    flag: 'max-queued-per-principal',
+    env: 'DOCKER_AGENT_MAX_QUEUED_PER_PRINCIPAL',
+    schema: z.coerce.number().int('expected an integer').min(1).max(100_000).default(50),
+  },
+  maxRunningPerPrincipal: {
+    flag: 'max-running-per-principal',
+    env: 'DOCKER_AGENT_MAX_RUNNING_PER_PRINCIPAL',
+    // Unset: three quarters of --max-jobs (at least 1), so one principal always leaves room for others.
+    schema: z.coerce.number().int('expected an integer').min(1).max(1000).optional(),
+  },
   profilesDir: { flag: 'profiles-dir', env: 'DOCKER_AGENT_PROFILES_DIR', schema: z.string().min(1).optional() },
   maxWorkspaceBytes: {
     flag: 'max-workspace',
@@ -77,8 +89,15 @@ const SETTINGS = {
     schema: z
       .string()
       .default('')
-      .transform((v) => v.split(',').map((r) => r.trim()).filter(Boolean))
-      .pipe(z.array(z.string().regex(/^[\w.-]+\/([\w.-]+|\*)$/, 'expected a comma-separated list of owner/name or owner/*'))),
+      .transform((v, ctx) => {
+        const entries: OidcEntry[] = [];
+        for (const text of v.split(',').map((r) => r.trim()).filter(Boolean)) {
+          const e = parseOidcEntry(text);
+          if (typeof e === 'string') ctx.addIssue({ code: 'custom', message: e });
+          else entries.push(e);
+        }
+        return entries;
+      }),
   },
   oidcJwksUrl: {
     flag: 'oidc-jwks-url',
@@ -90,7 +109,8 @@ const SETTINGS = {
 } as const;
 
 type Settings = typeof SETTINGS;
-export type HubConfig = { [K in keyof Settings]: z.output<Settings[K]['schema']> } & {
+export type HubConfig = Omit<{ [K in keyof Settings]: z.output<Settings[K]['schema']> }, 'maxRunningPerPrincipal'> & {
+  maxRunningPerPrincipal: number;
   /** Where built-in profiles and the runtime bundle live. */
   builtinProfilesDir: string;
   runtimeBundle: string;
@@ -123,6 +143,7 @@ export function loadConfig(argv: string[] = [], env: NodeJS.ProcessEnv = process
   if (problems.length) throw new HubError('CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`);
   return {
     ...(out as Omit<HubConfig, 'builtinProfilesDir' | 'runtimeBundle'>),
+    maxRunningPerPrincipal: (out.maxRunningPerPrincipal as number | undefined) ?? Math.max(1, Math.floor(((out.maxJobs as number) * 3) / 4)),
     dataDir: resolve(out.dataDir as string),
     builtinProfilesDir: repoPath('profiles'),
     runtimeBundle: repoPath('build', 'runtime.cjs'),

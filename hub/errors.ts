@@ -6,6 +6,9 @@ export type ErrorCode =
   | 'INVALID_JSON'
   | 'BODY_TOO_LARGE'
   | 'UNAUTHORIZED'
+  | 'SCOPE_REQUIRED'
+  | 'LIMIT_REACHED'
+  | 'TOKEN_NOT_FOUND'
   | 'NOT_FOUND'
   | 'JOB_NOT_FOUND'
   | 'JOB_ENDED'
@@ -25,12 +28,15 @@ const STATUS: Record<ErrorCode, number> = {
   INVALID_JSON: 400,
   BODY_TOO_LARGE: 413,
   UNAUTHORIZED: 401,
+  SCOPE_REQUIRED: 403,
+  LIMIT_REACHED: 429,
+  TOKEN_NOT_FOUND: 404,
   NOT_FOUND: 404,
   JOB_NOT_FOUND: 404,
   JOB_ENDED: 409,
   WORKSPACE_NOT_FOUND: 400,
   PROFILE_NOT_FOUND: 400,
-  PROFILE_NOT_ALLOWED: 400,
+  PROFILE_NOT_ALLOWED: 403,
   PROFILE_INVALID: 400,
   CONFIG_INVALID: 500,
   ENGINE_UNAVAILABLE: 503,
@@ -51,6 +57,8 @@ export class HubError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly details?: Record<string, unknown>,
+    /** For the audit log only, never sent: e.g. that a 404 hid someone else's object. */
+    readonly audit?: Record<string, unknown>,
   ) {
     super(message);
     this.name = 'HubError';

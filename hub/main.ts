@@ -1,7 +1,9 @@
 // `docker-agent-hub [flags]` serves the hub; `docker-agent-hub prepare` builds the
-// images of the built-in profiles ahead of the first job (used by npm start/test).
+// images of the built-in profiles ahead of the first job (used by npm start/test);
+// `docker-agent-hub token …` and `oidc …` are the operator's admin tools.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { ADMIN_USAGE, adminCommand } from './admin-cli.js';
 import { DockerBackend } from './backend/docker/backend.js';
 import { describeSettings, loadConfig, type HubConfig } from './config.js';
 import { HubError } from './errors.js';
@@ -44,10 +46,12 @@ async function serveHub(config: HubConfig): Promise<void> {
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args.includes('--help') || args.includes('-h')) {
-    console.log(`usage: docker-agent-hub [prepare [PROFILE… | all]] [flags]\n\nflags and environment variables:\n${describeSettings()}`);
+    console.log(`usage: docker-agent-hub [prepare [PROFILE… | all]] [flags]\n\nflags and environment variables:\n${describeSettings()}\n\n${ADMIN_USAGE}`);
     return;
   }
-  if (args[0] === 'prepare') {
+  if (args[0] === 'token' || args[0] === 'oidc') {
+    adminCommand(args);
+  } else if (args[0] === 'prepare') {
     // Profile names only; `prepare` takes its settings from the environment.
     await prepare(loadConfig([]), args.slice(1));
   } else await serveHub(loadConfig(args));

@@ -23,6 +23,10 @@ import { JobStore } from './store/jobs.js';
 import { newSecret, TokenStore } from './store/tokens.js';
 import { WorkspaceStore } from './workspaces.js';
 import { Authenticator, type OidcSettings } from './auth.js';
+import { auditLog } from './audit.js';
+import { StreamRegistry } from './api/stream-registry.js';
+import { OidcRepositories } from './store/oidc-repositories.js';
+import { WorkspaceOwners } from './store/workspace-owners.js';
 
 export interface RunningHub {
   url: string;
@@ -33,14 +37,20 @@ export interface RunningHub {
   close(): Promise<void>;
 }
 
-export async function startHub(config: HubConfig, log: (msg: string) => void = (m) => console.error(m)): Promise<RunningHub> {
+export interface HubOptions {
+  /** The clock tokens' ends are measured by (tests move it instead of waiting). */
+  now?: () => Date;
+}
+
+export async function startHub(config: HubConfig, log: (msg: string) => void = (m) => console.error(m), opts: HubOptions = {}): Promise<RunningHub> {
   const runDir = join(config.dataDir, 'run');
   mkdirSync(runDir, { recursive: true, mode: 0o755 });
   chmodSync(runDir, 0o755);
   const db = openDb(join(config.dataDir, 'hub.db'));
   const hubId = loadHubId(db);
-  const tokens = new TokenStore(db);
+  const tokens = new TokenStore(db, opts.now);
   const tokenFile = ensureToken(tokens, config, log);
+  const workspaceOwners = new WorkspaceOwners(db);
 
   const backend = await DockerBackend.connect({ ...config, agentSocketDir: config.agentUrl ? undefined : runDir });
   const profiles = new ProfileRegistry(config.builtinProfilesDir, config.profilesDir);
@@ -49,11 +59,14 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const bus = new EventBus(db, events);
   const workspaces = new WorkspaceStore(join(config.dataDir, 'workspaces'), config.maxWorkspaceBytes);
   const links = { http: '', ws: '' };
-  const jobs = new JobService({ config, hubId, store, bus, backend, profiles, workspaces, links, log });
+  const jobs = new JobService({ config, hubId, store, bus, backend, profiles, workspaces, workspaceOwners, links, log });
 
-  const auth = new Authenticator(tokens, oidcSettings(config));
+  const auth = new Authenticator(tokens, oidcSettings(config), new OidcRepositories(db));
+  const streams = new StreamRegistry((p) => auth.stillValid(p));
+  const audit = auditLog(log);
   const app = createApp({
-    ...{ jobs, auth, backend, profiles, store, links, workspaces, hubId },
+    ...{ jobs, auth, backend, profiles, store, links, workspaces, workspaceOwners, hubId, tokens, audit },
+    onRevoke: (id) => streams.closeToken(id),
     allowPrivileged: config.allowPrivileged,
     maxBodyBytes: config.maxBodyBytes,
     maxWorkspaceBytes: config.maxWorkspaceBytes,
@@ -69,7 +82,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   links.ws = links.http.replace(/^http/, 'ws');
 
   const toAgent = agentChannel(jobs, log);
-  const toEvents = eventStream({ jobs, log: events, bus, auth });
+  const toEvents = eventStream({ jobs, log: events, bus, auth, streams, audit });
   api.on('upgrade', route({ '/v1/agent': toAgent }, toEvents));
 
   // Agents dial this socket; its folder is what containers see, read-only.
@@ -89,6 +102,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     jobs,
     async close() {
       jobs.stop();
+      streams.stop();
       await Promise.all([
         new Promise((r) => agentServer.close(r)),
         new Promise((r) => api.close(r)),
@@ -111,20 +125,26 @@ function route(exact: Record<string, UpgradeHandler>, events?: UpgradeHandler): 
   };
 }
 
-/** The operator's own token when given; otherwise one made on first start and written where they can read it. */
+/**
+ * The operator's own token when given (an admin token that works only while
+ * DOCKER_AGENT_TOKEN holds it: a changed or unset value ends the old one);
+ * otherwise, on first start, an admin token written where the operator can read it.
+ */
 function ensureToken(tokens: TokenStore, config: HubConfig, log: (msg: string) => void): string | undefined {
-  if (config.token) tokens.add('DOCKER_AGENT_TOKEN', config.token);
-  if (tokens.count() > 0) return undefined;
+  const ended = tokens.revokeOtherEnvTokens(config.token);
+  if (ended.length) log(`DOCKER_AGENT_TOKEN changed or was unset: its earlier value no longer works`);
+  if (config.token) tokens.add({ name: 'DOCKER_AGENT_TOKEN', token: config.token, scopes: ['admin'], source: 'env' });
+  if (tokens.list().length > 0) return undefined;
   const token = newSecret('dat');
   const file = join(config.dataDir, 'token');
   writeFileSync(file, `${token}\n`, { mode: 0o600 });
-  tokens.add('first start', token);
-  log(`created an API token; it is in ${file} (send it as Authorization: Bearer <token>)`);
+  tokens.add({ name: 'first start', token, scopes: ['admin'], source: 'first-start' });
+  log(`created an admin API token; it is in ${file} (send it as Authorization: Bearer <token>)`);
   return existsSync(file) ? file : undefined;
 }
 
 /** OIDC is on when the operator names the repositories it admits. */
 function oidcSettings(config: HubConfig): OidcSettings | undefined {
   if (!config.oidcRepositories.length) return undefined;
-  return { jwksUrl: config.oidcJwksUrl, issuer: config.oidcIssuer, audience: config.oidcAudience, repositories: config.oidcRepositories };
+  return { jwksUrl: config.oidcJwksUrl, issuer: config.oidcIssuer, audience: config.oidcAudience, entries: config.oidcRepositories };
 }

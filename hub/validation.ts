@@ -4,13 +4,15 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import agentProtocol from '../schemas/agent-protocol.schema.json' with { type: 'json' };
 import jobRequest from '../schemas/job-request.schema.json' with { type: 'json' };
 import profile from '../schemas/profile.schema.json' with { type: 'json' };
-import type { AgentMessage, JobRequest, Profile } from '../schemas/types.gen.js';
+import token from '../schemas/token.schema.json' with { type: 'json' };
+import type { AgentMessage, JobRequest, Profile, TokenRequest } from '../schemas/types.gen.js';
 import type { Issue } from './errors.js';
 
 const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictTuples: false, strictRequired: false });
 // tsType tells the type generator to reuse a type declared by another schema.
 ajv.addKeyword('tsType');
 ajv.addSchema(agentProtocol);
+ajv.addSchema(token);
 
 export function describe(errors: ErrorObject[] | null | undefined, oneOfHint = 'must match exactly one of the allowed shapes'): Issue[] {
   const issues: Issue[] = [];
@@ -47,3 +49,4 @@ export const validateJobRequest = validator<JobRequest>(
 );
 export const validateProfile = validator<Profile>(ajv.compile(profile));
 export const validateAgentMessage = validator<AgentMessage>(ajv.getSchema(`${agentProtocol.$id}#/$defs/agentMessage`)!);
+export const validateTokenRequest = validator<TokenRequest>(ajv.getSchema(`${token.$id}#/$defs/request`)!);

@@ -74,6 +74,10 @@ export interface JobView {
   id: string;
   state: JobState;
   profile: string;
+  /**
+   * The principal that submitted it: token:<token id> or github:<repository_id>; null for jobs from before owners were recorded.
+   */
+  owner?: string | null;
   createdAt: string;
   startedAt: string | null;
   endedAt: string | null;
@@ -348,4 +352,81 @@ export interface Profile {
    * Default job timeout in seconds.
    */
   timeout?: number;
+}
+
+// token.schema.json
+/**
+ * This interface was referenced by `TokenView`'s JSON-Schema
+ * via the `definition` "name".
+ */
+export type TokenName = string;
+/**
+ * @minItems 1
+ * @maxItems 4
+ *
+ * This interface was referenced by `TokenView`'s JSON-Schema
+ * via the `definition` "scopes".
+ */
+export type TokenScopes = TokenScope[];
+/**
+ * jobs: submit and manage its own jobs and uploads; admin: everything; privileged: use privileged profiles; metrics: read metrics.
+ *
+ * This interface was referenced by `TokenView`'s JSON-Schema
+ * via the `definition` "scope".
+ */
+export type TokenScope = "jobs" | "admin" | "privileged" | "metrics";
+
+/**
+ * An API token as GET /v1/tokens shows it: never its secret.
+ */
+export interface TokenView {
+  id: string;
+  name: TokenName;
+  scopes: TokenScopes;
+  /**
+   * env: DOCKER_AGENT_TOKEN; first-start: made on the hub's first start; api: POST /v1/tokens; cli: docker-agent-hub token create.
+   */
+  source: "env" | "first-start" | "api" | "cli";
+  /**
+   * an ISO 8601 time
+   */
+  createdAt: string;
+  /**
+   * an ISO 8601 time, or null
+   */
+  expiresAt: string | null;
+  /**
+   * an ISO 8601 time, or null
+   */
+  revokedAt: string | null;
+}
+/**
+ * POST /v1/tokens.
+ *
+ * This interface was referenced by `TokenView`'s JSON-Schema
+ * via the `definition` "request".
+ */
+export interface TokenRequest {
+  name: TokenName;
+  scopes: TokenScopes;
+  /**
+   * Days until it stops working (fractions allowed); without it, it works until revoked.
+   */
+  expiresInDays?: number;
+}
+/**
+ * The answer to POST /v1/tokens: the secret is shown this once.
+ *
+ * This interface was referenced by `TokenView`'s JSON-Schema
+ * via the `definition` "created".
+ */
+export interface CreatedToken {
+  id: string;
+  name: TokenName;
+  token: string;
+  scopes: TokenScopes;
+  /**
+   * an ISO 8601 time, or null
+   */
+  expiresAt: string | null;
 }

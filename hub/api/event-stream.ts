@@ -10,6 +10,9 @@ import type { JobService } from '../jobs/service.js';
 import { toWire, type EventLog } from '../store/events.js';
 import type { Authenticator } from '../auth.js';
 import { rejectUpgrade, type UpgradeHandler } from '../agents/upgrade.js';
+import { auditEntry, worthAuditing, type AuditLog } from '../audit.js';
+import { requireScope, type Principal } from '../principal.js';
+import type { StreamRegistry } from './stream-registry.js';
 
 const PAGE = 64;
 const HIGH_WATER = 1024 * 1024;
@@ -19,6 +22,8 @@ export interface EventStreamDeps {
   log: EventLog;
   bus: EventBus;
   auth: Authenticator;
+  streams: StreamRegistry;
+  audit: AuditLog;
 }
 
 export const EVENTS_PATH = /^\/v1\/jobs\/([^/]+)\/events$/;
@@ -26,10 +31,12 @@ export const EVENTS_PATH = /^\/v1\/jobs\/([^/]+)\/events$/;
 export function eventStream(deps: EventStreamDeps): UpgradeHandler {
   const wss = new WebSocketServer({ noServer: true });
   return async (req, socket, head) => {
-    let jobId: string;
+    let jobId = '';
     let from: number;
+    let principal: Principal | undefined;
     try {
-      await deps.auth.check(req.headers.authorization);
+      principal = await deps.auth.check(req.headers.authorization);
+      requireScope(principal, 'jobs', 'streaming a job\'s events');
       const url = new URL(req.url ?? '/', 'http://hub');
       jobId = decodeURIComponent(EVENTS_PATH.exec(url.pathname)![1]!);
       const fromRaw = url.searchParams.get('from') ?? '1';
@@ -37,11 +44,18 @@ export function eventStream(deps: EventStreamDeps): UpgradeHandler {
       if (!Number.isInteger(from) || from < 1) {
         throw new HubError('VALIDATION_FAILED', `from=${fromRaw}: expected an event seq, an integer from 1`);
       }
-      deps.jobs.get(jobId);
+      // Someone else's job is answered as a missing one.
+      deps.jobs.get(jobId, principal);
     } catch (err) {
-      return rejectUpgrade(socket, err instanceof HubError ? err : new HubError('VALIDATION_FAILED', `bad event stream request: ${(err as Error).message}`));
+      const e = err instanceof HubError ? err : new HubError('VALIDATION_FAILED', `bad event stream request: ${(err as Error).message}`);
+      if (worthAuditing('GET', e.status, e)) deps.audit(auditEntry({ method: 'GET', route: '/v1/jobs/:id/events', object: jobId || null }, principal, e.status, e));
+      return rejectUpgrade(socket, e);
     }
-    wss.handleUpgrade(req, socket, head, (ws) => void follow(ws, jobId, from, deps));
+    const who = principal;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      deps.streams.add(ws, who);
+      void follow(ws, jobId, from, deps);
+    });
   };
 }
 

@@ -9,12 +9,15 @@ import type { Job } from '../store/jobs.js';
 import { validateJobRequest } from '../validation.js';
 import { snapshotUrl, type Links } from '../links.js';
 import { readJson } from './body.js';
+import type { HubEnv } from './env.js';
+import { requireScope } from '../principal.js';
 
 export function jobView(job: Job, base: Links): JobView {
   return {
     id: job.id,
     state: job.state,
     profile: job.profile,
+    owner: job.owner,
     createdAt: job.createdAt,
     startedAt: job.startedAt ?? null,
     endedAt: job.endedAt ?? null,
@@ -33,12 +36,17 @@ export function jobView(job: Job, base: Links): JobView {
 }
 
 export function jobsRoutes(jobs: JobService, links: Links) {
-  const app = new Hono();
+  // Every route: a principal with the `jobs` scope, and only its own jobs (admin: all).
+  const app = new Hono<HubEnv>();
+  app.use('*', async (c, next) => {
+    requireScope(c.get('principal'), 'jobs', 'working with jobs');
+    await next();
+  });
 
   app.post('/', async (c) => {
     const parsed = validateJobRequest(await readJson(c));
     if (!parsed.ok) throw validationError('job request', parsed.issues);
-    return c.json(jobView(jobs.submit(parsed.value), links), 201);
+    return c.json(jobView(jobs.submit(parsed.value, c.get('principal')), links), 201);
   });
 
   app.get('/', (c) => {
@@ -49,23 +57,23 @@ export function jobsRoutes(jobs: JobService, links: Links) {
     }
     const limit = intParam(c.req.query('limit'), 'limit', 1, 200) ?? 50;
     const before = intParam(c.req.query('cursor'), 'cursor', 1, Number.MAX_SAFE_INTEGER);
-    const page = jobs.list({ states: states as JobState[], limit: limit + 1, before });
+    const page = jobs.list({ states: states as JobState[], limit: limit + 1, before }, c.get('principal'));
     const more = page.length > limit;
     const shown = page.slice(0, limit);
     return c.json({ jobs: shown.map((j) => jobView(j, links)), next: more ? String(shown.at(-1)!.seqNo) : null });
   });
 
-  app.get('/:id', (c) => c.json(jobView(jobs.get(c.req.param('id')), links)));
+  app.get('/:id', (c) => c.json(jobView(jobs.get(c.req.param('id'), c.get('principal')), links)));
 
   app.get('/:id/snapshot', async (c) => {
     const id = c.req.param('id');
-    const archive = await jobs.snapshotArchive(id);
+    const archive = await jobs.snapshotArchive(id, c.get('principal'));
     return new Response(Readable.toWeb(Readable.from(archive)) as ReadableStream, {
       headers: { 'content-type': 'application/x-tar', 'content-disposition': `attachment; filename="docker-agent-snapshot-${id}.tar"` },
     });
   });
 
-  app.post('/:id/cancel', async (c) => c.json(jobView(await jobs.cancel(c.req.param('id')), links), 202));
+  app.post('/:id/cancel', async (c) => c.json(jobView(await jobs.cancel(c.req.param('id'), c.get('principal')), links), 202));
 
   return app;
 }

@@ -11,6 +11,9 @@ import type { Backend } from '../backend/types.js';
 import type { JobStore } from '../store/jobs.js';
 import type { WorkspaceStore } from '../workspaces.js';
 import { readJson } from './body.js';
+import type { HubEnv } from './env.js';
+import { requireScope } from '../principal.js';
+import type { WorkspaceOwners } from '../store/workspace-owners.js';
 
 const PruneRequest = z.strictObject({
   /** Ended jobs older than this many seconds go. */
@@ -37,12 +40,15 @@ export interface MaintenanceDeps {
   backend: Backend;
   profiles: ProfileRegistry;
   workspaces: WorkspaceStore;
+  workspaceOwners: WorkspaceOwners;
   hubId: string;
 }
 
-export function maintenanceRoutes({ jobs, store, backend, profiles, workspaces, hubId }: MaintenanceDeps) {
-  const app = new Hono();
+export function maintenanceRoutes({ jobs, store, backend, profiles, workspaces, workspaceOwners, hubId }: MaintenanceDeps) {
+  const app = new Hono<HubEnv>();
   app.post('/prune', async (c) => {
+    // It removes every principal's jobs, snapshots and uploads: admin only.
+    requireScope(c.get('principal'), 'admin', 'pruning');
     const parsed = PruneRequest.safeParse(await readJson(c));
     if (!parsed.success) {
       throw validationError(
@@ -74,6 +80,7 @@ export function maintenanceRoutes({ jobs, store, backend, profiles, workspaces, 
       dryRun: o.dryRun,
     });
     const uploads = workspaces.prune(new Date(now - o.workspacesOlderThan * 1000), o.dryRun);
+    if (!o.dryRun) workspaceOwners.forget(uploads);
     return c.json({ dryRun: o.dryRun, removed: { jobs: removedJobs, images, containers, snapshots, workspaces: uploads } });
   });
   return app;

@@ -5,19 +5,21 @@ import { HubError } from '../errors.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
 import { validateProfile } from '../validation.js';
 import { readJson } from './body.js';
+import type { HubEnv } from './env.js';
+import { hasScope, type Principal } from '../principal.js';
 
 export function profilesRoutes(profiles: ProfileRegistry, allowPrivileged: boolean) {
-  const app = new Hono();
-  const summary = (e: ReturnType<ProfileRegistry['list']>[number]) => ({
+  const app = new Hono<HubEnv>();
+  const summary = (e: ReturnType<ProfileRegistry['list']>[number], p: Principal) => ({
     name: e.profile.name,
     description: e.profile.description ?? null,
     source: e.source,
     privileged: e.profile.privileged === true,
-    // A privileged profile is listed, but jobs may use it only where the hub allows it.
-    usable: !e.profile.privileged || allowPrivileged,
+    // A privileged profile is listed, but only the hub's switch and the caller's scope together make it usable.
+    usable: !e.profile.privileged || (allowPrivileged && hasScope(p, 'privileged')),
   });
 
-  app.get('/', (c) => c.json({ profiles: profiles.list().map(summary), problems: profiles.problems() }));
+  app.get('/', (c) => c.json({ profiles: profiles.list().map((e) => summary(e, c.get('principal'))), problems: profiles.problems() }));
 
   app.get('/:name', (c) => {
     const e = profiles.entry(c.req.param('name'));
@@ -26,7 +28,7 @@ export function profilesRoutes(profiles: ProfileRegistry, allowPrivileged: boole
         known: profiles.names(),
       });
     }
-    return c.json({ ...summary(e), profile: e.profile });
+    return c.json({ ...summary(e, c.get('principal')), profile: e.profile });
   });
 
   app.post('/validate', async (c) => {

@@ -7,10 +7,15 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { HubError } from '../errors.js';
 import type { WorkspaceStore } from '../workspaces.js';
+import type { WorkspaceOwners } from '../store/workspace-owners.js';
+import { requireScope } from '../principal.js';
+import type { HubEnv } from './env.js';
 
-export function workspacesRoutes(workspaces: WorkspaceStore, maxBytes: number) {
-  const app = new Hono();
+export function workspacesRoutes(workspaces: WorkspaceStore, owners: WorkspaceOwners, maxBytes: number) {
+  const app = new Hono<HubEnv>();
   app.post('/', async (c) => {
+    // Only principals that may submit jobs may upload what jobs start from.
+    requireScope(c.get('principal'), 'jobs', 'uploading a workspace');
     const declared = Number(c.req.header('content-length') ?? 0);
     if (declared > maxBytes) {
       throw new HubError('BODY_TOO_LARGE', `the workspace is ${declared} bytes; this hub takes up to ${maxBytes} (DOCKER_AGENT_MAX_WORKSPACE_BYTES)`);
@@ -22,6 +27,8 @@ export function workspacesRoutes(workspaces: WorkspaceStore, maxBytes: number) {
       throw new HubError('VALIDATION_FAILED', `strip=${c.req.query('strip')}: expected how many leading folders to drop from each path, 0 to 16`);
     }
     const saved = await workspaces.save(Readable.fromWeb(body as NodeReadableStream), c.req.header('content-type'), { strip });
+    // Stored once by content; each principal that sent it owns it.
+    owners.add(saved.id, c.get('principal').id);
     return c.json(saved, 201);
   });
   return app;

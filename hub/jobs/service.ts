@@ -11,6 +11,8 @@ import type { NewEvent } from '../store/events.js';
 import type { Job, JobPatch, JobSpec, JobStore, ListQuery, StepSummary } from '../store/jobs.js';
 import { hashToken, newSecret } from '../store/tokens.js';
 import type { WorkspaceStore } from '../workspaces.js';
+import type { WorkspaceOwners } from '../store/workspace-owners.js';
+import { canSee, describe, isAdmin, requireScope, type Principal } from '../principal.js';
 import { snapshotUrl, type Links } from '../links.js';
 import type { EventBus } from './event-bus.js';
 import { canTransition, isTerminal } from './lifecycle.js';
@@ -29,6 +31,8 @@ export interface AgentLink {
 
 interface Active {
   id: string;
+  /** Its job's owner ('' for jobs from before owners), for each principal's share of the slots. */
+  owner: string;
   ref?: ContainerRef;
   agent?: AgentLink;
   agentSeq: number;
@@ -45,6 +49,7 @@ export interface JobServiceDeps {
   backend: Backend;
   profiles: ProfileRegistry;
   workspaces: WorkspaceStore;
+  workspaceOwners: WorkspaceOwners;
   /** The hub's public URLs (for the snapshot's), known once it listens. */
   links: Links;
   log: (msg: string) => void;
@@ -58,13 +63,25 @@ export class JobService {
 
   // ── clients ────────────────────────────────────────────────────────────────
 
-  submit(req: JobRequest): Job {
+  submit(req: JobRequest, principal: Principal): Job {
     const { config, profiles, store, bus } = this.deps;
     const profile = profiles.get(req.profile ?? config.defaultProfile);
-    if (profile.privileged && !config.allowPrivileged) {
+    if (profile.privileged) {
+      // Both are needed: the operator's switch for the whole hub, and the caller's grant.
+      if (!config.allowPrivileged) {
+        throw new HubError(
+          'PROFILE_NOT_ALLOWED',
+          `profile ${profile.name} is privileged and this hub does not allow privileged profiles (the operator sets DOCKER_AGENT_ALLOW_PRIVILEGED=true to allow them for principals with the "privileged" scope)`,
+        );
+      }
+      requireScope(principal, 'privileged', `profile ${profile.name} is privileged: using it`);
+    }
+    const queued = store.countQueued(principal.id);
+    if (queued >= config.maxQueuedPerPrincipal) {
       throw new HubError(
-        'PROFILE_NOT_ALLOWED',
-        `profile ${profile.name} is privileged and this hub does not allow privileged profiles (set DOCKER_AGENT_ALLOW_PRIVILEGED=true to allow them)`,
+        'LIMIT_REACHED',
+        `${describe(principal)} already has ${queued} queued jobs, the most this hub allows per principal (DOCKER_AGENT_MAX_QUEUED_PER_PRINCIPAL=${config.maxQueuedPerPrincipal}); wait for some to start`,
+        { limit: 'DOCKER_AGENT_MAX_QUEUED_PER_PRINCIPAL', max: config.maxQueuedPerPrincipal },
       );
     }
     const steps = req.steps ?? [{ name: 'run', run: req.run! }];
@@ -77,25 +94,36 @@ export class JobService {
       ...(req.snapshot ? { snapshot: true } : {}),
     };
     // Checked now, so a client learns of a missing upload from its POST, not from a failed job.
-    if (spec.workspace) this.deps.workspaces.path(spec.workspace);
+    // Someone else's upload is answered exactly as a missing one.
+    if (spec.workspace) {
+      if (!isAdmin(principal) && !this.deps.workspaceOwners.owns(spec.workspace, principal.id)) {
+        throw new HubError('WORKSPACE_NOT_FOUND', `no workspace ${spec.workspace} on this hub: upload it first with POST /v1/workspaces`, undefined, {
+          foreign: this.deps.workspaceOwners.known(spec.workspace),
+        });
+      }
+      this.deps.workspaces.path(spec.workspace);
+    }
     const id = randomUUID();
     const summary: StepSummary[] = spec.steps.map((s) => ({ name: s.name, state: 'pending' }));
-    store.create({ id, profile: profile.name, spec, steps: summary });
+    store.create({ id, owner: principal.id, profile: profile.name, spec, steps: summary });
     bus.publish(id, [{ type: 'status', state: 'queued' }]);
-    const queued = store.get(id)!;
+    const job = store.get(id)!;
     this.pump();
-    return queued;
+    return job;
   }
 
-  get(id: string): Job {
+  /** A job; with a principal, only one it may see (someone else's is a 404 like a missing one). */
+  get(id: string, principal?: Principal): Job {
     const job = this.deps.store.get(id);
-    if (!job) throw new HubError('JOB_NOT_FOUND', `no job with id ${id}`);
+    if (!job || (principal && !canSee(principal, job.owner))) {
+      throw new HubError('JOB_NOT_FOUND', `no job with id ${id}`, undefined, job ? { foreign: true, owner: job.owner } : undefined);
+    }
     return job;
   }
 
   /** The job's snapshot as a `docker save` tar. */
-  async snapshotArchive(id: string): Promise<NodeJS.ReadableStream> {
-    const job = this.get(id);
+  async snapshotArchive(id: string, principal: Principal): Promise<NodeJS.ReadableStream> {
+    const job = this.get(id, principal);
     if (!job.snapshot) {
       const why = job.spec.snapshot ? (isTerminal(job.state) ? 'committing it failed (see its events)' : 'the job has not ended yet') : 'it was not asked for one (snapshot: true)';
       throw new HubError('NOT_FOUND', `job ${id} has no snapshot: ${why}`);
@@ -103,12 +131,13 @@ export class JobService {
     return this.deps.backend.exportImage(job.snapshot.image);
   }
 
-  list(q: ListQuery): Job[] {
-    return this.deps.store.list(q);
+  /** The principal's jobs; admin's: everyone's. */
+  list(q: Omit<ListQuery, 'owner'>, principal: Principal): Job[] {
+    return this.deps.store.list(isAdmin(principal) ? q : { ...q, owner: principal.id });
   }
 
-  async cancel(id: string, reason = 'cancelled by request'): Promise<Job> {
-    const job = this.get(id);
+  async cancel(id: string, principal: Principal, reason = 'cancelled by request'): Promise<Job> {
+    const job = this.get(id, principal);
     if (isTerminal(job.state)) throw new HubError('JOB_ENDED', `job ${id} already ended (${job.state}); nothing to cancel`);
     const a = this.active.get(id);
     if (a?.agent && job.state === 'running') {
@@ -179,13 +208,23 @@ export class JobService {
 
   // ── scheduling ─────────────────────────────────────────────────────────────
 
-  /** Starts queued jobs while there is room. */
+  /**
+   * Starts queued jobs while there is room, oldest first, but never more than
+   * DOCKER_AGENT_MAX_RUNNING_PER_PRINCIPAL of one principal at once: the slots past
+   * that share stay free for the others' jobs.
+   */
   pump(): void {
     if (this.stopped) return;
-    const room = this.deps.config.maxJobs - this.active.size;
-    if (room <= 0) return;
-    for (const job of this.deps.store.nextQueued(room)) {
-      const a: Active = { id: job.id, agentSeq: 0, ending: false, timers: new Map() };
+    const { config, store } = this.deps;
+    const running = new Map<string, number>();
+    for (const a of this.active.values()) running.set(a.owner, (running.get(a.owner) ?? 0) + 1);
+    while (this.active.size < config.maxJobs) {
+      const full = [...running].filter(([, n]) => n >= config.maxRunningPerPrincipal).map(([owner]) => owner);
+      const [job] = store.nextQueued(1, full);
+      if (!job) return;
+      const owner = job.owner ?? '';
+      running.set(owner, (running.get(owner) ?? 0) + 1);
+      const a: Active = { id: job.id, owner, agentSeq: 0, ending: false, timers: new Map() };
       this.active.set(job.id, a);
       void this.run(job, a);
     }
@@ -342,7 +381,7 @@ export class JobService {
       }
       const c = byJob.get(job.id);
       if (c?.running) {
-        const a: Active = { id: job.id, ref: { id: c.id, jobId: job.id }, agentSeq: job.agentSeq, ending: false, timers: new Map() };
+        const a: Active = { id: job.id, owner: job.owner ?? '', ref: { id: c.id, jobId: job.id }, agentSeq: job.agentSeq, ending: false, timers: new Map() };
         this.active.set(job.id, a);
         this.watch(a, job.deadlineAt ?? Date.now(), true);
         log(`job ${job.id}: re-attached to its running container`);

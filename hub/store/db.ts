@@ -1,4 +1,5 @@
-// The hub's one SQLite file: jobs, their events, API tokens and a little metadata.
+// The hub's one SQLite file: jobs, their events, API tokens, who owns which
+// workspace upload, the OIDC repositories seen, and a little metadata.
 // WAL lets the API read while the scheduler writes.
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
@@ -41,6 +42,24 @@ const MIGRATIONS = [
    ) WITHOUT ROWID;
    CREATE TABLE tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL);`,
   `ALTER TABLE jobs ADD COLUMN snapshot TEXT;`,
+  // Owners, scopes and ends. Rows from before have no owner: only admin tokens see
+  // them. Tokens from before were all-powerful, so they become admin tokens; the
+  // one from DOCKER_AGENT_TOKEN is marked so that changing it ends the old value.
+  `ALTER TABLE jobs ADD COLUMN owner TEXT;
+   CREATE INDEX jobs_owner ON jobs(owner, state);
+   ALTER TABLE tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT '["admin"]';
+   ALTER TABLE tokens ADD COLUMN source TEXT NOT NULL DEFAULT 'api';
+   ALTER TABLE tokens ADD COLUMN expires_at TEXT;
+   ALTER TABLE tokens ADD COLUMN revoked_at TEXT;
+   ALTER TABLE tokens ADD COLUMN revoked_why TEXT;
+   UPDATE tokens SET source = CASE name WHEN 'DOCKER_AGENT_TOKEN' THEN 'env' WHEN 'first start' THEN 'first-start' ELSE 'api' END;
+   CREATE TABLE workspace_owners (
+     workspace_id TEXT NOT NULL,
+     owner TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     PRIMARY KEY (workspace_id, owner)
+   ) WITHOUT ROWID;
+   CREATE TABLE oidc_repositories (name TEXT PRIMARY KEY, repository_id TEXT NOT NULL, first_seen TEXT NOT NULL);`,
 ];
 
 export function openDb(file: string): Db {

@@ -33,6 +33,8 @@ export interface Snapshot {
 export interface Job {
   id: string;
   seqNo: number;
+  /** The principal that submitted it (principal.ts); null for jobs from before owners. */
+  owner: string | null;
   state: JobState;
   profile: string;
   spec: JobSpec;
@@ -54,6 +56,7 @@ export interface Job {
 interface Row {
   rowid: number;
   id: string;
+  owner: string | null;
   state: JobState;
   profile: string;
   spec: string;
@@ -76,6 +79,7 @@ function fromRow(r: Row): Job {
   return {
     id: r.id,
     seqNo: r.rowid,
+    owner: r.owner,
     state: r.state,
     profile: r.profile,
     spec: JSON.parse(r.spec),
@@ -125,15 +129,17 @@ export interface ListQuery {
   limit: number;
   /** Only jobs older than this `seqNo` (the `next` of the previous page). */
   before?: number;
+  /** Only this owner's jobs (absent: everyone's, for admin). */
+  owner?: string;
 }
 
 export class JobStore {
   constructor(private readonly db: Db) {}
 
-  create(job: { id: string; profile: string; spec: JobSpec; steps: StepSummary[] }): Job {
+  create(job: { id: string; owner: string; profile: string; spec: JobSpec; steps: StepSummary[] }): Job {
     this.db
-      .prepare('INSERT INTO jobs (id, state, profile, spec, steps, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(job.id, 'queued', job.profile, JSON.stringify(job.spec), JSON.stringify(job.steps), new Date().toISOString());
+      .prepare('INSERT INTO jobs (id, owner, state, profile, spec, steps, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(job.id, job.owner, 'queued', job.profile, JSON.stringify(job.spec), JSON.stringify(job.steps), new Date().toISOString());
     return this.get(job.id)!;
   }
 
@@ -168,6 +174,10 @@ export class JobStore {
       where.push(`state IN (${q.states.map(() => '?').join(',')})`);
       values.push(...q.states);
     }
+    if (q.owner !== undefined) {
+      where.push('owner = ?');
+      values.push(q.owner);
+    }
     if (q.before !== undefined) {
       where.push('rowid < ?');
       values.push(q.before);
@@ -180,10 +190,15 @@ export class JobStore {
     this.db.prepare('UPDATE jobs SET agent_seq = ? WHERE id = ?').run(n, id);
   }
 
-  /** The oldest queued jobs, next to run. */
-  nextQueued(limit: number): Job[] {
-    const rows = this.db.prepare(`SELECT rowid, * FROM jobs WHERE state = 'queued' ORDER BY rowid LIMIT ?`).all(limit) as Row[];
+  /** The oldest queued jobs of owners not in `skip` (owner null counts as ''). */
+  nextQueued(limit: number, skip: string[] = []): Job[] {
+    const not = skip.length ? `AND coalesce(owner, '') NOT IN (${skip.map(() => '?').join(',')})` : '';
+    const rows = this.db.prepare(`SELECT rowid, * FROM jobs WHERE state = 'queued' ${not} ORDER BY rowid LIMIT ?`).all(...skip, limit) as Row[];
     return rows.map(fromRow);
+  }
+
+  countQueued(owner: string): number {
+    return (this.db.prepare(`SELECT count(*) AS n FROM jobs WHERE state = 'queued' AND owner = ?`).get(owner) as { n: number }).n;
   }
 
   /** Deletes ended jobs (and their events) that ended before `before`, but never the newest `keep` of them. */

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HubClient, isFinalEvent, type JobEvent } from '../../client/index.js';
 import { loadConfig } from '../../hub/config.js';
-import { startHub, type RunningHub } from '../../hub/server.js';
+import { startHub, type HubOptions, type RunningHub } from '../../hub/server.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 
@@ -25,9 +25,9 @@ export function testConfig(dataDir: string, env: Record<string, string> = {}) {
   return loadConfig([], { DOCKER_AGENT_PORT: '0', DOCKER_AGENT_DATA_DIR: dataDir, DOCKER_AGENT_TOKEN: TOKEN, ...env });
 }
 
-export async function startTestHub(env: Record<string, string> = {}): Promise<TestHub> {
+export async function startTestHub(env: Record<string, string> = {}, opts: HubOptions & { log?: (line: string) => void } = {}): Promise<TestHub> {
   const dataDir = tempDataDir();
-  const hub = await startHub(testConfig(dataDir, env), () => {});
+  const hub = await startHub(testConfig(dataDir, env), opts.log ?? (() => {}), opts);
   const client = new HubClient({ url: hub.url, token: TOKEN });
   return {
     hub,

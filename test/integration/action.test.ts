@@ -185,7 +185,13 @@ describe('the GitHub Action', () => {
   });
 
   it('signs in with a GitHub OIDC token when no token is given, for a repository on the hub\'s list', async () => {
-    gh.model.oidcClaims = { repository: 'Codertocat/Hello-World', ref: 'refs/heads/main', actor: 'Codertocat' };
+    gh.model.oidcClaims = {
+      repository: 'Codertocat/Hello-World',
+      repository_id: '1296269',
+      sub: 'repo:Codertocat/Hello-World:ref:refs/heads/main',
+      ref: 'refs/heads/main',
+      actor: 'Codertocat',
+    };
     // Tokens about to expire: the action asks for a fresh one instead of being refused mid-job.
     gh.model.oidcTtl = 30;
     gh.calls.length = 0;

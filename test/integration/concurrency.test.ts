@@ -4,7 +4,8 @@ import { collect, containersOf, finalState, output, startTestHub, type TestHub }
 
 let t: TestHub;
 beforeAll(async () => {
-  t = await startTestHub({ DOCKER_AGENT_MAX_JOBS: '10' });
+  // One principal submits them all: its share is every slot here.
+  t = await startTestHub({ DOCKER_AGENT_MAX_JOBS: '10', DOCKER_AGENT_MAX_RUNNING_PER_PRINCIPAL: '10' });
 });
 afterAll(() => t?.close());
 

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobEvent } from '../../client/index.js';
+import { HubClient, type JobEvent } from '../../client/index.js';
 import { DockerBackend } from '../../hub/backend/docker/backend.js';
 import { loadConfig } from '../../hub/config.js';
 import type { BuildProgress } from '../../hub/backend/types.js';
@@ -14,6 +14,8 @@ import { collect, docker, finalState, output, startTestHub, type TestHub } from 
 
 const userDir = mkdtempSync(join(tmpdir(), 'da-user-profiles-'));
 let t: TestHub;
+/** A non-admin token granted the privileged profiles (the hub allows them too). */
+let privileged: HubClient;
 const smoke = new Map<string, Promise<JobEvent[]>>();
 
 const SMOKE: Record<string, string> = {
@@ -53,10 +55,13 @@ PY`,
 
 beforeAll(async () => {
   t = await startTestHub({ DOCKER_AGENT_ALLOW_PRIVILEGED: 'true', DOCKER_AGENT_PROFILES_DIR: userDir });
+  const { token } = await t.client.createToken({ name: 'privileged smoke', scopes: ['jobs', 'privileged'] });
+  privileged = new HubClient({ url: t.hub.url, token });
   // Every built-in profile at once: their builds overlap, each smoke test then waits for its own.
   for (const [profile, run] of Object.entries(SMOKE)) {
-    const job = await t.client.createJob({ profile, run, timeout: 300 });
-    smoke.set(profile, collect(t.client, job.id));
+    const client = profile === 'docker-host' ? privileged : t.client;
+    const job = await client.createJob({ profile, run, timeout: 300 });
+    smoke.set(profile, collect(client, job.id));
   }
 }, 900_000);
 afterAll(async () => {
@@ -117,11 +122,25 @@ describe('built-in profiles pass their smoke jobs', () => {
 });
 
 describe('privileged profiles', () => {
-  it('are refused by a hub that does not allow them, with an error that says so', async () => {
+  it('are refused to a principal without the privileged scope, naming the scope, and allowed with it', async () => {
+    const { token } = await t.client.createToken({ name: 'jobs only', scopes: ['jobs'] });
+    const plain = new HubClient({ url: t.hub.url, token });
+    const err = await plain.createJob({ profile: 'docker-host', run: 'true' }).catch((e) => e);
+    expect(err).toMatchObject({ status: 403, code: 'SCOPE_REQUIRED', details: { scope: 'privileged' } });
+    expect(err.message).toMatch(/profile docker-host is privileged: using it needs the "privileged" scope, which token "jobs only" lacks/);
+    const listed = async (c: HubClient) => (await (await c.raw('GET', '/v1/profiles')).json()).profiles.find((p: { name: string }) => p.name === 'docker-host');
+    expect(await listed(plain)).toMatchObject({ privileged: true, usable: false });
+    expect(await listed(privileged)).toMatchObject({ privileged: true, usable: true });
+    // The smoke job above ran docker-host with the privileged token.
+    expect(finalState(await smoke.get('docker-host')!)).toBe('succeeded');
+  }, 900_000);
+
+  it('are refused by a hub that does not allow them, even to a principal with the scope, with an error that says so', async () => {
     const strict = await startTestHub();
     try {
-      const err = await strict.client.createJob({ profile: 'docker-host', run: 'true' }).catch((e) => e);
-      expect(err).toMatchObject({ status: 400, code: 'PROFILE_NOT_ALLOWED' });
+      const { token } = await strict.client.createToken({ name: 'would-be privileged', scopes: ['jobs', 'privileged'] });
+      const err = await new HubClient({ url: strict.hub.url, token }).createJob({ profile: 'docker-host', run: 'true' }).catch((e) => e);
+      expect(err).toMatchObject({ status: 403, code: 'PROFILE_NOT_ALLOWED' });
       expect(err.message).toMatch(/docker-host is privileged .* DOCKER_AGENT_ALLOW_PRIVILEGED=true/);
       const listed = await (await strict.client.raw('GET', '/v1/profiles')).json();
       expect(listed.profiles.find((p: { name: string }) => p.name === 'docker-host')).toMatchObject({ privileged: true, usable: false });

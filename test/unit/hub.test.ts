@@ -130,7 +130,7 @@ describe('store', () => {
     let db = openDb(file);
     const id = hubId(db);
     const jobs = new JobStore(db);
-    jobs.create({ id: 'j1', profile: 'default', spec: { steps: [], env: {}, timeout: 1, keep: false }, steps: [] });
+    jobs.create({ id: 'j1', owner: 'token:t', profile: 'default', spec: { steps: [], env: {}, timeout: 1, keep: false }, steps: [] });
     const bus = new EventBus(db, new EventLog(db));
     let wakes = 0;
     const stop = bus.follow('j1', () => wakes++);
@@ -157,9 +157,9 @@ describe('store', () => {
     dir = mkdtempSync(join(tmpdir(), 'da-unit-'));
     const db = openDb(join(dir, 'hub.db'));
     const tokens = new TokenStore(db);
-    tokens.add('t', 'secret-token-abcdefgh');
-    expect(tokens.verify('secret-token-abcdefgh')).toBe(true);
-    expect(tokens.verify('secret-token-abcdefgX')).toBe(false);
+    tokens.add({ name: 't', token: 'secret-token-abcdefgh', scopes: ['jobs'], source: 'api' });
+    expect(tokens.check('secret-token-abcdefgh')).toMatchObject({ ok: true, token: { name: 't', scopes: ['jobs'] } });
+    expect(tokens.check('secret-token-abcdefgX')).toEqual({ ok: false, why: 'unknown' });
     const raw = db.prepare('SELECT hash FROM tokens').all() as { hash: string }[];
     expect(raw.map((r) => r.hash).join()).not.toContain('secret');
     db.close();

@@ -1,0 +1,53 @@
+// The open event streams, by the principal that opened them, so a token that is
+// revoked or runs out ends its streams too: at once when revoked through the API,
+// within a second otherwise (revoked from the command line, or expired).
+import type { WebSocket } from 'ws';
+import type { Principal } from '../principal.js';
+
+/** Close code of a stream whose token stopped working; the reason says which way. */
+export const CLOSE_TOKEN_ENDED = 4401;
+const SWEEP_MS = 1000;
+
+export class StreamRegistry {
+  private readonly open = new Map<WebSocket, Principal>();
+  private timer?: NodeJS.Timeout;
+
+  /** `stillValid` says why a principal may no longer act, or nothing. */
+  constructor(private readonly stillValid: (p: Principal) => string | undefined) {}
+
+  add(ws: WebSocket, p: Principal): void {
+    this.open.set(ws, p);
+    ws.once('close', () => this.open.delete(ws));
+    // Only token holders can be revoked or run out here; OIDC callers renew on reconnect.
+    if (p.tokenId && !this.timer) {
+      this.timer = setInterval(() => this.sweep(), SWEEP_MS);
+      this.timer.unref();
+    }
+  }
+
+  /** Ends the streams of a token that was just revoked. */
+  closeToken(tokenId: string): void {
+    for (const [ws, p] of this.open) if (p.tokenId === tokenId) this.end(ws, 'token revoked');
+  }
+
+  private sweep(): void {
+    let tokens = 0;
+    for (const [ws, p] of this.open) {
+      if (!p.tokenId) continue;
+      tokens++;
+      const why = this.stillValid(p);
+      if (why) this.end(ws, why);
+    }
+    if (!tokens) this.stop();
+  }
+
+  private end(ws: WebSocket, why: string): void {
+    this.open.delete(ws);
+    ws.close(CLOSE_TOKEN_ENDED, why.slice(0, 120));
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,0 +1,34 @@
+// /v1/tokens: make, list and revoke API tokens. Admin only; a new token's secret
+// is in the answer to its POST and nowhere else. Revoking ends the token's open
+// event streams too.
+import { Hono } from 'hono';
+import { validationError } from '../errors.js';
+import { requireScope } from '../principal.js';
+import type { TokenStore } from '../store/tokens.js';
+import { createToken, revokeToken, tokenView } from '../token-admin.js';
+import { validateTokenRequest } from '../validation.js';
+import { readJson } from './body.js';
+import type { HubEnv } from './env.js';
+
+export function tokensRoutes(tokens: TokenStore, onRevoke: (tokenId: string) => void) {
+  const app = new Hono<HubEnv>();
+  app.use('*', async (c, next) => {
+    requireScope(c.get('principal'), 'admin', 'managing tokens');
+    await next();
+  });
+
+  app.post('/', async (c) => {
+    const parsed = validateTokenRequest(await readJson(c));
+    if (!parsed.ok) throw validationError('token request', parsed.issues);
+    return c.json(createToken(tokens, parsed.value, 'api'), 201);
+  });
+
+  app.get('/', (c) => c.json({ tokens: tokens.list().map(tokenView) }));
+
+  app.delete('/:id', (c) => {
+    const rec = revokeToken(tokens, c.req.param('id'), `revoked by ${c.get('principal').label}`);
+    onRevoke(rec.id);
+    return c.json(tokenView(rec));
+  });
+  return app;
+}
