@@ -128,13 +128,15 @@ function route(exact: Record<string, UpgradeHandler>, events?: UpgradeHandler): 
 /**
  * The operator's own token when given (an admin token that works only while
  * DOCKER_AGENT_TOKEN holds it: a changed or unset value ends the old one);
- * otherwise, on first start, an admin token written where the operator can read it.
+ * otherwise, on first start (or when no admin token works any more), an admin
+ * token written where the operator can read it.
  */
 function ensureToken(tokens: TokenStore, config: HubConfig, log: (msg: string) => void): string | undefined {
   const ended = tokens.revokeOtherEnvTokens(config.token);
   if (ended.length) log(`DOCKER_AGENT_TOKEN changed or was unset: its earlier value no longer works`);
   if (config.token) tokens.add({ name: 'DOCKER_AGENT_TOKEN', token: config.token, scopes: ['admin'], source: 'env' });
-  if (tokens.list().length > 0) return undefined;
+  // Without a working admin token the hub could not be managed: make one, as on first start.
+  if (tokens.countActive('admin') > 0) return undefined;
   const token = newSecret('dat');
   const file = join(config.dataDir, 'token');
   writeFileSync(file, `${token}\n`, { mode: 0o600 });

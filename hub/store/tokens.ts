@@ -64,13 +64,12 @@ export class TokenStore {
     return this.now().toISOString();
   }
 
-  /** Tokens that work now (not revoked, not expired). */
-  countActive(): number {
-    return (
-      this.db.prepare('SELECT count(*) AS n FROM tokens WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)').get(this.now().toISOString()) as {
-        n: number;
-      }
-    ).n;
+  /** Tokens that work now (not revoked, not expired), or those of them with `scope`. */
+  countActive(scope?: Scope): number {
+    const rows = this.db
+      .prepare('SELECT scopes FROM tokens WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)')
+      .all(this.now().toISOString()) as { scopes: string }[];
+    return scope ? rows.filter((r) => (JSON.parse(r.scopes) as Scope[]).includes(scope)).length : rows.length;
   }
 
   /** Stores a new token; the same secret twice is stored once (the first record wins). */
