@@ -14,6 +14,8 @@ let hubId = '';
 
 /** Starts the built hub as its own process and waits for it to say where it listens. */
 async function startHubProcess(): Promise<HubClient> {
+  // The previous test's hub still serves the same data folder: end it, or it outlives the run.
+  if (hub && hub.exitCode === null && hub.signalCode === null) await kill9();
   const child = spawn(process.execPath, [repoPath('build', 'hub.mjs')], {
     env: { ...process.env, DOCKER_AGENT_PORT: '0', DOCKER_AGENT_DATA_DIR: dataDir, DOCKER_AGENT_TOKEN: TOKEN },
     stdio: ['ignore', 'ignore', 'pipe'],
