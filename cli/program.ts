@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerJobCommands } from './commands/jobs.js';
 import { registerLoginCommand } from './commands/login.js';
+import { registerShellCommand } from './commands/shell.js';
 import type { Context } from './context.js';
 
 export function buildProgram(ctx: Context): Command {
@@ -24,6 +25,7 @@ the request; 2 usage; 124 time limit; 125 the hub or engine failed; 126 cannot r
   program.exitOverride();
   registerLoginCommand(program, ctx);
   registerJobCommands(program, ctx);
+  registerShellCommand(program, ctx);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

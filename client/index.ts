@@ -4,6 +4,7 @@
 import { Readable } from 'node:stream';
 import WebSocket from 'ws';
 import type { CreatedToken, JobEvent, JobRequest, JobState, JobView, TokenRequest, TokenScope, TokenView } from '../schemas/types.gen.js';
+import { readShellFrame, SHELL_CHANNEL, SHELL_PROTOCOL, shellFrame, type ShellExit, type ShellSize } from '../schemas/shell-frame.js';
 
 export type { CreatedToken, JobEvent, JobRequest, JobState, JobView, TokenRequest, TokenScope, TokenView };
 
@@ -46,6 +47,16 @@ export interface WorkspaceUpload {
   id: string;
   bytes: number;
   entries: number;
+}
+
+/** An open shell (see schemas/shell-frame.ts): bytes in and out, the window size, the exit code. */
+export interface ShellConnection {
+  write(data: Buffer | string): void;
+  resize(size: ShellSize): void;
+  /** Ends the shell (hangs up its terminal). */
+  close(): void;
+  /** The shell's exit code; rejects when the connection breaks first. */
+  readonly exited: Promise<number>;
 }
 
 export interface EventOptions {
@@ -133,6 +144,42 @@ export class HubClient {
     const res = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(jobId)}/snapshot`, { headers: { authorization: `Bearer ${await this.token()}` } });
     if (!res.ok || !res.body) throw apiError(res.status, await res.text());
     return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
+  }
+
+  /** An interactive shell in a running job's container; `onOutput` gets the terminal's bytes. */
+  async shell(jobId: string, size: ShellSize, onOutput: (data: Buffer) => void): Promise<ShellConnection> {
+    const url = `${this.base.replace(/^http/, 'ws')}/v1/jobs/${encodeURIComponent(jobId)}/shell?cols=${size.cols}&rows=${size.rows}`;
+    const ws = new WebSocket(url, SHELL_PROTOCOL, { headers: { authorization: `Bearer ${await this.token()}` } });
+    let exit: ShellExit | undefined;
+    const exited = new Promise<number>((resolve, reject) => {
+      ws.on('close', (code, reason) => {
+        if (exit && 'exitCode' in exit) resolve(exit.exitCode);
+        else reject(new Error(exit && 'error' in exit ? exit.error : `the shell's connection closed (${code}${reason.length ? ` ${reason}` : ''})`));
+      });
+    });
+    // A caller that awaits only the open must not see an unhandled rejection.
+    exited.catch(() => {});
+    ws.on('message', (data: Buffer) => {
+      const { channel, body } = readShellFrame(data);
+      if (channel === SHELL_CHANNEL.output) onOutput(body);
+      else if (channel === SHELL_CHANNEL.exit) exit = JSON.parse(body.toString('utf8')) as ShellExit;
+    });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', (err) => reject(new Error(`cannot reach the hub at ${this.base}: ${err.message}`)));
+      ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c));
+        res.on('end', () => reject(apiError(res.statusCode ?? 0, body)));
+      });
+    });
+    ws.on('error', () => {});
+    return {
+      write: (data) => ws.send(shellFrame(SHELL_CHANNEL.stdin, Buffer.from(data))),
+      resize: (s) => ws.send(shellFrame(SHELL_CHANNEL.resize, s)),
+      close: () => ws.close(1000),
+      exited,
+    };
   }
 
   /** Sends a request as it is given (for callers that test the API's edges). */

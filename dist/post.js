@@ -24174,6 +24174,18 @@ var import_websocket = __toESM(require_websocket2(), 1);
 var import_websocket_server = __toESM(require_websocket_server(), 1);
 var wrapper_default = import_websocket.default;
 
+// schemas/shell-frame.ts
+var SHELL_PROTOCOL = "docker-agent.shell.v1";
+var SHELL_CHANNEL = { stdin: 0, output: 1, exit: 3, resize: 4 };
+function shellFrame(channel, payload) {
+  const body = Buffer.isBuffer(payload) ? payload : Buffer.from(typeof payload === "string" ? payload : JSON.stringify(payload));
+  return Buffer.concat([Buffer.from([channel]), body]);
+}
+function readShellFrame(frame) {
+  if (frame.length === 0) throw new Error("empty shell frame");
+  return { channel: frame[0], body: frame.subarray(1) };
+}
+
 // client/index.ts
 var HubApiError = class extends Error {
   constructor(status, code, message, details = {}) {
@@ -24249,6 +24261,42 @@ var HubClient = class {
     const res = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(jobId)}/snapshot`, { headers: { authorization: `Bearer ${await this.token()}` } });
     if (!res.ok || !res.body) throw apiError(res.status, await res.text());
     return Readable.fromWeb(res.body);
+  }
+  /** An interactive shell in a running job's container; `onOutput` gets the terminal's bytes. */
+  async shell(jobId, size, onOutput) {
+    const url = `${this.base.replace(/^http/, "ws")}/v1/jobs/${encodeURIComponent(jobId)}/shell?cols=${size.cols}&rows=${size.rows}`;
+    const ws = new wrapper_default(url, SHELL_PROTOCOL, { headers: { authorization: `Bearer ${await this.token()}` } });
+    let exit;
+    const exited = new Promise((resolve, reject) => {
+      ws.on("close", (code, reason) => {
+        if (exit && "exitCode" in exit) resolve(exit.exitCode);
+        else reject(new Error(exit && "error" in exit ? exit.error : `the shell's connection closed (${code}${reason.length ? ` ${reason}` : ""})`));
+      });
+    });
+    exited.catch(() => {
+    });
+    ws.on("message", (data) => {
+      const { channel, body } = readShellFrame(data);
+      if (channel === SHELL_CHANNEL.output) onOutput(body);
+      else if (channel === SHELL_CHANNEL.exit) exit = JSON.parse(body.toString("utf8"));
+    });
+    await new Promise((resolve, reject) => {
+      ws.once("open", resolve);
+      ws.once("error", (err) => reject(new Error(`cannot reach the hub at ${this.base}: ${err.message}`)));
+      ws.once("unexpected-response", (_req, res) => {
+        let body = "";
+        res.on("data", (c) => body += c);
+        res.on("end", () => reject(apiError(res.statusCode ?? 0, body)));
+      });
+    });
+    ws.on("error", () => {
+    });
+    return {
+      write: (data) => ws.send(shellFrame(SHELL_CHANNEL.stdin, Buffer.from(data))),
+      resize: (s) => ws.send(shellFrame(SHELL_CHANNEL.resize, s)),
+      close: () => ws.close(1e3),
+      exited
+    };
   }
   /** Sends a request as it is given (for callers that test the API's edges). */
   async raw(method, path, init = {}) {

@@ -5,10 +5,12 @@ import { serve } from '@hono/node-server';
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { agentChannel } from './agents/agent-channel.js';
 import { rejectUpgrade, type UpgradeHandler } from './agents/upgrade.js';
 import { eventStream, EVENTS_PATH } from './api/event-stream.js';
+import { shellStream, SHELL_PATH } from './api/shell-stream.js';
 import { createApp } from './app.js';
 import { DockerBackend } from './backend/docker/backend.js';
 import { AGENT_SOCKET_NAME } from './backend/types.js';
@@ -82,14 +84,16 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   links.ws = links.http.replace(/^http/, 'ws');
 
   const toAgent = agentChannel(jobs, log);
+  const upgraded = new Set<Duplex>();
   const toEvents = eventStream({ jobs, log: events, bus, auth, streams, audit });
-  api.on('upgrade', route({ '/v1/agent': toAgent }, toEvents));
+  const toShell = shellStream({ jobs, auth, backend, streams, audit, log });
+  api.on('upgrade', route(upgraded, { '/v1/agent': toAgent }, [[EVENTS_PATH, toEvents], [SHELL_PATH, toShell]]));
 
   // Agents dial this socket; its folder is what containers see, read-only.
   const socketPath = join(runDir, AGENT_SOCKET_NAME);
   rmSync(socketPath, { force: true });
   const agentServer = createServer((_req, res) => res.writeHead(404).end());
-  agentServer.on('upgrade', route({ '/v1/agent': toAgent }));
+  agentServer.on('upgrade', route(upgraded, { '/v1/agent': toAgent }));
   await new Promise<void>((resolve) => agentServer.listen(socketPath, resolve));
   chmodSync(socketPath, 0o666);
 
@@ -103,6 +107,8 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     async close() {
       jobs.stop();
       streams.stop();
+      // Runtimes dial back in to the next start; clients reconnect with ?from=.
+      for (const socket of upgraded) socket.destroy();
       await Promise.all([
         new Promise((r) => agentServer.close(r)),
         new Promise((r) => api.close(r)),
@@ -114,12 +120,19 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   };
 }
 
-function route(exact: Record<string, UpgradeHandler>, events?: UpgradeHandler): UpgradeHandler {
+/**
+ * Routes an upgrade by its path. Upgraded sockets (agent channels, event streams,
+ * shells) leave the HTTP server's count of connections, so the server cannot end
+ * them when it closes: `upgraded` holds them for the hub's close().
+ */
+function route(upgraded: Set<Duplex>, exact: Record<string, UpgradeHandler>, patterns: Array<[RegExp, UpgradeHandler]> = []): UpgradeHandler {
   return (req, socket, head) => {
     // Node drops its own error listener on upgrade: a client that resets mid-handshake must not take the hub down.
     socket.on('error', () => socket.destroy());
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
     const path = new URL(req.url ?? '/', 'http://hub').pathname;
-    const handler = exact[path] ?? (events && EVENTS_PATH.test(path) ? events : undefined);
+    const handler = exact[path] ?? patterns.find(([pattern]) => pattern.test(path))?.[1];
     if (handler) handler(req, socket, head);
     else rejectUpgrade(socket, new HubError('NOT_FOUND', `no WebSocket endpoint at ${path}`));
   };

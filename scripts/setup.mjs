@@ -310,6 +310,16 @@ export async function ensureNode24(say) {
   return `${version()} installed`;
 }
 
+/** Programs the tests drive as their users' own tools do: a real terminal (tmux) for the CLI's shell. */
+const TEST_TOOLS = { tmux: 'tmux' };
+
+export async function ensureTestTools(say) {
+  const missing = Object.entries(TEST_TOOLS).filter(([cmd]) => !which(cmd)).map(([, pkg]) => pkg);
+  if (!missing.length) return `${Object.keys(TEST_TOOLS).join(', ')} present`;
+  await aptInstall(say, missing);
+  return `installed ${missing.join(', ')}`;
+}
+
 // ---------------------------------------------------------------- b. bundles
 
 export async function buildBundles() {
@@ -595,7 +605,10 @@ export async function main(args) {
 
   await step('npm dependencies', ensureNpmDeps);
   await step('bundles', buildBundles);
-  if (forArg === 'test') await step('node 24', ensureNode24);
+  if (forArg === 'test') {
+    await step('node 24', ensureNode24);
+    await step('test tools', ensureTestTools);
+  }
   await step('docker engine', async (say) => {
     engine = await ensureEngine(say, { baseImage });
     return `${engine.url} answers`;

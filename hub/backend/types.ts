@@ -28,6 +28,22 @@ export interface ContainerInfo extends ContainerRef {
   running: boolean;
 }
 
+export interface ExecOptions {
+  command: string[];
+  cols: number;
+  rows: number;
+  env?: Record<string, string>;
+  workdir?: string;
+}
+
+/** A process on a terminal in a container: its PTY as one byte stream both ways. */
+export interface ExecSession {
+  stream: import('node:stream').Duplex;
+  resize(cols: number, rows: number): Promise<void>;
+  /** The process's exit code once it ends (-1 when the engine cannot say). */
+  exited: Promise<number>;
+}
+
 export interface EngineInfo {
   backend: string;
   version: string;
@@ -55,6 +71,8 @@ export interface Backend {
   exportImage(image: string): Promise<NodeJS.ReadableStream>;
   /** This hub's snapshots created before `olderThan`, and the oldest beyond `maxBytes` in all; removed unless `dryRun`. */
   pruneSnapshots(opts: { hubId: string; olderThan: Date; maxBytes: number; dryRun: boolean }): Promise<string[]>;
+  /** A process with a TTY in a running container (an interactive shell); NOT_RUNNING when it does not run. */
+  exec(ref: ContainerRef, opts: ExecOptions): Promise<ExecSession>;
   destroy(ref: ContainerRef): Promise<void>;
   /** Every container this hub started that still exists. */
   list(hubId: string): Promise<ContainerInfo[]>;

@@ -4,7 +4,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Profile } from '../../../schemas/types.gen.js';
 import { HubError } from '../../errors.js';
-import { AGENT_SOCKET_DIR_IN_CONTAINER, LABELS, SNAPSHOT_REPO, type Backend, type BuildProgress, type ContainerInfo, type ContainerRef, type ContainerSpec, type EngineInfo } from '../types.js';
+import { AGENT_SOCKET_DIR_IN_CONTAINER, LABELS, SNAPSHOT_REPO, type Backend, type BuildProgress, type ContainerInfo, type ContainerRef, type ContainerSpec, type EngineInfo, type ExecOptions, type ExecSession } from '../types.js';
+import { execInContainer } from './exec.js';
 import { connectDocker, type Connection } from './connect.js';
 import { ImageBuilder } from './images.js';
 import { AGENT_UID } from './dockerfile.js';
@@ -197,6 +198,10 @@ export class DockerBackend implements Backend {
       removed.push(image.tag);
     }
     return removed;
+  }
+
+  exec(ref: ContainerRef, opts: ExecOptions): Promise<ExecSession> {
+    return execInContainer(this.docker, ref.id, opts);
   }
 
   async destroy(ref: ContainerRef): Promise<void> {

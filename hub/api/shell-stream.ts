@@ -1,0 +1,128 @@
+// WS /v1/jobs/:id/shell: an interactive terminal in a running job's container,
+// over the shell sub-protocol of schemas/shell-frame.ts. The engine's exec with a
+// TTY makes the terminal; this end only carries bytes, window sizes and the exit.
+import type { IncomingMessage } from 'node:http';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { parseShellSize, readShellFrame, SHELL_CHANNEL, SHELL_PROTOCOL, shellFrame, type ShellSize } from '../../schemas/shell-frame.js';
+import type { Authenticator } from '../auth.js';
+import type { Backend, ContainerRef, ExecSession } from '../backend/types.js';
+import { HubError } from '../errors.js';
+import type { JobService } from '../jobs/service.js';
+import { rejectUpgrade, type UpgradeHandler } from '../agents/upgrade.js';
+import { auditEntry, worthAuditing, type AuditLog } from '../audit.js';
+import { requireScope, type Principal } from '../principal.js';
+import type { StreamRegistry } from './stream-registry.js';
+
+export const SHELL_PATH = /^\/v1\/jobs\/([^/]+)\/shell$/;
+
+/** Open shells per container: enough for a person, not a way to swamp the engine. */
+export const MAX_SHELLS_PER_CONTAINER = 4;
+/** Keystrokes and pastes, not uploads. */
+const MAX_FRAME_BYTES = 256 * 1024;
+/** Stop reading the terminal while this much waits to reach a slow client. */
+const HIGH_WATER = 1024 * 1024;
+const DEFAULT_SIZE: ShellSize = { cols: 80, rows: 24 };
+
+export interface ShellStreamDeps {
+  jobs: JobService;
+  auth: Authenticator;
+  backend: Backend;
+  /** Shells end with their token, as event streams do. */
+  streams: StreamRegistry;
+  audit: AuditLog;
+  log: (msg: string) => void;
+}
+
+export function shellStream(deps: ShellStreamDeps): UpgradeHandler {
+  const open = new Map<string, number>();
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_FRAME_BYTES,
+    handleProtocols: (protocols) => (protocols.has(SHELL_PROTOCOL) ? SHELL_PROTOCOL : false),
+  });
+  return async (req, socket, head) => {
+    let target: { ref: ContainerRef; size: ShellSize };
+    let principal: Principal | undefined;
+    try {
+      principal = await deps.auth.check(req.headers.authorization);
+      requireScope(principal, 'jobs', 'opening a shell');
+      target = resolve(req, deps, principal);
+      if ((open.get(target.ref.id) ?? 0) >= MAX_SHELLS_PER_CONTAINER) {
+        throw new HubError('SHELL_LIMIT', `${MAX_SHELLS_PER_CONTAINER} shells are open in this container already; close one first`);
+      }
+    } catch (err) {
+      const e = err instanceof HubError ? err : new HubError('VALIDATION_FAILED', `bad shell request: ${(err as Error).message}`);
+      if (worthAuditing('GET', e.status, e)) deps.audit(auditEntry({ method: 'GET', route: '/v1/jobs/:id/shell', object: null }, principal, e.status, e));
+      return rejectUpgrade(socket, e);
+    }
+    const who = principal;
+    const id = target.ref.id;
+    open.set(id, (open.get(id) ?? 0) + 1);
+    const release = () => open.set(id, (open.get(id) ?? 1) - 1);
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      if (ws.protocol !== SHELL_PROTOCOL) {
+        release();
+        return ws.close(1002, `ask for the ${SHELL_PROTOCOL} sub-protocol`);
+      }
+      deps.streams.add(ws, who);
+      // Opening a shell is a change like any other: it is audited.
+      deps.audit(auditEntry({ method: 'GET', route: '/v1/jobs/:id/shell', object: target.ref.jobId }, who, 101));
+      void serve(ws, target, deps).finally(release);
+    });
+  };
+}
+
+function resolve(req: IncomingMessage, { jobs }: ShellStreamDeps, principal: Principal): { ref: ContainerRef; size: ShellSize } {
+  const url = new URL(req.url ?? '/', 'http://hub');
+  const jobId = decodeURIComponent(SHELL_PATH.exec(url.pathname)![1]!);
+  // Someone else's job is answered as a missing one.
+  const job = jobs.get(jobId, principal);
+  if (job.state !== 'running' || !job.containerId) throw new HubError('NOT_RUNNING', `job ${jobId} is ${job.state}; a shell needs a running job`);
+  const given = url.searchParams.has('cols') || url.searchParams.has('rows');
+  const size = given ? parseShellSize({ cols: Number(url.searchParams.get('cols')), rows: Number(url.searchParams.get('rows')) }) : DEFAULT_SIZE;
+  return { ref: { id: job.containerId, jobId }, size };
+}
+
+async function serve(ws: WebSocket, target: { ref: ContainerRef; size: ShellSize }, { backend, log }: ShellStreamDeps): Promise<void> {
+  // What the client types while the engine starts the shell is kept, not lost.
+  let session: ExecSession | undefined;
+  const early: Buffer[] = [];
+  const onFrame = (data: Buffer) => {
+    try {
+      const { channel, body } = readShellFrame(data);
+      if (channel === SHELL_CHANNEL.stdin) session!.stream.write(body);
+      else if (channel === SHELL_CHANNEL.resize) {
+        const size = parseShellSize(JSON.parse(body.toString('utf8')));
+        void session!.resize(size.cols, size.rows);
+      } else throw new Error(`channel ${channel} is not one a client sends`);
+    } catch (err) {
+      log(`shell in ${target.ref.id.slice(0, 12)}: ${(err as Error).message}`);
+      ws.close(1008, (err as Error).message.slice(0, 120));
+    }
+  };
+  ws.on('message', (data: Buffer) => (session ? onFrame(data) : early.push(data)));
+  // The client went away: hang up the terminal, which ends the shell.
+  ws.on('close', () => session?.stream.destroy());
+  try {
+    session = await backend.exec(target.ref, { command: ['/bin/bash', '-l'], ...target.size });
+  } catch (err) {
+    ws.send(shellFrame(SHELL_CHANNEL.exit, { error: (err as Error).message }));
+    return void ws.close(1011, 'the shell could not start');
+  }
+  const { stream } = session;
+  if (ws.readyState !== ws.OPEN) return void stream.destroy();
+  stream.on('data', (chunk: Buffer) => {
+    // Each send's callback runs once its bytes left for the client: the terminal is read on when they have caught up.
+    ws.send(shellFrame(SHELL_CHANNEL.output, chunk), () => {
+      if (stream.isPaused() && ws.bufferedAmount < HIGH_WATER / 2) stream.resume();
+    });
+    if (ws.bufferedAmount > HIGH_WATER) stream.pause();
+  });
+  stream.on('error', () => {});
+  for (const data of early.splice(0)) onFrame(data);
+  const exitCode = await session.exited;
+  if (ws.readyState === ws.OPEN) {
+    ws.send(shellFrame(SHELL_CHANNEL.exit, { exitCode }));
+    ws.close(1000, 'shell ended');
+  }
+}
