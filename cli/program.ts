@@ -1,5 +1,6 @@
 // The `docker-agent` command: its subcommands, each in cli/commands/.
 import { Command } from 'commander';
+import { registerAgentCommands } from './commands/agents.js';
 import { registerJobCommands } from './commands/jobs.js';
 import { registerLoginCommand } from './commands/login.js';
 import { registerShellCommand } from './commands/shell.js';
@@ -24,6 +25,7 @@ the request; 2 usage; 124 time limit; 125 the hub or engine failed; 126 cannot r
     );
   program.exitOverride();
   registerLoginCommand(program, ctx);
+  registerAgentCommands(program, ctx);
   registerJobCommands(program, ctx);
   registerShellCommand(program, ctx);
   for (const c of program.commands) c.exitOverride();

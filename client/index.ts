@@ -3,10 +3,10 @@
 // reconnects with ?from= so nothing is missed or seen twice.
 import { Readable } from 'node:stream';
 import WebSocket from 'ws';
-import type { CreatedToken, JobEvent, JobRequest, JobState, JobView, TokenRequest, TokenScope, TokenView } from '../schemas/types.gen.js';
+import type { AgentRequest, AgentView, CreatedToken, JobEvent, JobRequest, JobState, JobView, TokenRequest, TokenScope, TokenView } from '../schemas/types.gen.js';
 import { readShellFrame, SHELL_CHANNEL, SHELL_PROTOCOL, shellFrame, type ShellExit, type ShellSize } from '../schemas/shell-frame.js';
 
-export type { CreatedToken, JobEvent, JobRequest, JobState, JobView, TokenRequest, TokenScope, TokenView };
+export type { AgentRequest, AgentView, CreatedToken, JobEvent, JobRequest, JobState, JobView, TokenRequest, TokenScope, TokenView };
 
 export class HubApiError extends Error {
   constructor(
@@ -146,9 +146,64 @@ export class HubClient {
     return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
   }
 
-  /** An interactive shell in a running job's container; `onOutput` gets the terminal's bytes. */
-  async shell(jobId: string, size: ShellSize, onOutput: (data: Buffer) => void): Promise<ShellConnection> {
-    const url = `${this.base.replace(/^http/, 'ws')}/v1/jobs/${encodeURIComponent(jobId)}/shell?cols=${size.cols}&rows=${size.rows}`;
+  createAgent(req: AgentRequest): Promise<AgentView> {
+    return this.request('POST', '/v1/agents', req);
+  }
+
+  getAgent(name: string): Promise<AgentView> {
+    return this.request('GET', `/v1/agents/${encodeURIComponent(name)}`);
+  }
+
+  async listAgents(): Promise<AgentView[]> {
+    return (await this.request<{ agents: AgentView[] }>('GET', '/v1/agents')).agents;
+  }
+
+  startAgent(name: string): Promise<AgentView> {
+    return this.request('POST', `/v1/agents/${encodeURIComponent(name)}/start`);
+  }
+
+  stopAgent(name: string): Promise<AgentView> {
+    return this.request('POST', `/v1/agents/${encodeURIComponent(name)}/stop`);
+  }
+
+  async destroyAgent(name: string, opts: { keepVolume?: boolean } = {}): Promise<void> {
+    await this.request('DELETE', `/v1/agents/${encodeURIComponent(name)}${opts.keepVolume ? '?keepVolume=true' : ''}`);
+  }
+
+  /** An agent's log (its lifecycle and its jobs' output): the newest `tail` events, then with `follow` what comes, until `signal` aborts. */
+  async *agentLogs(name: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<JobEvent> {
+    const q = new URLSearchParams();
+    if (opts.tail !== undefined) q.set('tail', String(opts.tail));
+    if (opts.follow) q.set('follow', '1');
+    let res: Response;
+    try {
+      res = await fetch(`${this.base}/v1/agents/${encodeURIComponent(name)}/logs?${q}`, {
+        headers: { authorization: `Bearer ${await this.token()}` },
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+    } catch (err) {
+      if (opts.signal?.aborted) return;
+      throw new Error(`cannot reach the hub at ${this.base}: ${(err as { cause?: Error }).cause?.message ?? (err as Error).message}`);
+    }
+    if (!res.ok || !res.body) throw apiError(res.status, await res.text());
+    let buffered = '';
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buffered += decoder.decode(chunk, { stream: true });
+        const lines = buffered.split('\n');
+        buffered = lines.pop()!;
+        for (const line of lines) if (line) yield JSON.parse(line) as JobEvent;
+      }
+    } catch (err) {
+      if (!opts.signal?.aborted) throw err;
+    }
+  }
+
+  /** An interactive shell in a running job's container (`{job}`) or a named agent's (`{agent}`); `onOutput` gets the terminal's bytes. */
+  async shell(target: { job: string } | { agent: string }, size: ShellSize, onOutput: (data: Buffer) => void): Promise<ShellConnection> {
+    const path = 'job' in target ? `jobs/${encodeURIComponent(target.job)}` : `agents/${encodeURIComponent(target.agent)}`;
+    const url = `${this.base.replace(/^http/, 'ws')}/v1/${path}/shell?cols=${size.cols}&rows=${size.rows}`;
     const ws = new WebSocket(url, SHELL_PROTOCOL, { headers: { authorization: `Bearer ${await this.token()}` } });
     let exit: ShellExit | undefined;
     const exited = new Promise<number>((resolve, reject) => {
@@ -286,7 +341,8 @@ export class HubClient {
     }
     const text = await res.text();
     if (!res.ok) throw apiError(res.status, text);
-    return JSON.parse(text) as T;
+    // 204 No Content (a destroyed agent, a revoked token) has no body.
+    return (text ? JSON.parse(text) : undefined) as T;
   }
 }
 

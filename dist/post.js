@@ -24262,9 +24262,57 @@ var HubClient = class {
     if (!res.ok || !res.body) throw apiError(res.status, await res.text());
     return Readable.fromWeb(res.body);
   }
-  /** An interactive shell in a running job's container; `onOutput` gets the terminal's bytes. */
-  async shell(jobId, size, onOutput) {
-    const url = `${this.base.replace(/^http/, "ws")}/v1/jobs/${encodeURIComponent(jobId)}/shell?cols=${size.cols}&rows=${size.rows}`;
+  createAgent(req) {
+    return this.request("POST", "/v1/agents", req);
+  }
+  getAgent(name) {
+    return this.request("GET", `/v1/agents/${encodeURIComponent(name)}`);
+  }
+  async listAgents() {
+    return (await this.request("GET", "/v1/agents")).agents;
+  }
+  startAgent(name) {
+    return this.request("POST", `/v1/agents/${encodeURIComponent(name)}/start`);
+  }
+  stopAgent(name) {
+    return this.request("POST", `/v1/agents/${encodeURIComponent(name)}/stop`);
+  }
+  async destroyAgent(name, opts = {}) {
+    await this.request("DELETE", `/v1/agents/${encodeURIComponent(name)}${opts.keepVolume ? "?keepVolume=true" : ""}`);
+  }
+  /** An agent's log (its lifecycle and its jobs' output): the newest `tail` events, then with `follow` what comes, until `signal` aborts. */
+  async *agentLogs(name, opts = {}) {
+    const q = new URLSearchParams();
+    if (opts.tail !== void 0) q.set("tail", String(opts.tail));
+    if (opts.follow) q.set("follow", "1");
+    let res;
+    try {
+      res = await fetch(`${this.base}/v1/agents/${encodeURIComponent(name)}/logs?${q}`, {
+        headers: { authorization: `Bearer ${await this.token()}` },
+        ...opts.signal ? { signal: opts.signal } : {}
+      });
+    } catch (err) {
+      if (opts.signal?.aborted) return;
+      throw new Error(`cannot reach the hub at ${this.base}: ${err.cause?.message ?? err.message}`);
+    }
+    if (!res.ok || !res.body) throw apiError(res.status, await res.text());
+    let buffered = "";
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of res.body) {
+        buffered += decoder.decode(chunk, { stream: true });
+        const lines = buffered.split("\n");
+        buffered = lines.pop();
+        for (const line of lines) if (line) yield JSON.parse(line);
+      }
+    } catch (err) {
+      if (!opts.signal?.aborted) throw err;
+    }
+  }
+  /** An interactive shell in a running job's container (`{job}`) or a named agent's (`{agent}`); `onOutput` gets the terminal's bytes. */
+  async shell(target, size, onOutput) {
+    const path = "job" in target ? `jobs/${encodeURIComponent(target.job)}` : `agents/${encodeURIComponent(target.agent)}`;
+    const url = `${this.base.replace(/^http/, "ws")}/v1/${path}/shell?cols=${size.cols}&rows=${size.rows}`;
     const ws = new wrapper_default(url, SHELL_PROTOCOL, { headers: { authorization: `Bearer ${await this.token()}` } });
     let exit;
     const exited = new Promise((resolve, reject) => {
@@ -24396,7 +24444,7 @@ var HubClient = class {
     }
     const text = await res.text();
     if (!res.ok) throw apiError(res.status, text);
-    return JSON.parse(text);
+    return text ? JSON.parse(text) : void 0;
   }
 };
 function apiError(status, body) {

@@ -18,6 +18,8 @@ import type { HubConfig } from './config.js';
 import { HubError } from './errors.js';
 import { EventBus } from './jobs/event-bus.js';
 import { JobService } from './jobs/service.js';
+import { AgentService } from './agents/service.js';
+import { AgentStore } from './store/agents.js';
 import { ProfileRegistry } from './profiles/registry.js';
 import { hubId as loadHubId, openDb } from './store/db.js';
 import { EventLog } from './store/events.js';
@@ -62,11 +64,15 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const workspaces = new WorkspaceStore(join(config.dataDir, 'workspaces'), config.maxWorkspaceBytes);
   const links = { http: '', ws: '' };
   const jobs = new JobService({ config, hubId, store, bus, backend, profiles, workspaces, workspaceOwners, links, log });
+  const agents = new AgentService({ config, hubId, agents: new AgentStore(db), store, bus, backend, profiles, jobs, log });
 
   const auth = new Authenticator(tokens, oidcSettings(config), new OidcRepositories(db));
   const streams = new StreamRegistry((p) => auth.stillValid(p));
   const audit = auditLog(log);
   const app = createApp({
+    agents,
+    events,
+    bus,
     ...{ jobs, auth, backend, profiles, store, links, workspaces, workspaceOwners, hubId, tokens, audit },
     onRevoke: (id) => streams.closeToken(id),
     allowPrivileged: config.allowPrivileged,
@@ -86,7 +92,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const toAgent = agentChannel(jobs, log);
   const upgraded = new Set<Duplex>();
   const toEvents = eventStream({ jobs, log: events, bus, auth, streams, audit });
-  const toShell = shellStream({ jobs, auth, backend, streams, audit, log });
+  const toShell = shellStream({ jobs, agents, auth, backend, streams, audit, log });
   api.on('upgrade', route(upgraded, { '/v1/agent': toAgent }, [[EVENTS_PATH, toEvents], [SHELL_PATH, toShell]]));
 
   // Agents dial this socket; its folder is what containers see, read-only.
@@ -98,6 +104,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   chmodSync(socketPath, 0o666);
 
   await jobs.recover();
+  await agents.recover();
 
   return {
     url: links.http,
@@ -106,6 +113,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     jobs,
     async close() {
       jobs.stop();
+      agents.close();
       streams.stop();
       // Runtimes dial back in to the next start; clients reconnect with ?from=.
       for (const socket of upgraded) socket.destroy();

@@ -1,11 +1,13 @@
 // Validators compiled once from the JSON Schemas in schemas/. Errors name the JSON
 // pointer of the bad value and what was expected, all of them, not only the first.
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import agent from '../schemas/agent.schema.json' with { type: 'json' };
 import agentProtocol from '../schemas/agent-protocol.schema.json' with { type: 'json' };
 import jobRequest from '../schemas/job-request.schema.json' with { type: 'json' };
 import profile from '../schemas/profile.schema.json' with { type: 'json' };
+import task from '../schemas/task.schema.json' with { type: 'json' };
 import token from '../schemas/token.schema.json' with { type: 'json' };
-import type { AgentMessage, JobRequest, Profile, TokenRequest } from '../schemas/types.gen.js';
+import type { AgentMessage, AgentRequest, JobRequest, Profile, TokenRequest } from '../schemas/types.gen.js';
 import type { Issue } from './errors.js';
 
 const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictTuples: false, strictRequired: false });
@@ -13,6 +15,8 @@ const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictTu
 ajv.addKeyword('tsType');
 ajv.addSchema(agentProtocol);
 ajv.addSchema(token);
+ajv.addSchema(task);
+ajv.addSchema(agent);
 
 export function describe(errors: ErrorObject[] | null | undefined, oneOfHint = 'must match exactly one of the allowed shapes'): Issue[] {
   const issues: Issue[] = [];
@@ -45,8 +49,9 @@ function validator<T>(fn: ValidateFunction, oneOfHint?: string): Validator<T> {
 
 export const validateJobRequest = validator<JobRequest>(
   ajv.compile(jobRequest),
-  'give either `run` (one script) or `steps` (a list), not both and not neither',
+  'give exactly one of `run` (one script), `steps` (a list) or `task` (a JSON task)',
 );
 export const validateProfile = validator<Profile>(ajv.compile(profile));
 export const validateAgentMessage = validator<AgentMessage>(ajv.getSchema(`${agentProtocol.$id}#/$defs/agentMessage`)!);
 export const validateTokenRequest = validator<TokenRequest>(ajv.getSchema(`${token.$id}#/$defs/request`)!);
+export const validateAgentRequest = validator<AgentRequest>(ajv.getSchema(`${agent.$id}#/$defs/request`)!);

@@ -4,7 +4,7 @@
 // says what it already has and the rest is sent again, in order.
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import type { AgentTask, DoneMessage, HubMessage, StepMessage } from '../schemas/types.gen.js';
+import type { DoneMessage, HubMessage, StepMessage } from '../schemas/types.gen.js';
 import { encodeOutputFrame, type OutputStream } from '../schemas/agent-frame.js';
 import { backoffDelay } from './backoff.js';
 
@@ -27,7 +27,8 @@ export interface ChannelOptions {
 export class ChannelClosedError extends Error {}
 
 /**
- * Events: `task` (AgentTask, once), `cancel` (reason), `drain` (outbox fell below
+ * Events: `welcome` (the one-shot AgentTask, or undefined for a named agent; once),
+ * `task` (a named agent's next AgentTask), `cancel` (reason), `drain` (outbox fell below
  * the low-water mark), `fatal` (Error: the hub refused us or stayed away too long).
  */
 export class AgentChannel extends EventEmitter {
@@ -42,7 +43,7 @@ export class AgentChannel extends EventEmitter {
   private token: string;
   private attempt = 0;
   private disconnectedSince = Date.now();
-  private gotTask = false;
+  private welcomed = false;
   private stopped = false;
 
   constructor(private readonly opts: ChannelOptions) {
@@ -134,12 +135,15 @@ export class AgentChannel extends EventEmitter {
         this.ready = true;
         this.dropAcked(msg.acked);
         for (const p of this.outbox) this.ws!.send(p.payload);
-        if (!this.gotTask) {
-          this.gotTask = true;
-          this.emit('task', msg.task as AgentTask);
+        if (!this.welcomed) {
+          this.welcomed = true;
+          this.emit('welcome', msg.task);
         }
         break;
       }
+      case 'task':
+        this.emit('task', msg.task);
+        break;
       case 'ack':
         this.dropAcked(msg.n);
         break;

@@ -78,8 +78,13 @@ export class TaskRunner {
       cwd,
       env: { ...baseEnv, ...env },
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [step.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    if (step.stdin !== undefined) {
+      // A command that exits without reading all of it must not fail the step with EPIPE.
+      child.stdin!.on('error', () => {});
+      child.stdin!.end(step.stdin);
+    }
     const streams = [
       { name: 'stdout' as const, stream: child.stdout!, utf8: new Utf8Chunker() },
       { name: 'stderr' as const, stream: child.stderr!, utf8: new Utf8Chunker() },

@@ -2,7 +2,7 @@
 
 // job-request.schema.json
 /**
- * What a client posts to POST /v1/jobs: either one `run` script or a list of `steps`.
+ * What a client posts to POST /v1/jobs: one `run` script, a list of `steps`, or a JSON `task`; on a fresh container, or on a named `agent`.
  */
 export type JobRequest = {
   /**
@@ -35,6 +35,11 @@ export type JobRequest = {
    * Keep the container after the job ends (for debugging); it is removed by default.
    */
   keep?: boolean;
+  /**
+   * Name of a named agent of the caller's to run the job on, in its container, after the agent's earlier jobs. `profile`, `workspace` and `keep` do not apply.
+   */
+  agent?: string;
+  task?: JsonTask;
 } & {
   [k: string]: unknown;
 };
@@ -63,6 +68,27 @@ export interface StepRequest {
  */
 export interface Env {
   [k: string]: string;
+}
+/**
+ * A task as JSON, as `docker-agent task NAME '{"type":"exec","command":"pwd"}'` sends it: one command run by bash in /workspace.
+ */
+export interface JsonTask {
+  type: "exec";
+  /**
+   * A bash command line.
+   */
+  command: string;
+  env?: {
+    [k: string]: string;
+  };
+  /**
+   * Seconds the command may run.
+   */
+  timeout?: number;
+  /**
+   * Text given to the command on its standard input (`docker-agent exec -i`).
+   */
+  stdin?: string;
 }
 
 // job.schema.json
@@ -128,7 +154,8 @@ export interface Health {
 /**
  * One entry of a job's append-only event log, as sent on WS /v1/jobs/:id/events. `seq` starts at 1 and has no gaps.
  */
-export type JobEvent = StatusEvent | StepEvent | OutputEvent | ExitEvent | ProgressEvent | ErrorEvent | SnapshotEvent;
+export type JobEvent =
+  StatusEvent | StepEvent | OutputEvent | ExitEvent | ProgressEvent | ErrorEvent | SnapshotEvent | AgentEvent;
 export type JobState =
   | "queued"
   | "preparing"
@@ -206,13 +233,27 @@ export interface SnapshotEvent {
   bytes: number;
   url: string;
 }
+/**
+ * In a named agent's log (GET /v1/agents/:name/logs): the agent changed state, or started or ended a job.
+ */
+export interface AgentEvent {
+  seq: number;
+  time: string;
+  type: "agent";
+  state: AgentState;
+  reason?: string;
+  /**
+   * The job that started (state running) or ended.
+   */
+  job?: string;
+}
 
 // agent-protocol.schema.json
 /**
  * This interface was referenced by `AgentProtocol`'s JSON-Schema
  * via the `definition` "hubMessage".
  */
-export type HubMessage = WelcomeMessage | AckMessage | CancelMessage;
+export type HubMessage = WelcomeMessage | AckMessage | CancelMessage | TaskMessage;
 /**
  * This interface was referenced by `AgentProtocol`'s JSON-Schema
  * via the `definition` "agentMessage".
@@ -249,6 +290,10 @@ export interface AgentStep {
    * Seconds.
    */
   timeout?: number;
+  /**
+   * Text written to the step's standard input (then closed); without it stdin is empty.
+   */
+  stdin?: string;
 }
 export interface WelcomeMessage {
   t: "welcome";
@@ -260,7 +305,20 @@ export interface WelcomeMessage {
    * Highest `n` the hub has stored; the runtime resends everything after it.
    */
   acked: number;
-  task: AgentTask;
+  task?: AgentTask1;
+}
+/**
+ * A one-shot job's task. Absent for a named agent's runtime, which then waits for `task` messages, one at a time, and stays connected between them.
+ */
+export interface AgentTask1 {
+  steps: AgentStep[];
+  env: {
+    [k: string]: string;
+  };
+  /**
+   * Seconds the whole job may run.
+   */
+  timeout: number;
 }
 export interface AckMessage {
   t: "ack";
@@ -269,6 +327,13 @@ export interface AckMessage {
 export interface CancelMessage {
   t: "cancel";
   reason: string;
+}
+/**
+ * A named agent's next task. The runtime runs its tasks one at a time in the order they came and reports each with `step` messages, output frames and one `done`.
+ */
+export interface TaskMessage {
+  t: "task";
+  task: AgentTask;
 }
 export interface StepMessage {
   t: "step";
@@ -429,4 +494,81 @@ export interface CreatedToken {
    * an ISO 8601 time, or null
    */
   expiresAt: string | null;
+}
+
+// agent.schema.json
+/**
+ * A lower-case DNS label: letters, digits and dashes, 1 to 63 characters, no dash at either end. Unique on the hub.
+ *
+ * This interface was referenced by `AgentSchemas`'s JSON-Schema
+ * via the `definition` "name".
+ */
+export type AgentName = string;
+/**
+ * This interface was referenced by `AgentSchemas`'s JSON-Schema
+ * via the `definition` "state".
+ */
+export type AgentState = "starting" | "running" | "stopped" | "error";
+
+/**
+ * Named agents: long-lived containers with the runtime connected, that run the jobs sent to them one at a time and keep /workspace in a volume of their own.
+ */
+export interface AgentSchemas {
+  [k: string]: unknown;
+}
+/**
+ * POST /v1/agents.
+ *
+ * This interface was referenced by `AgentSchemas`'s JSON-Schema
+ * via the `definition` "request".
+ */
+export interface AgentRequest {
+  name: AgentName;
+  /**
+   * Defaults to the hub's default profile.
+   */
+  profile?: string;
+  /**
+   * Environment of every task on the agent (a task's own env wins).
+   */
+  env?: {
+    [k: string]: string;
+  };
+  /**
+   * Seconds without a task or a shell after which the agent is stopped (its volume kept). Off when absent.
+   */
+  idleTimeout?: number;
+}
+/**
+ * An agent as the API shows it.
+ *
+ * This interface was referenced by `AgentSchemas`'s JSON-Schema
+ * via the `definition` "view".
+ */
+export interface AgentView {
+  name: AgentName;
+  state: AgentState;
+  profile: string;
+  owner: string | null;
+  image: string | null;
+  createdAt: string;
+  lastActivityAt: string;
+  idleTimeout: number | null;
+  health: {
+    memoryBytes: number;
+    cpuPercent: number;
+    at: string;
+  } | null;
+  /**
+   * The engine's volume mounted at /workspace.
+   */
+  volume: string;
+  /**
+   * Why the agent stopped or failed, when it did.
+   */
+  reason: string | null;
+  /**
+   * The job it runs now.
+   */
+  currentJob: string | null;
 }

@@ -4,17 +4,21 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
 
+const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 export function registerShellCommand(program: Command, ctx: Context): void {
   program
     .command('shell')
-    .description("open an interactive shell in a running job's container")
-    .argument('<job-id>')
-    .addHelpText('after', '\nExample:\n  docker-agent shell 3f6c…   # then `exit` (its code is the command\'s)')
+    .description("open an interactive shell in a named agent, or in a running job's container")
+    .argument('<agent|job-id>')
+    .addHelpText('after', '\nExamples:\n  docker-agent shell my-builder   # then `exit` (its code is the command\'s)\n  docker-agent shell 3f6c2a1e-…   # a running job')
     .action(async (target: string) => {
       const stdin = process.stdin;
       const stdout = ctx.out.streams.out;
       const size = () => ({ cols: stdout.columns || 80, rows: stdout.rows || 24 });
-      const conn = await ctx.client().shell(target, size(), (data) => stdout.write(data));
+      // Job ids are UUIDs; agent names are DNS labels, which a UUID never is.
+      const where = JOB_ID.test(target) ? { job: target } : { agent: target };
+      const conn = await ctx.client().shell(where, size(), (data) => stdout.write(data));
       const onResize = () => conn.resize(size());
       stdout.on('resize', onResize);
       // Keys go through as they are typed; the remote terminal does the echo and the line editing.

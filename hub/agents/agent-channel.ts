@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { decodeOutputFrame } from '../../schemas/agent-frame.js';
 import { HubError } from '../errors.js';
-import type { AgentLink, JobService } from '../jobs/service.js';
+import type { AgentLink, JobService, RuntimeSession } from '../jobs/service.js';
 import { validateAgentMessage } from '../validation.js';
 import { bearerToken, type UpgradeHandler, rejectUpgrade } from './upgrade.js';
 
@@ -21,9 +21,9 @@ export function agentChannel(jobs: JobService, log: (msg: string) => void): Upgr
       send: (msg) => ws.send(JSON.stringify(msg)),
       close: (code, reason) => ws.close(code, reason),
     };
-    let jobId: string;
+    let session: RuntimeSession;
     try {
-      ({ jobId } = jobs.attachAgent(token, link));
+      session = jobs.attach(token, link);
     } catch (err) {
       const e = err as HubError;
       ws.close(e.code === 'UNAUTHORIZED' ? 4001 : 4009, e.message.slice(0, 120));
@@ -33,21 +33,21 @@ export function agentChannel(jobs: JobService, log: (msg: string) => void): Upgr
       try {
         if (isBinary) {
           const frame = decodeOutputFrame(data);
-          jobs.agentReport(jobId, frame);
+          session.report(frame);
           ws.send(JSON.stringify({ t: 'ack', n: frame.n }));
           return;
         }
         const parsed = validateAgentMessage(JSON.parse(data.toString('utf8')));
         if (!parsed.ok) throw new Error(parsed.issues.map((i) => `${i.path} ${i.message}`).join('; '));
         const msg = parsed.value;
-        if (msg.t === 'health') return jobs.agentHealth(jobId, msg);
-        jobs.agentReport(jobId, msg);
+        if (msg.t === 'health') return session.health(msg);
+        session.report(msg);
         ws.send(JSON.stringify({ t: 'ack', n: msg.n }));
       } catch (err) {
-        log(`job ${jobId}: bad message from its agent: ${(err as Error).message}`);
+        log(`${session.label}: bad message from its runtime: ${(err as Error).message}`);
         ws.close(1008, 'protocol error');
       }
     });
-    ws.on('close', () => jobs.detachAgent(jobId, link));
+    ws.on('close', () => session.detach());
   }
 }

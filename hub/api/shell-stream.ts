@@ -1,4 +1,5 @@
-// WS /v1/jobs/:id/shell: an interactive terminal in a running job's container,
+// WS /v1/jobs/:id/shell and /v1/agents/:name/shell: an interactive terminal in a
+// running job's or agent's container,
 // over the shell sub-protocol of schemas/shell-frame.ts. The engine's exec with a
 // TTY makes the terminal; this end only carries bytes, window sizes and the exit.
 import type { IncomingMessage } from 'node:http';
@@ -8,12 +9,13 @@ import type { Authenticator } from '../auth.js';
 import type { Backend, ContainerRef, ExecSession } from '../backend/types.js';
 import { HubError } from '../errors.js';
 import type { JobService } from '../jobs/service.js';
+import type { AgentService } from '../agents/service.js';
 import { rejectUpgrade, type UpgradeHandler } from '../agents/upgrade.js';
 import { auditEntry, worthAuditing, type AuditLog } from '../audit.js';
 import { requireScope, type Principal } from '../principal.js';
 import type { StreamRegistry } from './stream-registry.js';
 
-export const SHELL_PATH = /^\/v1\/jobs\/([^/]+)\/shell$/;
+export const SHELL_PATH = /^\/v1\/(jobs|agents)\/([^/]+)\/shell$/;
 
 /** Open shells per container: enough for a person, not a way to swamp the engine. */
 export const MAX_SHELLS_PER_CONTAINER = 4;
@@ -25,6 +27,7 @@ const DEFAULT_SIZE: ShellSize = { cols: 80, rows: 24 };
 
 export interface ShellStreamDeps {
   jobs: JobService;
+  agents: AgentService;
   auth: Authenticator;
   backend: Backend;
   /** Shells end with their token, as event streams do. */
@@ -41,24 +44,28 @@ export function shellStream(deps: ShellStreamDeps): UpgradeHandler {
     handleProtocols: (protocols) => (protocols.has(SHELL_PROTOCOL) ? SHELL_PROTOCOL : false),
   });
   return async (req, socket, head) => {
-    let target: { ref: ContainerRef; size: ShellSize };
+    let target: Target;
     let principal: Principal | undefined;
     try {
       principal = await deps.auth.check(req.headers.authorization);
       requireScope(principal, 'jobs', 'opening a shell');
       target = resolve(req, deps, principal);
       if ((open.get(target.ref.id) ?? 0) >= MAX_SHELLS_PER_CONTAINER) {
+        target.done();
         throw new HubError('SHELL_LIMIT', `${MAX_SHELLS_PER_CONTAINER} shells are open in this container already; close one first`);
       }
     } catch (err) {
       const e = err instanceof HubError ? err : new HubError('VALIDATION_FAILED', `bad shell request: ${(err as Error).message}`);
-      if (worthAuditing('GET', e.status, e)) deps.audit(auditEntry({ method: 'GET', route: '/v1/jobs/:id/shell', object: null }, principal, e.status, e));
+      if (worthAuditing('GET', e.status, e)) deps.audit(auditEntry({ method: 'GET', route: 'shell', object: null }, principal, e.status, e));
       return rejectUpgrade(socket, e);
     }
     const who = principal;
     const id = target.ref.id;
     open.set(id, (open.get(id) ?? 0) + 1);
-    const release = () => open.set(id, (open.get(id) ?? 1) - 1);
+    const release = () => {
+      open.set(id, (open.get(id) ?? 1) - 1);
+      target.done();
+    };
     wss.handleUpgrade(req, socket, head, (ws) => {
       if (ws.protocol !== SHELL_PROTOCOL) {
         release();
@@ -66,24 +73,39 @@ export function shellStream(deps: ShellStreamDeps): UpgradeHandler {
       }
       deps.streams.add(ws, who);
       // Opening a shell is a change like any other: it is audited.
-      deps.audit(auditEntry({ method: 'GET', route: '/v1/jobs/:id/shell', object: target.ref.jobId }, who, 101));
+      deps.audit(auditEntry({ method: 'GET', route: 'shell', object: target.object }, who, 101));
       void serve(ws, target, deps).finally(release);
     });
   };
 }
 
-function resolve(req: IncomingMessage, { jobs }: ShellStreamDeps, principal: Principal): { ref: ContainerRef; size: ShellSize } {
-  const url = new URL(req.url ?? '/', 'http://hub');
-  const jobId = decodeURIComponent(SHELL_PATH.exec(url.pathname)![1]!);
-  // Someone else's job is answered as a missing one.
-  const job = jobs.get(jobId, principal);
-  if (job.state !== 'running' || !job.containerId) throw new HubError('NOT_RUNNING', `job ${jobId} is ${job.state}; a shell needs a running job`);
-  const given = url.searchParams.has('cols') || url.searchParams.has('rows');
-  const size = given ? parseShellSize({ cols: Number(url.searchParams.get('cols')), rows: Number(url.searchParams.get('rows')) }) : DEFAULT_SIZE;
-  return { ref: { id: job.containerId, jobId }, size };
+interface Target {
+  ref: ContainerRef;
+  size: ShellSize;
+  /** What the shell was opened in, for the audit log. */
+  object: string;
+  /** Called when the shell ends (an agent with a shell open is not idle). */
+  done: () => void;
 }
 
-async function serve(ws: WebSocket, target: { ref: ContainerRef; size: ShellSize }, { backend, log }: ShellStreamDeps): Promise<void> {
+function resolve(req: IncomingMessage, { jobs, agents }: ShellStreamDeps, principal: Principal): Target {
+  const url = new URL(req.url ?? '/', 'http://hub');
+  const [, kind, raw] = SHELL_PATH.exec(url.pathname)!;
+  const name = decodeURIComponent(raw!);
+  const given = url.searchParams.has('cols') || url.searchParams.has('rows');
+  const size = given ? parseShellSize({ cols: Number(url.searchParams.get('cols')), rows: Number(url.searchParams.get('rows')) }) : DEFAULT_SIZE;
+  if (kind === 'agents') {
+    // Someone else's agent is answered as a missing one.
+    const { ref, done } = agents.shellTarget(name, principal);
+    return { ref, size, object: `agent ${name}`, done };
+  }
+  // Someone else's job is answered as a missing one.
+  const job = jobs.get(name, principal);
+  if (job.state !== 'running' || !job.containerId) throw new HubError('NOT_RUNNING', `job ${name} is ${job.state}; a shell needs a running job`);
+  return { ref: { id: job.containerId, jobId: name }, size, object: name, done: () => {} };
+}
+
+async function serve(ws: WebSocket, target: Target, { backend, log }: ShellStreamDeps): Promise<void> {
   // What the client types while the engine starts the shell is kept, not lost.
   let session: ExecSession | undefined;
   const early: Buffer[] = [];

@@ -9,6 +9,7 @@ export interface BuildProgress {
 }
 
 export interface ContainerSpec {
+  /** The job it runs, or for a named agent's container `agent:<agent id>`. */
   jobId: string;
   hubId: string;
   image: string;
@@ -17,6 +18,8 @@ export interface ContainerSpec {
   env: Record<string, string>;
   /** A stored workspace archive (gzipped tar) to unpack into /workspace before the container starts. */
   workspace?: string;
+  /** A named agent's: its id (labelled, so a restarted hub knows the container) and the volume kept at /workspace. */
+  agent?: { id: string; volume: string };
 }
 
 export interface ContainerRef {
@@ -26,6 +29,8 @@ export interface ContainerRef {
 
 export interface ContainerInfo extends ContainerRef {
   running: boolean;
+  /** Set on a named agent's container. */
+  agentId?: string;
 }
 
 export interface ExecOptions {
@@ -71,6 +76,12 @@ export interface Backend {
   exportImage(image: string): Promise<NodeJS.ReadableStream>;
   /** This hub's snapshots created before `olderThan`, and the oldest beyond `maxBytes` in all; removed unless `dryRun`. */
   pruneSnapshots(opts: { hubId: string; olderThan: Date; maxBytes: number; dryRun: boolean }): Promise<string[]>;
+  /** Stops a container and keeps it (a named agent's stop); no error when it is stopped already. */
+  stop(ref: ContainerRef): Promise<void>;
+  /** Starts a stopped container again. */
+  restart(ref: ContainerRef): Promise<void>;
+  /** Removes a named agent's volume (its /workspace); no error when it is gone. */
+  removeVolume(name: string): Promise<void>;
   /** A process with a TTY in a running container (an interactive shell); NOT_RUNNING when it does not run. */
   exec(ref: ContainerRef, opts: ExecOptions): Promise<ExecSession>;
   destroy(ref: ContainerRef): Promise<void>;
@@ -85,6 +96,7 @@ export const LABELS = {
   job: 'docker-agent.job',
   hub: 'docker-agent.hub',
   profile: 'docker-agent.profile',
+  agent: 'docker-agent.agent',
 } as const;
 
 /** Where a container finds the hub's agent socket (its folder is bind-mounted read-only). */

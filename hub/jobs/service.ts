@@ -29,6 +29,34 @@ export interface AgentLink {
   close(code: number, reason: string): void;
 }
 
+/** A connected runtime as the agent channel drives it: a one-shot job's, or a named agent's. */
+export interface RuntimeSession {
+  /** For the hub's log: `job …` or `agent …`. */
+  label: string;
+  report(msg: StepMessage | DoneMessage | OutputFrame): void;
+  health(h: { memoryBytes: number; cpuPercent: number }): void;
+  detach(): void;
+}
+
+/** What the job service needs of the named agents (agents/service.ts). */
+export interface AgentHooks {
+  attach(token: string, link: AgentLink): RuntimeSession | undefined;
+  forJob(name: string, principal: Principal): { id: string; profile: string; env: Record<string, string> };
+  jobEnded(agentId: string, jobId: string, state: string): void;
+  dispatch(agentId: string): void;
+  owns(agentId: string): boolean;
+}
+
+/** A named agent's container and runtime, lent to one of its jobs. */
+export interface AgentTarget {
+  link: AgentLink;
+  ref: ContainerRef;
+  /** The runtime's message counter so far: the job's messages come after it. */
+  seq: number;
+  image: string;
+  env: Record<string, string>;
+}
+
 interface Active {
   id: string;
   /** Its job's owner ('' for jobs from before owners), for each principal's share of the slots. */
@@ -39,6 +67,8 @@ interface Active {
   ending: boolean;
   timers: Map<'deadline' | 'connect' | 'cancel', NodeJS.Timeout>;
   timedOutStep?: number;
+  /** The named agent it runs on: the container and the link are the agent's, not the job's. */
+  agentId?: string;
 }
 
 export interface JobServiceDeps {
@@ -58,14 +88,21 @@ export interface JobServiceDeps {
 export class JobService {
   private readonly active = new Map<string, Active>();
   private stopped = false;
+  private agents?: AgentHooks;
 
   constructor(private readonly deps: JobServiceDeps) {}
+
+  useAgents(agents: AgentHooks): void {
+    this.agents = agents;
+  }
 
   // ── clients ────────────────────────────────────────────────────────────────
 
   submit(req: JobRequest, principal: Principal): Job {
     const { config, profiles, store, bus } = this.deps;
-    const profile = profiles.get(req.profile ?? config.defaultProfile);
+    // On a named agent the job runs in the agent's container, with the agent's profile.
+    const agent = req.agent ? this.agents!.forJob(req.agent, principal) : undefined;
+    const profile = profiles.get(agent?.profile ?? req.profile ?? config.defaultProfile);
     if (profile.privileged) {
       // Both are needed: the operator's switch for the whole hub, and the caller's grant.
       if (!config.allowPrivileged) {
@@ -84,10 +121,16 @@ export class JobService {
         { limit: 'DOCKER_AGENT_MAX_QUEUED_PER_PRINCIPAL', max: config.maxQueuedPerPrincipal },
       );
     }
-    const steps = req.steps ?? [{ name: 'run', run: req.run! }];
+    const steps = req.steps ?? (req.task ? [{ name: req.task.type, run: req.task.command, env: req.task.env, timeout: req.task.timeout, stdin: req.task.stdin }] : [{ name: 'run', run: req.run! }]);
     const spec: JobSpec = {
-      steps: steps.map((s, i) => ({ name: s.name ?? `step ${i + 1}`, run: s.run, env: s.env ?? {}, ...(s.timeout ? { timeout: s.timeout } : {}) })),
-      env: req.env ?? {},
+      steps: steps.map((s, i) => ({
+        name: s.name ?? `step ${i + 1}`,
+        run: s.run,
+        env: s.env ?? {},
+        ...(s.timeout ? { timeout: s.timeout } : {}),
+        ...('stdin' in s && s.stdin !== undefined ? { stdin: s.stdin } : {}),
+      })),
+      env: { ...agent?.env, ...req.env },
       timeout: req.timeout ?? profile.timeout ?? DEFAULT_TIMEOUT_S,
       keep: req.keep ?? false,
       ...(req.workspace ? { workspace: req.workspace } : {}),
@@ -105,10 +148,11 @@ export class JobService {
     }
     const id = randomUUID();
     const summary: StepSummary[] = spec.steps.map((s) => ({ name: s.name, state: 'pending' }));
-    store.create({ id, owner: principal.id, profile: profile.name, spec, steps: summary });
+    store.create({ id, owner: principal.id, ...(agent ? { agent: agent.id } : {}), profile: profile.name, spec, steps: summary });
     bus.publish(id, [{ type: 'status', state: 'queued' }]);
     const job = store.get(id)!;
-    this.pump();
+    if (agent) this.agents!.dispatch(agent.id);
+    else this.pump();
     return job;
   }
 
@@ -136,7 +180,8 @@ export class JobService {
     return this.deps.store.list(isAdmin(principal) ? q : { ...q, owner: principal.id });
   }
 
-  async cancel(id: string, principal: Principal, reason = 'cancelled by request'): Promise<Job> {
+  /** Cancels a job; without a principal, on the hub's own behalf (an agent stopped or destroyed). */
+  async cancel(id: string, principal: Principal | undefined, reason = 'cancelled by request'): Promise<Job> {
     const job = this.get(id, principal);
     if (isTerminal(job.state)) throw new HubError('JOB_ENDED', `job ${id} already ended (${job.state}); nothing to cancel`);
     const a = this.active.get(id);
@@ -152,11 +197,15 @@ export class JobService {
 
   // ── agents ─────────────────────────────────────────────────────────────────
 
-  /** A runtime proved itself with its one-time token or its session token. */
-  attachAgent(token: string, link: AgentLink): { jobId: string } {
+  /** A runtime proved itself with its one-time token or its session token: a one-shot job's or a named agent's. */
+  attach(token: string, link: AgentLink): RuntimeSession {
     const { store } = this.deps;
     const job = store.byAgentToken(hashToken(token));
-    if (!job) throw new HubError('UNAUTHORIZED', 'unknown or spent agent token');
+    if (!job) {
+      const agentSession = this.agents?.attach(token, link);
+      if (agentSession) return agentSession;
+      throw new HubError('UNAUTHORIZED', 'unknown or spent agent token');
+    }
     const a = this.active.get(job.id);
     if (!a || a.ending || this.stopped || isTerminal(job.state)) throw new HubError('JOB_ENDED', `job ${job.id} is not running here`);
     a.agent?.close(4000, 'replaced by a newer connection');
@@ -167,14 +216,35 @@ export class JobService {
       this.transition(job.id, 'running', { ...patch, startedAt: new Date().toISOString() });
       clearTimeout(a.timers.get('connect'));
     } else store.update(job.id, patch);
-    const task: AgentTask = { steps: job.spec.steps, env: job.spec.env, timeout: job.spec.timeout };
-    link.send({ t: 'welcome', session, acked: a.agentSeq, task });
-    return { jobId: job.id };
+    link.send({ t: 'welcome', session, acked: a.agentSeq, task: taskOf(job) });
+    return {
+      label: `job ${job.id}`,
+      report: (msg) => void this.agentReport(job.id, msg),
+      health: (h) => this.agentHealth(job.id, h),
+      detach: () => {
+        if (a.agent === link) a.agent = undefined;
+      },
+    };
   }
 
-  detachAgent(jobId: string, link: AgentLink): void {
-    const a = this.active.get(jobId);
-    if (a?.agent === link) a.agent = undefined;
+  /** Runs a queued job on a named agent that is free: its container, its connected runtime. */
+  runOnAgent(job: Job, target: AgentTarget): void {
+    if (this.stopped) return;
+    const a: Active = { id: job.id, owner: job.owner ?? '', ref: target.ref, agent: target.link, agentSeq: target.seq, ending: false, timers: new Map(), agentId: job.agent! };
+    this.active.set(job.id, a);
+    const deadlineAt = Date.now() + job.spec.timeout * 1000 + DEADLINE_GRACE_MS;
+    this.transition(job.id, 'preparing');
+    this.transition(job.id, 'starting', { image: target.image, containerId: target.ref.id, deadlineAt });
+    this.transition(job.id, 'running', { startedAt: new Date().toISOString() });
+    target.link.send({ t: 'task', task: taskOf(job) });
+    a.timers.set('deadline', setTimeout(() => {
+      void this.finish(a.id, 'timed_out', { reason: `${this.timeoutReason(this.get(a.id), a)}; the agent did not report in time` });
+    }, deadlineAt - Date.now()));
+  }
+
+  /** The agent a job ran on was stopped or failed under it. */
+  async endOnAgent(jobId: string, reason: string): Promise<void> {
+    await this.finish(jobId, 'cancelled', { reason });
   }
 
   /** Applies one numbered message once; returns false when it was seen before. */
@@ -202,7 +272,7 @@ export class JobService {
     return true;
   }
 
-  agentHealth(jobId: string, h: { memoryBytes: number; cpuPercent: number }): void {
+  private agentHealth(jobId: string, h: { memoryBytes: number; cpuPercent: number }): void {
     if (this.active.has(jobId) && !this.stopped) this.deps.store.update(jobId, { health: { ...h, at: new Date().toISOString() } });
   }
 
@@ -217,8 +287,11 @@ export class JobService {
     if (this.stopped) return;
     const { config, store } = this.deps;
     const running = new Map<string, number>();
-    for (const a of this.active.values()) running.set(a.owner, (running.get(a.owner) ?? 0) + 1);
-    while (this.active.size < config.maxJobs) {
+    // Jobs on named agents use their agents' containers, not the hub's slots.
+    const own = [...this.active.values()].filter((a) => !a.agentId);
+    for (const a of own) running.set(a.owner, (running.get(a.owner) ?? 0) + 1);
+    let slots = config.maxJobs - own.length;
+    while (slots-- > 0) {
       const full = [...running].filter(([, n]) => n >= config.maxRunningPerPrincipal).map(([owner]) => owner);
       const [job] = store.nextQueued(1, full);
       if (!job) return;
@@ -316,11 +389,13 @@ export class JobService {
     if (a) {
       a.ending = true;
       this.clearTimers(a);
-      a.agent?.close(1000, `job ${state}`);
+      // An agent's runtime stays connected for its next job; one still running this job is told to stop it.
+      if (!a.agentId) a.agent?.close(1000, `job ${state}`);
+      else if (state !== 'succeeded' && state !== 'failed') a.agent?.send({ t: 'cancel', reason: opts.reason ?? state });
       if (a.ref && job.spec.snapshot && state !== 'error' && this.transition(id, 'snapshotting')) {
         events.push(await this.snapshot(a.ref));
       }
-      if (a.ref && !job.spec.keep) {
+      if (a.ref && !a.agentId && !job.spec.keep) {
         await this.deps.backend.destroy(a.ref).catch((err) => this.deps.log(`job ${id}: removing its container failed: ${err.message}`));
       }
     }
@@ -332,6 +407,7 @@ export class JobService {
       events,
     );
     if (a) this.active.delete(id);
+    if (job.agent) this.agents?.jobEnded(job.agent, id, state);
     this.pump();
   }
 
@@ -375,6 +451,11 @@ export class JobService {
     const byJob = new Map(containers.map((c) => [c.jobId, c]));
     for (const job of store.unfinished()) {
       if (job.state === 'queued') continue;
+      // A named agent's job does not outlive the hub: its runtime's session is the agent's, not the job's.
+      if (job.agent) {
+        await this.finish(job.id, 'error', { reason: 'the hub restarted while the job ran on its agent' });
+        continue;
+      }
       if (job.state === 'preparing') {
         this.transition(job.id, 'queued', { reason: 'the hub restarted while preparing the job; it is queued again' });
         continue;
@@ -396,7 +477,9 @@ export class JobService {
   /** Removes this hub's containers that no running job owns (kept ones stay); returns their ids. */
   async reapOrphans(dryRun: boolean, containers?: ContainerInfo[]): Promise<string[]> {
     const { backend, store, hubId, log } = this.deps;
-    const orphans = (containers ?? (await backend.list(hubId))).filter((c) => !this.active.has(c.jobId) && !store.get(c.jobId)?.spec.keep);
+    const orphans = (containers ?? (await backend.list(hubId))).filter((c) =>
+      c.agentId ? !this.agents?.owns(c.agentId) : !this.active.has(c.jobId) && !store.get(c.jobId)?.spec.keep,
+    );
     if (!dryRun) {
       for (const c of orphans) {
         log(`removing container ${c.id.slice(0, 12)}: no running job owns it`);
@@ -418,4 +501,8 @@ function stepSummary(s: StepSummary, msg: StepMessage): StepSummary {
   if (msg.phase === 'skipped') return { ...s, state: 'skipped' };
   const state = msg.timedOut ? 'timed_out' : msg.cancelled ? 'cancelled' : msg.exitCode === 0 ? 'succeeded' : 'failed';
   return { ...s, state, exitCode: msg.exitCode, durationMs: msg.durationMs };
+}
+
+function taskOf(job: Job): AgentTask {
+  return { steps: job.spec.steps, env: job.spec.env, timeout: job.spec.timeout };
 }

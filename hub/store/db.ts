@@ -60,6 +60,30 @@ const MIGRATIONS = [
      PRIMARY KEY (workspace_id, owner)
    ) WITHOUT ROWID;
    CREATE TABLE oidc_repositories (name TEXT PRIMARY KEY, repository_id TEXT NOT NULL, first_seen TEXT NOT NULL);`,
+  // Named agents; a job may run on one (jobs.agent), after its earlier jobs there.
+  `CREATE TABLE agents (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     owner TEXT,
+     profile TEXT NOT NULL,
+     state TEXT NOT NULL,
+     env TEXT NOT NULL,
+     idle_timeout REAL,
+     image TEXT,
+     container_id TEXT,
+     volume TEXT NOT NULL,
+     token_hash TEXT UNIQUE,
+     session_hash TEXT UNIQUE,
+     agent_seq INTEGER NOT NULL DEFAULT 0,
+     last_seq INTEGER NOT NULL DEFAULT 0,
+     current_job TEXT,
+     reason TEXT,
+     health TEXT,
+     created_at TEXT NOT NULL,
+     last_activity_at TEXT NOT NULL
+   );
+   ALTER TABLE jobs ADD COLUMN agent TEXT;
+   CREATE INDEX jobs_agent ON jobs(agent, state);`,
 ];
 
 export function openDb(file: string): Db {

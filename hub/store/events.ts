@@ -20,20 +20,27 @@ export interface StoredEvent {
   data: Buffer | null;
 }
 
+/** A named agent's own log (its lifecycle and its tasks' output) lives beside the jobs' under this key. */
+export const agentLogKey = (agentId: string) => `agent:${agentId}`;
+
 export class EventLog {
   private readonly insert;
   private readonly bump;
+  private readonly bumpAgent;
   private readonly page;
+  private readonly tail;
 
   constructor(db: Db) {
     this.insert = db.prepare('INSERT INTO events (job_id, seq, time, type, payload, data) VALUES (?, ?, ?, ?, ?, ?)');
     this.bump = db.prepare('UPDATE jobs SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq');
+    this.bumpAgent = db.prepare('UPDATE agents SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq');
+    this.tail = db.prepare('SELECT max(seq) AS seq FROM events WHERE job_id = ?');
     this.page = db.prepare('SELECT seq, time, type, payload, data FROM events WHERE job_id = ? AND seq >= ? ORDER BY seq LIMIT ?');
   }
 
   /** Stores one event and returns its seq. Call inside a transaction to store it with other changes. */
   append(jobId: string, event: NewEvent): number {
-    const row = this.bump.get(jobId) as { last_seq: number } | undefined;
+    const row = (jobId.startsWith('agent:') ? this.bumpAgent.get(jobId.slice(6)) : this.bump.get(jobId)) as { last_seq: number } | undefined;
     if (!row) throw new Error(`cannot append an event: no job ${jobId}`);
     const seq = row.last_seq;
     const time = new Date().toISOString();
@@ -44,6 +51,11 @@ export class EventLog {
       this.insert.run(jobId, seq, time, type, JSON.stringify(payload), null);
     }
     return seq;
+  }
+
+  /** The seq of the newest event of a log (0 when it has none). */
+  lastSeq(jobId: string): number {
+    return (this.tail.get(jobId) as { seq: number | null }).seq ?? 0;
   }
 
   read(jobId: string, from: number, limit: number): StoredEvent[] {

@@ -35,6 +35,8 @@ export interface Job {
   seqNo: number;
   /** The principal that submitted it (principal.ts); null for jobs from before owners. */
   owner: string | null;
+  /** The named agent it runs on (the agent's id), or none: a fresh container of its own. */
+  agent?: string;
   state: JobState;
   profile: string;
   spec: JobSpec;
@@ -57,6 +59,7 @@ interface Row {
   rowid: number;
   id: string;
   owner: string | null;
+  agent: string | null;
   state: JobState;
   profile: string;
   spec: string;
@@ -80,6 +83,7 @@ function fromRow(r: Row): Job {
     id: r.id,
     seqNo: r.rowid,
     owner: r.owner,
+    ...(r.agent ? { agent: r.agent } : {}),
     state: r.state,
     profile: r.profile,
     spec: JSON.parse(r.spec),
@@ -136,10 +140,10 @@ export interface ListQuery {
 export class JobStore {
   constructor(private readonly db: Db) {}
 
-  create(job: { id: string; owner: string; profile: string; spec: JobSpec; steps: StepSummary[] }): Job {
+  create(job: { id: string; owner: string; agent?: string; profile: string; spec: JobSpec; steps: StepSummary[] }): Job {
     this.db
-      .prepare('INSERT INTO jobs (id, owner, state, profile, spec, steps, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(job.id, job.owner, 'queued', job.profile, JSON.stringify(job.spec), JSON.stringify(job.steps), new Date().toISOString());
+      .prepare('INSERT INTO jobs (id, owner, agent, state, profile, spec, steps, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(job.id, job.owner, job.agent ?? null, 'queued', job.profile, JSON.stringify(job.spec), JSON.stringify(job.steps), new Date().toISOString());
     return this.get(job.id)!;
   }
 
@@ -190,10 +194,26 @@ export class JobStore {
     this.db.prepare('UPDATE jobs SET agent_seq = ? WHERE id = ?').run(n, id);
   }
 
-  /** The oldest queued jobs of owners not in `skip` (owner null counts as ''). */
+  /** The oldest queued jobs for fresh containers (not for a named agent) of owners not in `skip` (owner null counts as ''). */
   nextQueued(limit: number, skip: string[] = []): Job[] {
     const not = skip.length ? `AND coalesce(owner, '') NOT IN (${skip.map(() => '?').join(',')})` : '';
-    const rows = this.db.prepare(`SELECT rowid, * FROM jobs WHERE state = 'queued' ${not} ORDER BY rowid LIMIT ?`).all(...skip, limit) as Row[];
+    const rows = this.db
+      .prepare(`SELECT rowid, * FROM jobs WHERE state = 'queued' AND agent IS NULL ${not} ORDER BY rowid LIMIT ?`)
+      .all(...skip, limit) as Row[];
+    return rows.map(fromRow);
+  }
+
+  /** A named agent's next job: the oldest queued one. */
+  nextOnAgent(agentId: string): Job | undefined {
+    const row = this.db.prepare(`SELECT rowid, * FROM jobs WHERE state = 'queued' AND agent = ? ORDER BY rowid LIMIT 1`).get(agentId) as Row | undefined;
+    return row && fromRow(row);
+  }
+
+  /** The jobs of a named agent that have not ended. */
+  unfinishedOnAgent(agentId: string): Job[] {
+    const rows = this.db
+      .prepare(`SELECT rowid, * FROM jobs WHERE agent = ? AND state IN ('queued','preparing','starting','running','snapshotting') ORDER BY rowid`)
+      .all(agentId) as Row[];
     return rows.map(fromRow);
   }
 

@@ -67,9 +67,25 @@ export async function containersOf(hubId: string) {
   return docker.listContainers({ all: true, filters: { label: [`docker-agent.hub=${hubId}`] } });
 }
 
-/** What a test hub leaves on the engine: its containers and its snapshots. */
-async function removeContainers(hubId: string) {
+/** What a test hub leaves on the engine: its containers, its agents' volumes and its snapshots. */
+export async function removeContainers(hubId: string) {
   for (const c of await containersOf(hubId)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+  const { Volumes } = await docker.listVolumes({ filters: { label: [`docker-agent.hub=${hubId}`] } });
+  for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
   const snapshots = await docker.listImages({ filters: { reference: ['docker-agent/snapshot'], label: [`docker-agent.hub=${hubId}`] } });
   for (const i of snapshots) await docker.getImage(i.Id).remove({ force: true }).catch(() => {});
+}
+
+/** Resolves once a named agent has left `starting`, with its state. */
+export async function settledAgent(client: HubClient, name: string): Promise<string> {
+  const stop = new AbortController();
+  try {
+    if ((await client.getAgent(name)).state !== 'starting') return (await client.getAgent(name)).state;
+    for await (const e of client.agentLogs(name, { tail: 0, follow: true, signal: stop.signal })) {
+      if (e.type === 'agent' && e.state !== 'starting') break;
+    }
+  } finally {
+    stop.abort();
+  }
+  return (await client.getAgent(name)).state;
 }

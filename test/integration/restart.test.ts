@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HubClient } from '../../client/index.js';
 import { repoPath } from '../../hub/paths.js';
-import { collect, containersOf, docker, finalState, output, tempDataDir, TOKEN } from '../helpers/hub.js';
+import { collect, containersOf, finalState, output, removeContainers, settledAgent, tempDataDir, TOKEN, docker } from '../helpers/hub.js';
 
 const dataDir = tempDataDir();
 let hub: ChildProcess | undefined;
@@ -44,7 +44,7 @@ function kill9(): Promise<void> {
 
 afterAll(async () => {
   hub?.kill('SIGKILL');
-  for (const c of await containersOf(hubId)) await docker.getContainer(c.Id).remove({ force: true });
+  await removeContainers(hubId);
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -79,6 +79,31 @@ describe('hub restart', () => {
     expect(finalState(events)).toBe('error');
     expect(output(events)).toBe('started\n');
     expect((await client.getJob(job.id)).reason).toMatch(/hub restarted .* container was gone/);
+  });
+
+  it('keeps named agents: a running one is re-attached and runs jobs on its /workspace, a stopped one stays stopped', async () => {
+    let client = await startHubProcess();
+    await client.createAgent({ name: 'keeps-running' });
+    await client.createAgent({ name: 'stays-stopped' });
+    expect(await settledAgent(client, 'keeps-running')).toBe('running');
+    expect(await settledAgent(client, 'stays-stopped')).toBe('running');
+    const wrote = await client.createJob({ agent: 'keeps-running', run: 'echo before the restart > /workspace/kept.txt' });
+    expect(finalState(await collect(client, wrote.id))).toBe('succeeded');
+    await client.stopAgent('stays-stopped');
+    const [container] = (await containersOf(hubId)).filter((c) => c.Labels['docker-agent.agent']).map((c) => c.Id);
+    await kill9();
+
+    client = await startHubProcess();
+    expect((await client.getAgent('stays-stopped')).state).toBe('stopped');
+    expect((await client.getAgent('keeps-running')).state).toBe('running');
+    const read = await client.createJob({ agent: 'keeps-running', run: 'cat /workspace/kept.txt' });
+    const events = await collect(client, read.id);
+    expect(finalState(events)).toBe('succeeded');
+    expect(output(events)).toBe('before the restart\n');
+    // The same container, re-attached, not a new one.
+    expect((await containersOf(hubId)).map((c) => c.Id)).toEqual([container]);
+    await client.destroyAgent('keeps-running');
+    await client.destroyAgent('stays-stopped');
   });
 
   it('removes containers of this hub that no job owns', async () => {

@@ -42,8 +42,13 @@ describe('docker-agent shell in a real terminal', () => {
     term.type('stty size');
     await term.waitFor(/^40 120$/m);
     term.resize(100, 30);
-    term.type('clear; stty size');
-    await term.waitFor(/^30 100$/m);
+    // The new size travels tmux → CLI (SIGWINCH) → hub → engine; ask until the remote terminal has it.
+    for (let tries = 0; ; tries++) {
+      term.type('stty size');
+      const shown = await term.waitFor(/^30 100$/m, 2000).catch((err: Error) => err);
+      if (typeof shown === 'string') break;
+      if (tries === 5) throw shown;
+    }
 
     // Ctrl-C reaches the remote sleep (the CLI itself is in raw mode and stays).
     term.type('sleep 100');
@@ -63,7 +68,7 @@ describe('docker-agent shell in a real terminal', () => {
 describe('the shell route', () => {
   it('gives the shell\'s exit code to the client, and what was typed before the shell was up', async () => {
     let out = '';
-    const shell = await t.client.shell(job.id, { cols: 80, rows: 24 }, (d) => (out += d.toString()));
+    const shell = await t.client.shell({ job: job.id }, { cols: 80, rows: 24 }, (d) => (out += d.toString()));
     shell.write('echo typed-early; exit 7\n');
     expect(await shell.exited).toBe(7);
     expect(out).toContain('typed-early');
@@ -72,18 +77,18 @@ describe('the shell route', () => {
   it('refuses a job that does not run, and someone else\'s job as if it did not exist', async () => {
     const ended = await t.client.createJob({ run: 'true' });
     await collect(t.client, ended.id);
-    const notRunning = await t.client.shell(ended.id, { cols: 80, rows: 24 }, () => {}).catch((e: unknown) => e);
+    const notRunning = await t.client.shell({ job: ended.id }, { cols: 80, rows: 24 }, () => {}).catch((e: unknown) => e);
     expect(notRunning).toBeInstanceOf(HubApiError);
     expect(notRunning).toMatchObject({ status: 409, code: 'NOT_RUNNING' });
 
     const other = await t.client.createToken({ name: 'someone else', scopes: ['jobs'] });
     const stranger = new HubClient({ url: t.hub.url, token: other.token });
-    const foreign = await stranger.shell(job.id, { cols: 80, rows: 24 }, () => {}).catch((e: unknown) => e);
+    const foreign = await stranger.shell({ job: job.id }, { cols: 80, rows: 24 }, () => {}).catch((e: unknown) => e);
     expect(foreign).toMatchObject({ status: 404, code: 'JOB_NOT_FOUND' });
   });
 
   it('refuses a window size no screen has', async () => {
-    const err = await t.client.shell(job.id, { cols: 0, rows: 100000 }, () => {}).catch((e: unknown) => e);
+    const err = await t.client.shell({ job: job.id }, { cols: 0, rows: 100000 }, () => {}).catch((e: unknown) => e);
     expect(err).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
     expect((err as Error).message).toMatch(/whole numbers from 1 to 1000/);
   });

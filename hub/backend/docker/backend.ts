@@ -93,11 +93,14 @@ export class DockerBackend implements Backend {
   async start(spec: ContainerSpec): Promise<ContainerRef> {
     const { profile } = spec;
     const resources = { ...DEFAULTS, ...profile.resources };
+    const labels = { [LABELS.job]: spec.jobId, [LABELS.hub]: spec.hubId, [LABELS.profile]: profile.name, ...(spec.agent ? { [LABELS.agent]: spec.agent.id } : {}) };
+    // A named agent's /workspace outlives its container; labelled so that its hub can find it.
+    if (spec.agent) await this.docker.createVolume({ Name: spec.agent.volume, Labels: { [LABELS.hub]: spec.hubId, [LABELS.agent]: spec.agent.id } });
     const container = await this.docker.createContainer({
-      name: `docker-agent-${spec.jobId}`,
+      name: `docker-agent-${spec.jobId.replace(':', '-')}`,
       Image: spec.image,
       Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-      Labels: { [LABELS.job]: spec.jobId, [LABELS.hub]: spec.hubId, [LABELS.profile]: profile.name },
+      Labels: labels,
       WorkingDir: '/workspace',
       // The runtime refuses nothing here: the image's user is non-root, and a profile may only pick another uid.
       User: profile.user ?? `${AGENT_UID}:${AGENT_UID}`,
@@ -110,7 +113,10 @@ export class DockerBackend implements Backend {
         PidsLimit: resources.pids,
         ...(profile.privileged ? privilegedHostConfig() : { CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'] }),
         NetworkMode: profile.network ?? 'none',
-        Binds: this.opts.agentSocketDir ? [`${this.opts.agentSocketDir}:${AGENT_SOCKET_DIR_IN_CONTAINER}:ro`] : [],
+        Binds: [
+          ...(this.opts.agentSocketDir ? [`${this.opts.agentSocketDir}:${AGENT_SOCKET_DIR_IN_CONTAINER}:ro`] : []),
+          ...(spec.agent ? [`${spec.agent.volume}:/workspace`] : []),
+        ],
       },
     });
     try {
@@ -200,6 +206,32 @@ export class DockerBackend implements Backend {
     return removed;
   }
 
+  async stop(ref: ContainerRef): Promise<void> {
+    try {
+      // The runtime ends its steps on SIGTERM; 10 s later the engine kills what is left.
+      await this.docker.getContainer(ref.id).stop({ t: 10 });
+    } catch (err) {
+      // 304: already stopped.
+      if ((err as { statusCode?: number }).statusCode !== 304) throw err;
+    }
+  }
+
+  async restart(ref: ContainerRef): Promise<void> {
+    try {
+      await this.docker.getContainer(ref.id).start();
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 304) throw err;
+    }
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    try {
+      await this.docker.getVolume(name).remove();
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
   exec(ref: ContainerRef, opts: ExecOptions): Promise<ExecSession> {
     return execInContainer(this.docker, ref.id, opts);
   }
@@ -216,7 +248,12 @@ export class DockerBackend implements Backend {
 
   async list(hubId: string): Promise<ContainerInfo[]> {
     const found = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.hub}=${hubId}`] } });
-    return found.map((c) => ({ id: c.Id, jobId: c.Labels[LABELS.job] ?? '', running: c.State === 'running' }));
+    return found.map((c) => ({
+      id: c.Id,
+      jobId: c.Labels[LABELS.job] ?? '',
+      running: c.State === 'running',
+      ...(c.Labels[LABELS.agent] ? { agentId: c.Labels[LABELS.agent] } : {}),
+    }));
   }
 }
 

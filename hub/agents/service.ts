@@ -1,0 +1,344 @@
+// Named agents: long-lived, hardened containers with the runtime connected, each
+// with a volume of its own at /workspace. The jobs sent to an agent run in its
+// container one at a time, in the order they came (the job service drives each
+// one's lifecycle); this module owns the agent's own life: start, stop, destroy,
+// its runtime's connection, what it is doing, idleness, and the restart of the hub.
+import { randomUUID } from 'node:crypto';
+import type { AgentRequest, AgentView, HubMessage, StepMessage, DoneMessage } from '../../schemas/types.gen.js';
+import type { OutputFrame } from '../../schemas/agent-frame.js';
+import { AGENT_SOCKET_DIR_IN_CONTAINER, AGENT_SOCKET_NAME, type Backend, type ContainerRef } from '../backend/types.js';
+import type { HubConfig } from '../config.js';
+import { HubError } from '../errors.js';
+import type { EventBus } from '../jobs/event-bus.js';
+import type { AgentLink, JobService, RuntimeSession } from '../jobs/service.js';
+import { canSee, isAdmin, requireScope, type Principal } from '../principal.js';
+import type { ProfileRegistry } from '../profiles/registry.js';
+import type { Agent, AgentPatch, AgentStore } from '../store/agents.js';
+import { agentLogKey, type NewEvent } from '../store/events.js';
+import type { JobStore } from '../store/jobs.js';
+import { hashToken, newSecret } from '../store/tokens.js';
+
+/** How often idle agents are looked for. */
+const IDLE_SWEEP_MS = 1000;
+
+export interface AgentServiceDeps {
+  config: HubConfig;
+  hubId: string;
+  agents: AgentStore;
+  store: JobStore;
+  bus: EventBus;
+  backend: Backend;
+  profiles: ProfileRegistry;
+  jobs: JobService;
+  log: (msg: string) => void;
+}
+
+/** What the hub holds for an agent whose container runs. */
+interface Live {
+  ref: ContainerRef;
+  link?: AgentLink;
+  /** The last message counter of its runtime seen. */
+  seq: number;
+  /** Open shells: an agent with one is not idle. */
+  shells: number;
+  connectTimer?: NodeJS.Timeout;
+  stopping: boolean;
+}
+
+export function agentView(a: Agent): AgentView {
+  return {
+    name: a.name,
+    state: a.state,
+    profile: a.profile,
+    owner: a.owner,
+    image: a.image ?? null,
+    createdAt: a.createdAt,
+    lastActivityAt: a.lastActivityAt,
+    idleTimeout: a.idleTimeout ?? null,
+    health: a.health ?? null,
+    volume: a.volume,
+    reason: a.reason ?? null,
+    currentJob: a.currentJob ?? null,
+  };
+}
+
+export class AgentService {
+  private readonly live = new Map<string, Live>();
+  private readonly idleSweep: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(private readonly deps: AgentServiceDeps) {
+    deps.jobs.useAgents(this);
+    this.idleSweep = setInterval(() => void this.stopIdle(), IDLE_SWEEP_MS);
+    this.idleSweep.unref();
+  }
+
+  // ── clients ────────────────────────────────────────────────────────────────
+
+  create(req: AgentRequest, principal: Principal): Agent {
+    const { config, profiles, agents } = this.deps;
+    requireScope(principal, 'jobs', 'creating an agent');
+    // The CLI tells a job's id from an agent's name by its form.
+    if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(req.name)) {
+      throw new HubError('VALIDATION_FAILED', `agent name ${req.name} looks like a job id; pick another`, { issues: [{ path: '/name', message: 'must not look like a job id' }] });
+    }
+    const profile = profiles.get(req.profile ?? config.defaultProfile);
+    if (profile.privileged) throw new HubError('PROFILE_NOT_ALLOWED', `profile ${profile.name} is privileged; named agents run unprivileged profiles only`);
+    const id = randomUUID();
+    const created = agents.create({
+      id,
+      name: req.name,
+      owner: principal.id,
+      profile: profile.name,
+      env: req.env ?? {},
+      ...(req.idleTimeout ? { idleTimeout: req.idleTimeout } : {}),
+      volume: `docker-agent-${id}`,
+    });
+    if (!created) throw new HubError('AGENT_EXISTS', `an agent named ${req.name} exists already on this hub; pick another name`);
+    const agent = agents.get(id)!;
+    void this.boot(agent);
+    return agent;
+  }
+
+  /** An agent by name; someone else's is a 404 like a missing one. */
+  get(name: string, principal?: Principal): Agent {
+    const agent = this.deps.agents.byName(name);
+    if (!agent || (principal && !canSee(principal, agent.owner))) {
+      throw new HubError('AGENT_NOT_FOUND', `no agent named ${name}`, undefined, agent ? { foreign: true } : undefined);
+    }
+    return agent;
+  }
+
+  list(principal: Principal): Agent[] {
+    return this.deps.agents.list(isAdmin(principal) ? undefined : principal.id);
+  }
+
+  async start(name: string, principal: Principal): Promise<Agent> {
+    const agent = this.get(name, principal);
+    if (agent.state === 'running' || agent.state === 'starting') return agent;
+    void this.boot(agent);
+    return this.deps.agents.get(agent.id)!;
+  }
+
+  /** Stops the container (what it ran ends; /workspace stays); the agent's queued jobs wait for its next start. */
+  async stop(name: string, principal: Principal, reason = 'stopped by request'): Promise<Agent> {
+    const agent = this.get(name, principal);
+    await this.halt(agent, 'stopped', reason);
+    return this.deps.agents.get(agent.id)!;
+  }
+
+  /** Removes the container and, unless kept, the volume; its unfinished jobs are cancelled. */
+  async destroy(name: string, principal: Principal, opts: { keepVolume: boolean }): Promise<void> {
+    const agent = this.get(name, principal);
+    await this.halt(agent, 'stopped', 'destroyed');
+    for (const job of this.deps.store.unfinishedOnAgent(agent.id)) {
+      await this.deps.jobs.cancel(job.id, undefined, `agent ${agent.name} was destroyed`).catch(() => {});
+    }
+    if (!opts.keepVolume) await this.deps.backend.removeVolume(agent.volume);
+    this.deps.agents.remove(agent.id);
+  }
+
+  /** The container to open a shell in; the agent counts as busy while it is open. */
+  shellTarget(name: string, principal: Principal): { ref: ContainerRef; done: () => void } {
+    const agent = this.get(name, principal);
+    const live = this.live.get(agent.id);
+    if (agent.state !== 'running' || !live) throw new HubError('NOT_RUNNING', `agent ${name} is ${agent.state}; start it first`);
+    live.shells++;
+    this.touch(agent.id);
+    return {
+      ref: live.ref,
+      done: () => {
+        live.shells--;
+        this.touch(agent.id);
+      },
+    };
+  }
+
+  /** The agent a job names, as the job service needs it: its id and profile. */
+  forJob(name: string, principal: Principal): Agent {
+    return this.get(name, principal);
+  }
+
+  // ── the runtime's connection (called by the job service's agent channel) ──
+
+  /** A runtime proved itself with its agent's one-time token or its session token; undefined when the token is not an agent's. */
+  attach(token: string, link: AgentLink): RuntimeSession | undefined {
+    const { agents } = this.deps;
+    const agent = agents.byToken(hashToken(token));
+    if (!agent) return undefined;
+    const live = this.live.get(agent.id);
+    if (!live || live.stopping || this.stopped) throw new HubError('NOT_RUNNING', `agent ${agent.name} is not running here`);
+    live.link?.close(4000, 'replaced by a newer connection');
+    live.link = link;
+    clearTimeout(live.connectTimer);
+    const session = newSecret('ses');
+    const current = agent.currentJob ? this.deps.store.get(agent.currentJob) : undefined;
+    live.seq = Math.max(live.seq, agent.agentSeq, current?.agentSeq ?? 0);
+    this.update(agent.id, { tokenHash: null, sessionHash: hashToken(session), ...(agent.state === 'starting' ? { state: 'running', reason: null } : {}) });
+    if (agent.state === 'starting') this.event(agent.id, { type: 'agent', state: 'running' });
+    link.send({ t: 'welcome', session, acked: live.seq } satisfies HubMessage);
+    setImmediate(() => this.dispatch(agent.id));
+    return {
+      label: `agent ${agent.name}`,
+      report: (msg) => this.report(agent.id, msg),
+      health: (h) => this.update(agent.id, { health: { ...h, at: new Date().toISOString() } }),
+      detach: () => {
+        if (live.link === link) live.link = undefined;
+      },
+    };
+  }
+
+  private report(agentId: string, msg: StepMessage | DoneMessage | OutputFrame): void {
+    const live = this.live.get(agentId);
+    if (!live) return;
+    live.seq = Math.max(live.seq, msg.n);
+    const jobId = this.deps.agents.get(agentId)?.currentJob;
+    // Reports of a job that has ended meanwhile (cancelled, timed out on the hub's side) are acknowledged and dropped.
+    if (!jobId) return;
+    if ('stream' in msg) this.event(agentId, { type: msg.stream, step: msg.step, data: msg.data });
+    this.deps.jobs.agentReport(jobId, msg);
+  }
+
+  /** The job service ended a job that ran here: the agent takes the next. */
+  jobEnded(agentId: string, jobId: string, state: string): void {
+    const agent = this.deps.agents.get(agentId);
+    if (!agent || agent.currentJob !== jobId) return;
+    this.update(agentId, { currentJob: null, agentSeq: this.live.get(agentId)?.seq ?? agent.agentSeq });
+    this.event(agentId, { type: 'agent', state: agent.state, job: jobId, reason: `job ${state}` });
+    this.touch(agentId);
+    this.dispatch(agentId);
+  }
+
+  /** Hands the agent its next queued job when it is connected and free. */
+  dispatch(agentId: string): void {
+    if (this.stopped) return;
+    const agent = this.deps.agents.get(agentId);
+    const live = this.live.get(agentId);
+    if (!agent || agent.state !== 'running' || !live?.link || live.stopping || agent.currentJob) return;
+    const job = this.deps.store.nextOnAgent(agentId);
+    if (!job) return;
+    this.update(agentId, { currentJob: job.id });
+    this.event(agentId, { type: 'agent', state: 'running', job: job.id });
+    this.touch(agentId);
+    this.deps.jobs.runOnAgent(job, { link: live.link, ref: live.ref, seq: live.seq, image: agent.image ?? '', env: agent.env });
+  }
+
+  // ── the container ──────────────────────────────────────────────────────────
+
+  private async boot(agent: Agent): Promise<void> {
+    const { backend, profiles, config, hubId } = this.deps;
+    this.update(agent.id, { state: 'starting', reason: null, currentJob: null, agentSeq: 0 });
+    this.event(agent.id, { type: 'agent', state: 'starting' });
+    try {
+      const profile = profiles.get(agent.profile);
+      const image = await backend.prepare(profile, (p) => this.event(agent.id, { type: 'progress', ...p }));
+      const token = newSecret('agt');
+      this.update(agent.id, { image, tokenHash: hashToken(token) });
+      const hubUrl = config.agentUrl
+        ? `${config.agentUrl.replace(/\/$/, '')}/v1/agent`
+        : `ws+unix://${AGENT_SOCKET_DIR_IN_CONTAINER}/${AGENT_SOCKET_NAME}:/v1/agent`;
+      const ref = await backend.start({
+        jobId: agentLogKey(agent.id),
+        hubId,
+        image,
+        profile,
+        agent: { id: agent.id, volume: agent.volume },
+        env: { DOCKER_AGENT_HUB_URL: hubUrl, DOCKER_AGENT_AGENT_TOKEN: token, DOCKER_AGENT_HEALTH_INTERVAL_MS: String(config.healthIntervalMs) },
+      });
+      this.update(agent.id, { containerId: ref.id });
+      this.adopt(agent.id, ref, 0);
+    } catch (err) {
+      this.update(agent.id, { state: 'error', reason: (err as Error).message });
+      this.event(agent.id, { type: 'agent', state: 'error', reason: (err as Error).message });
+    }
+  }
+
+  /** Watches a running container of the agent: its runtime must dial in, and its end is noticed. */
+  private adopt(agentId: string, ref: ContainerRef, seq: number): void {
+    const { backend, config } = this.deps;
+    const live: Live = { ref, seq, shells: 0, stopping: false };
+    this.live.set(agentId, live);
+    live.connectTimer = setTimeout(() => {
+      void this.fail(agentId, live, `its runtime did not connect within ${config.agentConnectTimeoutMs / 1000} s`);
+    }, config.agentConnectTimeoutMs);
+    void backend.wait(ref).then(({ exitCode }) => {
+      if (!live.stopping && this.live.get(agentId) === live) void this.fail(agentId, live, `its container stopped (exit code ${exitCode})`);
+    });
+  }
+
+  private async fail(agentId: string, live: Live, reason: string): Promise<void> {
+    const agent = this.deps.agents.get(agentId);
+    if (!agent || this.stopped) return;
+    const logs = (await this.deps.backend.logs(live.ref, 20)).trim();
+    await this.halt(agent, 'error', logs ? `${reason}; its last words:\n${logs}` : reason);
+  }
+
+  /** Ends the container (the volume stays) and the job it was running; the agent is left `state`. */
+  private async halt(agent: Agent, state: 'stopped' | 'error', reason: string): Promise<void> {
+    const live = this.live.get(agent.id);
+    if (live) {
+      live.stopping = true;
+      clearTimeout(live.connectTimer);
+      this.live.delete(agent.id);
+      live.link?.close(1000, `agent ${state}`);
+      await this.deps.backend.destroy(live.ref).catch((err) => this.deps.log(`agent ${agent.name}: removing its container failed: ${err.message}`));
+    }
+    if (agent.currentJob) await this.deps.jobs.endOnAgent(agent.currentJob, `agent ${agent.name} ${state === 'error' ? 'failed' : 'was stopped'}: ${reason}`);
+    this.update(agent.id, { state, reason, containerId: null, tokenHash: null, sessionHash: null, currentJob: null });
+    this.event(agent.id, { type: 'agent', state, reason });
+  }
+
+  private async stopIdle(): Promise<void> {
+    const now = Date.now();
+    for (const agent of this.deps.agents.list()) {
+      const live = this.live.get(agent.id);
+      if (!agent.idleTimeout || agent.state !== 'running' || !live || live.shells > 0 || agent.currentJob) continue;
+      if (this.deps.store.nextOnAgent(agent.id)) continue;
+      if (now - Date.parse(agent.lastActivityAt) < agent.idleTimeout * 1000) continue;
+      await this.halt(agent, 'stopped', `idle for ${agent.idleTimeout} s (idleTimeout)`);
+    }
+  }
+
+  // ── restart ────────────────────────────────────────────────────────────────
+
+  /** After a restart: agents whose containers still run wait for their runtimes to dial back in; stopped ones stay stopped. */
+  async recover(): Promise<void> {
+    const containers = await this.deps.backend.list(this.deps.hubId);
+    for (const agent of this.deps.agents.list()) {
+      if (agent.state === 'stopped' || agent.state === 'error') continue;
+      const c = containers.find((x) => x.agentId === agent.id);
+      if (c?.running && agent.state === 'running') {
+        this.adopt(agent.id, { id: c.id, jobId: c.jobId }, agent.agentSeq);
+        this.deps.log(`agent ${agent.name}: re-attached to its running container`);
+      } else {
+        if (c) await this.deps.backend.destroy(c).catch(() => {});
+        // It was starting, or its container is gone: start it afresh, as it was meant to run.
+        void this.boot(agent);
+      }
+    }
+  }
+
+  /** Containers of agents this hub knows (the job service's reaper leaves them alone). */
+  owns(agentId: string): boolean {
+    return this.deps.agents.get(agentId) !== undefined;
+  }
+
+  /** Stops timers (for a clean shutdown); running containers are re-attached by the next start. */
+  close(): void {
+    this.stopped = true;
+    clearInterval(this.idleSweep);
+    for (const live of this.live.values()) clearTimeout(live.connectTimer);
+  }
+
+  private update(id: string, patch: AgentPatch): void {
+    if (!this.stopped) this.deps.agents.update(id, patch);
+  }
+
+  private touch(id: string): void {
+    this.update(id, { lastActivityAt: new Date().toISOString() });
+  }
+
+  private event(agentId: string, e: NewEvent): void {
+    if (!this.stopped) this.deps.bus.publish(agentLogKey(agentId), [e]);
+  }
+}

@@ -1,0 +1,146 @@
+// Named agents' rows. An agent keeps its name, owner, profile, env and volume for
+// its whole life; its container, tokens and state change as it starts and stops.
+import type { AgentState } from '../../schemas/types.gen.js';
+import type { Db } from './db.js';
+import type { Health } from './jobs.js';
+
+export interface Agent {
+  id: string;
+  name: string;
+  owner: string | null;
+  profile: string;
+  state: AgentState;
+  env: Record<string, string>;
+  /** Seconds without a task or a shell before it is stopped; undefined: never. */
+  idleTimeout?: number;
+  image?: string;
+  containerId?: string;
+  volume: string;
+  /** The last message counter of its runtime the hub stored (see the agent channel). */
+  agentSeq: number;
+  currentJob?: string;
+  reason?: string;
+  health?: Health;
+  createdAt: string;
+  lastActivityAt: string;
+}
+
+interface Row {
+  id: string;
+  name: string;
+  owner: string | null;
+  profile: string;
+  state: AgentState;
+  env: string;
+  idle_timeout: number | null;
+  image: string | null;
+  container_id: string | null;
+  volume: string;
+  agent_seq: number;
+  current_job: string | null;
+  reason: string | null;
+  health: string | null;
+  created_at: string;
+  last_activity_at: string;
+}
+
+function fromRow(r: Row): Agent {
+  return {
+    id: r.id,
+    name: r.name,
+    owner: r.owner,
+    profile: r.profile,
+    state: r.state,
+    env: JSON.parse(r.env),
+    ...(r.idle_timeout !== null ? { idleTimeout: r.idle_timeout } : {}),
+    ...(r.image ? { image: r.image } : {}),
+    ...(r.container_id ? { containerId: r.container_id } : {}),
+    volume: r.volume,
+    agentSeq: r.agent_seq,
+    ...(r.current_job ? { currentJob: r.current_job } : {}),
+    ...(r.reason ? { reason: r.reason } : {}),
+    ...(r.health ? { health: JSON.parse(r.health) } : {}),
+    createdAt: r.created_at,
+    lastActivityAt: r.last_activity_at,
+  };
+}
+
+export type AgentPatch = Partial<{
+  state: AgentState;
+  image: string;
+  containerId: string | null;
+  tokenHash: string | null;
+  sessionHash: string | null;
+  agentSeq: number;
+  currentJob: string | null;
+  reason: string | null;
+  health: Health;
+  lastActivityAt: string;
+}>;
+
+const COLUMNS: Record<keyof AgentPatch, string> = {
+  state: 'state',
+  image: 'image',
+  containerId: 'container_id',
+  tokenHash: 'token_hash',
+  sessionHash: 'session_hash',
+  agentSeq: 'agent_seq',
+  currentJob: 'current_job',
+  reason: 'reason',
+  health: 'health',
+  lastActivityAt: 'last_activity_at',
+};
+
+export class AgentStore {
+  constructor(private readonly db: Db) {}
+
+  /** Adds an agent; false when the name is taken. */
+  create(a: { id: string; name: string; owner: string; profile: string; env: Record<string, string>; idleTimeout?: number; volume: string }): boolean {
+    const now = new Date().toISOString();
+    const result = this.db
+      .prepare(
+        `INSERT INTO agents (id, name, owner, profile, state, env, idle_timeout, volume, created_at, last_activity_at)
+         VALUES (?, ?, ?, ?, 'starting', ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING`,
+      )
+      .run(a.id, a.name, a.owner, a.profile, JSON.stringify(a.env), a.idleTimeout ?? null, a.volume, now, now);
+    return result.changes === 1;
+  }
+
+  get(id: string): Agent | undefined {
+    const row = this.db.prepare('SELECT * FROM agents WHERE id = ?').get(id) as Row | undefined;
+    return row && fromRow(row);
+  }
+
+  byName(name: string): Agent | undefined {
+    const row = this.db.prepare('SELECT * FROM agents WHERE name = ?').get(name) as Row | undefined;
+    return row && fromRow(row);
+  }
+
+  byToken(hash: string): Agent | undefined {
+    const row = this.db.prepare('SELECT * FROM agents WHERE token_hash = ? OR session_hash = ?').get(hash, hash) as Row | undefined;
+    return row && fromRow(row);
+  }
+
+  /** Every agent, or one owner's, by name. */
+  list(owner?: string): Agent[] {
+    const rows = (owner === undefined
+      ? this.db.prepare('SELECT * FROM agents ORDER BY name').all()
+      : this.db.prepare('SELECT * FROM agents WHERE owner = ? ORDER BY name').all(owner)) as Row[];
+    return rows.map(fromRow);
+  }
+
+  update(id: string, patch: AgentPatch): void {
+    const sets: string[] = [];
+    const values: unknown[] = [];
+    for (const [key, value] of Object.entries(patch)) {
+      if (value === undefined) continue;
+      sets.push(`${COLUMNS[key as keyof AgentPatch]} = ?`);
+      values.push(key === 'health' ? JSON.stringify(value) : value);
+    }
+    if (sets.length) this.db.prepare(`UPDATE agents SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
+  }
+
+  remove(id: string): void {
+    this.db.prepare('DELETE FROM agents WHERE id = ?').run(id);
+  }
+}
