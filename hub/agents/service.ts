@@ -267,8 +267,10 @@ export class AgentService {
   }
 
   private async fail(agentId: string, live: Live, reason: string): Promise<void> {
+    // After close() the store may be closed: the next start settles what is left.
+    if (this.stopped) return;
     const agent = this.deps.agents.get(agentId);
-    if (!agent || this.stopped) return;
+    if (!agent) return;
     const logs = (await this.deps.backend.logs(live.ref, 20)).trim();
     await this.halt(agent, 'error', logs ? `${reason}; its last words:\n${logs}` : reason);
   }
@@ -289,6 +291,7 @@ export class AgentService {
   }
 
   private async stopIdle(): Promise<void> {
+    if (this.stopped) return;
     const now = Date.now();
     for (const agent of this.deps.agents.list()) {
       const live = this.live.get(agent.id);
@@ -327,7 +330,10 @@ export class AgentService {
   close(): void {
     this.stopped = true;
     clearInterval(this.idleSweep);
-    for (const live of this.live.values()) clearTimeout(live.connectTimer);
+    for (const live of this.live.values()) {
+      live.stopping = true;
+      clearTimeout(live.connectTimer);
+    }
   }
 
   private update(id: string, patch: AgentPatch): void {
