@@ -112,7 +112,7 @@ describe('bad input', () => {
     for (const body of [{}, { run: 'a', steps: [{ run: 'b' }] }]) {
       const err = await t.client.createJob(body as never).catch((e) => e);
       expect(err.status).toBe(400);
-      expect(err.message).toMatch(/either `run`.*or `steps`/);
+      expect(err.message).toMatch(/exactly one of `run`.*`steps`.*`task`/);
     }
   });
 

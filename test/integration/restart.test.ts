@@ -59,7 +59,7 @@ describe('hub restart', () => {
     // The job goes on printing while no hub listens; the runtime holds its output.
     client = await startHubProcess();
     const events = await collect(client, job.id);
-    expect(finalState(events)).toBe('succeeded');
+    expect(finalState(events), JSON.stringify(events.filter((e) => e.type === 'status' || e.type === 'error'))).toBe('succeeded');
     expect(output(events)).toBe(Array.from({ length: 8 }, (_, i) => `tick ${i + 1}\n`).join(''));
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
     expect(await containersOf(hubId)).toEqual([]);
