@@ -26,6 +26,9 @@ export function createContext(env: NodeJS.ProcessEnv = process.env, out = new Ou
   };
 }
 
+/** For options given more than once (`-e A=1 -e B=2`): each value kept, in order. */
+export const repeatable = (value: string, previous: string[] = []) => [...previous, value];
+
 /** `KEY=value` options as an env object; a bad one is named. */
 export function parseEnvOptions(pairs: string[]): Record<string, string> {
   const env: Record<string, string> = {};

@@ -1,13 +1,13 @@
 // Named agents: create, list, status, exec, task, logs, stop, start, destroy.
 import { InvalidArgumentError, type Command } from 'commander';
 import type { AgentView, HubClient, JobEvent } from '../../client/index.js';
-import { parseEnvOptions, type Context } from '../context.js';
+import { parseEnvOptions, repeatable, type Context } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import type { Output } from '../output.js';
 import { ago } from '../output.js';
+import { writeOutput } from '../follow.js';
 import { runAndFollow, seconds } from './jobs.js';
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 /** What `exec -i` reads of stdin at most: a task's input, not a file transfer. */
 const MAX_STDIN = 1024 * 1024;
 
@@ -45,8 +45,7 @@ function mib(bytes: number | undefined): string {
 
 function printEvent(e: JobEvent, out: Output): void {
   if (e.type === 'stdout' || e.type === 'stderr') {
-    const bytes = e.encoding === 'base64' ? Buffer.from(e.data, 'base64') : e.data;
-    (e.type === 'stdout' ? out.streams.out : out.streams.err).write(bytes);
+    writeOutput(e, out, { json: false });
   } else if (e.type === 'agent') {
     out.note(`[${e.time}] agent ${e.state}${e.job ? ` · job ${e.job}` : ''}${e.reason ? ` · ${e.reason}` : ''}`);
   } else if (e.type === 'progress') {
@@ -60,7 +59,7 @@ export function registerAgentCommands(program: Command, ctx: Context): void {
     .description('create a named agent from a profile and wait until it runs')
     .argument('<name>', 'a lower-case DNS label, unique on the hub')
     .option('-p, --profile <name>', "its profile (default: the hub's)")
-    .option('-e, --env <KEY=value>', 'an environment variable of every task on it (repeatable)', collect, [])
+    .option('-e, --env <KEY=value>', 'an environment variable of every task on it (repeatable)', repeatable, [])
     .option('--idle-timeout <seconds>', 'stop it after this long without a task or a shell', seconds)
     .option('--json', 'print the agent as JSON')
     .addHelpText('after', '\nExample:\n  docker-agent create my-builder --profile builder')
@@ -123,7 +122,7 @@ export function registerAgentCommands(program: Command, ctx: Context): void {
     .argument('<name>')
     .argument('<command...>', 'a bash command line (words are joined with spaces)')
     .option('-i, --interactive', 'pass stdin to the command (read to its end first, up to 1 MiB)')
-    .option('-e, --env <KEY=value>', 'an environment variable (repeatable)', collect, [])
+    .option('-e, --env <KEY=value>', 'an environment variable (repeatable)', repeatable, [])
     .option('-t, --timeout <seconds>', 'time limit of the command', seconds)
     .option('--json', "print the ended job as JSON on stdout (the command's output goes to stderr)")
     .addHelpText('after', '\nExamples:\n  docker-agent exec my-builder "npm --version"\n  echo hello | docker-agent exec -i my-builder "tr a-z A-Z"')

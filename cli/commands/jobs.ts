@@ -2,12 +2,10 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { packDirectory } from '../../client/pack-directory.js';
 import { isFinalEvent, type JobRequest, type JobState, type JobView } from '../../client/index.js';
-import { parseEnvOptions, type Context } from '../context.js';
+import { parseEnvOptions, repeatable, type Context } from '../context.js';
 import { jobExitCode } from '../exit-codes.js';
 import { followJob } from '../follow.js';
 import { ago } from '../output.js';
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function seconds(value: string): number {
   const n = Number(value);
@@ -49,7 +47,7 @@ export function registerJobCommands(program: Command, ctx: Context): void {
     .description('run a script in a fresh container and follow it to its end')
     .argument('<script...>', 'the bash script (words are joined with spaces)')
     .option('-p, --profile <name>', "the container's profile (default: the hub's)")
-    .option('-e, --env <KEY=value>', 'an environment variable (repeatable)', collect, [])
+    .option('-e, --env <KEY=value>', 'an environment variable (repeatable)', repeatable, [])
     .option('-t, --timeout <seconds>', 'time limit of the job', seconds)
     .option('-w, --workspace <dir>', 'a folder uploaded into /workspace first (without .git)')
     .option('-d, --detach', 'print the job id and return at once')
