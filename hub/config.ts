@@ -83,6 +83,47 @@ const SETTINGS = {
     env: 'DOCKER_AGENT_MAX_WORKSPACE_BYTES',
     schema: z.coerce.number().int().min(1024).default(1024 * 1024 * 1024),
   },
+  // Limits that keep one caller from taking the hub or the host down (issue 9).
+  maxEntryNameBytes: {
+    flag: undefined,
+    env: 'DOCKER_AGENT_MAX_ENTRY_NAME_BYTES',
+    schema: z.coerce.number().int().min(256).max(1024 * 1024).default(4096),
+  },
+  maxEntryDepth: {
+    flag: undefined,
+    env: 'DOCKER_AGENT_MAX_ENTRY_DEPTH',
+    schema: z.coerce.number().int().min(1).max(4096).default(64),
+  },
+  maxWorkspaceEntries: {
+    flag: undefined,
+    env: 'DOCKER_AGENT_MAX_WORKSPACE_ENTRIES',
+    schema: z.coerce.number().int().min(1).default(100_000),
+  },
+  maxOutputBytes: {
+    flag: 'max-output',
+    env: 'DOCKER_AGENT_MAX_OUTPUT_BYTES',
+    schema: z.coerce.number().int().min(1024).default(100 * 1024 * 1024),
+  },
+  maxSnapshotBytes: {
+    flag: 'max-snapshot',
+    env: 'DOCKER_AGENT_MAX_SNAPSHOT_BYTES',
+    schema: z.coerce.number().int().min(1024).default(10 * 1024 * 1024 * 1024),
+  },
+  containerLogMaxSize: {
+    flag: undefined,
+    env: 'DOCKER_AGENT_CONTAINER_LOG_MAX_SIZE',
+    schema: z.string().regex(/^[0-9]+[kmg]?$/, 'expected a size such as 10m (json-file max-size)').default('10m'),
+  },
+  containerLogMaxFiles: {
+    flag: undefined,
+    env: 'DOCKER_AGENT_CONTAINER_LOG_MAX_FILES',
+    schema: z.coerce.number().int().min(1).max(100).default(3),
+  },
+  maxAgentFrameBytes: {
+    flag: undefined,
+    env: 'DOCKER_AGENT_MAX_AGENT_FRAME_BYTES',
+    schema: z.coerce.number().int().min(64 * 1024).default(1024 * 1024),
+  },
   oidcRepositories: {
     flag: 'oidc-repositories',
     env: 'DOCKER_AGENT_OIDC_REPOSITORIES',

@@ -25,6 +25,9 @@ export type ErrorCode =
   | 'IMAGE_BUILD_FAILED'
   | 'AGENT_LOST'
   | 'SNAPSHOT_FAILED'
+  | 'ARCHIVE_LIMIT'
+  | 'OUTPUT_LIMIT'
+  | 'SNAPSHOT_TOO_LARGE'
   | 'INTERNAL';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -51,6 +54,9 @@ const STATUS: Record<ErrorCode, number> = {
   IMAGE_BUILD_FAILED: 500,
   AGENT_LOST: 500,
   SNAPSHOT_FAILED: 500,
+  ARCHIVE_LIMIT: 400,
+  OUTPUT_LIMIT: 413,
+  SNAPSHOT_TOO_LARGE: 413,
   INTERNAL: 500,
 };
 

@@ -61,7 +61,12 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const store = new JobStore(db);
   const events = new EventLog(db);
   const bus = new EventBus(db, events);
-  const workspaces = new WorkspaceStore(join(config.dataDir, 'workspaces'), config.maxWorkspaceBytes);
+  const workspaces = new WorkspaceStore(join(config.dataDir, 'workspaces'), {
+    maxBytes: config.maxWorkspaceBytes,
+    maxNameBytes: config.maxEntryNameBytes,
+    maxDepth: config.maxEntryDepth,
+    maxEntries: config.maxWorkspaceEntries,
+  });
   const links = { http: '', ws: '' };
   const jobs = new JobService({ config, hubId, store, bus, backend, profiles, workspaces, workspaceOwners, links, log });
   const agents = new AgentService({ config, hubId, agents: new AgentStore(db), store, bus, backend, profiles, jobs, log });

@@ -18,6 +18,20 @@ const WORKSPACE_TYPES = {
   'application/x-tar': 'tar',
 } as const;
 
+/** What one upload may hold; every check costs time linear in the entry's name. */
+export interface WorkspaceLimits {
+  /** Packed and unpacked bytes (DOCKER_AGENT_MAX_WORKSPACE_BYTES). */
+  maxBytes: number;
+  /** Bytes of one entry's name or link target (DOCKER_AGENT_MAX_ENTRY_NAME_BYTES). */
+  maxNameBytes: number;
+  /** Folders above one entry (DOCKER_AGENT_MAX_ENTRY_DEPTH). */
+  maxDepth: number;
+  /** Entries in one archive (DOCKER_AGENT_MAX_WORKSPACE_ENTRIES). */
+  maxEntries: number;
+}
+
+export const DEFAULT_WORKSPACE_LIMITS: WorkspaceLimits = { maxBytes: 1024 ** 3, maxNameBytes: 4096, maxDepth: 64, maxEntries: 100_000 };
+
 export interface SavedWorkspace {
   id: string;
   bytes: number;
@@ -31,6 +45,57 @@ function safeName(name: string): string | { refused: string } {
   const clean = posix.normalize(name.replace(/^(\.\/)+/, ''));
   if (name.startsWith('/') || clean === '..' || clean.startsWith('../')) return { refused: 'points outside the workspace' };
   return clean === '.' || clean === './' ? '' : clean.replace(/\/$/, '');
+}
+
+/** A name for messages: hostile names can be megabytes long. */
+function shown(name: string): string {
+  return JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}…` : name);
+}
+
+/** How many path components a name has, counted without splitting it. */
+function depthOf(name: string): number {
+  let depth = 1;
+  for (let i = 0; i < name.length - 1; i++) if (name.charCodeAt(i) === 47 /* / */) depth++;
+  return depth;
+}
+
+/**
+ * The archive's symlinks as a tree of path components, so "is this entry below one
+ * of them?" walks the entry's name once instead of building every parent path
+ * (which costs depth² and ran a hub out of memory).
+ */
+class SymlinkTree {
+  private readonly root = new Map<string, Node>();
+
+  add(path: string): void {
+    let level = this.root;
+    const parts = path.split('/');
+    for (let i = 0; i < parts.length; i++) {
+      let node = level.get(parts[i]!);
+      if (!node) level.set(parts[i]!, (node = { link: false, children: new Map() }));
+      if (i === parts.length - 1) node.link = true;
+      level = node.children;
+    }
+  }
+
+  /** The symlink an entry at `path` would be written through, if any. */
+  above(path: string): string | undefined {
+    if (this.root.size === 0) return undefined;
+    const parts = path.split('/');
+    let level = this.root;
+    for (let i = 0; i < parts.length - 1; i++) {
+      const node = level.get(parts[i]!);
+      if (!node) return undefined;
+      if (node.link) return parts.slice(0, i + 1).join('/');
+      level = node.children;
+    }
+    return undefined;
+  }
+}
+
+interface Node {
+  link: boolean;
+  children: Map<string, Node>;
 }
 
 /** Fails the stream once more than `max` bytes went through it. */
@@ -90,11 +155,15 @@ async function settle<T>(main: Promise<T>, ...others: Promise<unknown>[]): Promi
 }
 
 export class WorkspaceStore {
+  private readonly limits: WorkspaceLimits;
+
   constructor(
     private readonly dir: string,
-    private readonly maxBytes: number,
+    limits: Partial<WorkspaceLimits> = {},
   ) {
-    mkdirSync(dir, { recursive: true });
+    this.limits = { ...DEFAULT_WORKSPACE_LIMITS, ...limits };
+    // Uploads are the callers' code and data: only the hub's user reads them.
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
 
   /** Checks and stores an upload; the same content uploaded twice is stored once. */
@@ -108,17 +177,27 @@ export class WorkspaceStore {
     }
     const input = tar.extract();
     const output = tar.pack();
-    const symlinks = new Set<string>();
-    const refuse = (h: tar.Header, why: string) => new HubError('VALIDATION_FAILED', `workspace entry ${JSON.stringify(h.name)} ${why}`);
+    const symlinks = new SymlinkTree();
+    const { maxBytes, maxNameBytes, maxDepth, maxEntries } = this.limits;
+    const refuse = (h: tar.Header, why: string) => new HubError('VALIDATION_FAILED', `workspace entry ${shown(h.name)} ${why}`);
+    const over = (h: tar.Header, why: string) => new HubError('ARCHIVE_LIMIT', `workspace entry ${shown(h.name)} ${why}`);
+    let seen = 0;
     const copied = repack(input, output, (h) => {
+      // The limits first, each one pass over the name: everything after them is bounded by them.
+      if (++seen > maxEntries) throw over(h, `is entry number ${seen}; an archive may hold ${maxEntries} (DOCKER_AGENT_MAX_WORKSPACE_ENTRIES)`);
+      for (const [what, value] of [['name', h.name], ['link target', h.linkname ?? '']] as const) {
+        const bytes = Buffer.byteLength(value);
+        if (bytes > maxNameBytes) throw over(h, `has a ${what} of ${bytes} bytes; the limit is ${maxNameBytes} (DOCKER_AGENT_MAX_ENTRY_NAME_BYTES)`);
+      }
+      const depth = depthOf(h.name);
+      if (depth > maxDepth) throw over(h, `is ${depth} levels deep; the limit is ${maxDepth} (DOCKER_AGENT_MAX_ENTRY_DEPTH)`);
       // Like tar --strip-components: archives of a commit keep everything in one top folder.
-      const name = safeName(h.name.split('/').slice(strip).join('/'));
+      const name = safeName(strip ? h.name.split('/').slice(strip).join('/') : h.name);
       if (typeof name !== 'string') throw refuse(h, name.refused);
       if (!['file', 'directory', 'symlink'].includes(h.type ?? 'file')) throw refuse(h, `is a ${h.type}; only files, folders and symlinks are taken`);
       if (!name) return null;
       // An entry below a symlink of the same archive would be written wherever the link points.
-      const parents = name.split('/').slice(0, -1).map((_, i, all) => all.slice(0, i + 1).join('/'));
-      const via = parents.find((p) => symlinks.has(p));
+      const via = symlinks.above(name);
       if (via) throw refuse(h, `lies below the symlink ${JSON.stringify(via)}`);
       if (h.type === 'symlink') symlinks.add(name);
       // Owners are set when the workspace is copied into a container; no setuid or setgid bits.
@@ -129,7 +208,7 @@ export class WorkspaceStore {
     try {
       const entries = await settle(
         copied,
-        pipeline(body, limit(this.maxBytes, 'the upload'), kind === 'gzip' ? createGunzip() : new PassThrough(), limit(this.maxBytes, 'the unpacked workspace'), input),
+        pipeline(body, limit(maxBytes, 'the upload'), kind === 'gzip' ? createGunzip() : new PassThrough(), limit(maxBytes, 'the unpacked workspace'), input),
         pipeline(
           output,
           new Transform({
@@ -139,7 +218,7 @@ export class WorkspaceStore {
             },
           }),
           createGzip(),
-          createWriteStream(tmp),
+          createWriteStream(tmp, { mode: 0o600 }),
         ),
       );
       const id = hash.digest('hex');

@@ -6,6 +6,7 @@ import { gzipSync } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ownedArchive, WorkspaceStore } from '../../hub/workspaces.js';
+import { deepNameBomb, manyEntries, tarOf as packOf } from '../helpers/archives.js';
 
 type Entry = Partial<tar.Header> & { name: string; body?: string };
 
@@ -34,7 +35,7 @@ let dir: string;
 let store: WorkspaceStore;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'da-ws-'));
-  store = new WorkspaceStore(dir, 64 * 1024);
+  store = new WorkspaceStore(dir, { maxBytes: 64 * 1024 });
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -98,5 +99,57 @@ describe('archives of a commit', () => {
     ]);
     const saved = await store.save(Readable.from(gzipSync(body)), 'application/gzip', { strip: 1 });
     expect((await entriesOf(ownedArchive(store.path(saved.id), 1000, 1000))).map((e) => e.name)).toEqual(['README.md']);
+  });
+});
+
+describe('hostile archives', () => {
+  const tarOf = packOf;
+  const limited = () => new WorkspaceStore(dir, { maxBytes: 64 * 1024 * 1024, maxNameBytes: 4096, maxDepth: 64, maxEntries: 1000 });
+
+  it('refuses the 352-byte archive whose one name is 100,000 levels deep, in a moment', async () => {
+    const bomb = await deepNameBomb();
+    expect(bomb.length).toBeLessThan(400);
+    const started = Date.now();
+    await expect(limited().save(Readable.from(bomb), 'application/gzip')).rejects.toMatchObject({
+      code: 'ARCHIVE_LIMIT',
+      status: 400,
+      message: expect.stringMatching(/has a name of 199999 bytes; the limit is 4096 \(DOCKER_AGENT_MAX_ENTRY_NAME_BYTES\)/),
+    });
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('refuses nesting one level past the depth limit, and takes it at the limit', async () => {
+    const at = await tarOf([{ name: Array(64).fill('d').join('/'), body: 'x' }]);
+    await expect(limited().save(Readable.from(at), 'application/x-tar')).resolves.toMatchObject({ entries: 1 });
+    const past = await tarOf([{ name: Array(65).fill('d').join('/'), body: 'x' }]);
+    await expect(limited().save(Readable.from(past), 'application/x-tar')).rejects.toMatchObject({
+      code: 'ARCHIVE_LIMIT',
+      message: expect.stringMatching(/is 65 levels deep; the limit is 64 \(DOCKER_AGENT_MAX_ENTRY_DEPTH\)/),
+    });
+  });
+
+  it('refuses an archive with more entries than the limit', async () => {
+    await expect(limited().save(Readable.from(await manyEntries(1001)), 'application/gzip')).rejects.toMatchObject({
+      code: 'ARCHIVE_LIMIT',
+      message: expect.stringMatching(/"f1000" is entry number 1001; an archive may hold 1000 \(DOCKER_AGENT_MAX_WORKSPACE_ENTRIES\)/),
+    });
+  });
+
+  it('refuses a symlink whose target is longer than the name limit', async () => {
+    const body = await tarOf([{ name: 'l', type: 'symlink', linkname: 'x'.repeat(5000) }]);
+    await expect(limited().save(Readable.from(body), 'application/x-tar')).rejects.toMatchObject({
+      code: 'ARCHIVE_LIMIT',
+      message: expect.stringMatching(/has a link target of 5000 bytes/),
+    });
+  });
+
+  it('still finds an entry below a symlink many levels down', async () => {
+    const body = await tarOf([
+      { name: 'a/b/c', type: 'symlink', linkname: '/etc' },
+      { name: 'a/b/c/d/passwd', body: 'x' },
+    ]);
+    await expect(limited().save(Readable.from(body), 'application/x-tar')).rejects.toMatchObject({
+      message: expect.stringMatching(/lies below the symlink "a\/b\/c"/),
+    });
   });
 });
