@@ -9,6 +9,7 @@ import task from '../schemas/task.schema.json' with { type: 'json' };
 import token from '../schemas/token.schema.json' with { type: 'json' };
 import type { AgentMessage, AgentRequest, JobRequest, Profile, TokenRequest } from '../schemas/types.gen.js';
 import type { Issue } from './errors.js';
+import { userIssues } from './profiles/user.js';
 
 const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictTuples: false, strictRequired: false });
 // tsType tells the type generator to reuse a type declared by another schema.
@@ -51,7 +52,19 @@ export const validateJobRequest = validator<JobRequest>(
   ajv.compile(jobRequest),
   'give exactly one of `run` (one script), `steps` (a list) or `task` (a JSON task)',
 );
-export const validateProfile = validator<Profile>(ajv.compile(profile));
+const profileShape = validator<Profile>(ajv.compile(profile));
+/** The schema, then what it cannot say: `user` as numbers, and uid 0 in any spelling only when privileged. */
+export const validateProfile: Validator<Profile> = (value) => {
+  const result = profileShape(value);
+  if (!result.ok) {
+    // The schema's pattern message says less than parseUser's: use its words for /user.
+    const raw = value as { user?: unknown; privileged?: boolean };
+    const user = typeof raw?.user === 'string' ? userIssues({ user: raw.user, privileged: raw.privileged === true }) : [];
+    return user.length ? { ok: false, issues: [...result.issues.filter((i) => i.path !== '/user'), ...user] } : result;
+  }
+  const issues = userIssues(result.value);
+  return issues.length ? { ok: false, issues } : result;
+};
 export const validateAgentMessage = validator<AgentMessage>(ajv.getSchema(`${agentProtocol.$id}#/$defs/agentMessage`)!);
 export const validateTokenRequest = validator<TokenRequest>(ajv.getSchema(`${token.$id}#/$defs/request`)!);
 export const validateAgentRequest = validator<AgentRequest>(ajv.getSchema(`${agent.$id}#/$defs/request`)!);

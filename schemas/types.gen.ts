@@ -409,7 +409,7 @@ export interface Profile {
    */
   network?: "none" | "bridge";
   /**
-   * uid[:gid] the steps run as (default 1000:1000). Root (0) only in a privileged profile.
+   * uid[:gid] the steps run as, as numbers (default 1000:1000). Root (uid 0, in any spelling: 0, 00, 000:1000) only in a privileged profile.
    */
   user?: string;
   privileged?: boolean;

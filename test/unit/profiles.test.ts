@@ -37,7 +37,12 @@ describe('broken profile files', () => {
     ['a file without content', { name: 'a', files: [{ path: '/etc/x' }] }, '/files/0/content', /is required/],
     ['a relative file path', { name: 'a', files: [{ path: 'etc/x', content: '' }] }, '/files/0/path', /must match pattern/],
     ['a setup task of an unknown type', { name: 'a', setup_tasks: [{ type: 'shell', command: 'true' }] }, '/setup_tasks/0/type', /must be equal to constant/],
-    ['root without privileged', { name: 'a', user: '0:0' }, '/user', /root needs privileged: true/],
+    ['root without privileged', { name: 'a', user: '0:0' }, '/user', /uid 0 \(root\), which needs privileged: true/],
+    ['uid "00" (root, spelled with two zeros)', { name: 'a', user: '00' }, '/user', /"00" is uid 0 \(root\), which needs privileged: true/],
+    ['uid "0"', { name: 'a', user: '0' }, '/user', /uid 0 \(root\)/],
+    ['"000:1000" (root with another group)', { name: 'a', user: '000:1000' }, '/user', /uid 0 \(root\)/],
+    ['a user name ("root")', { name: 'a', user: 'root' }, '/user', /must be uid\[:gid\] as numbers.*names such as "root" are not resolved/],
+    ['an id past 32 bits', { name: 'a', user: '4294967296' }, '/user', /ids must be at most 4294967294/],
     ['a package name with a space', { name: 'a', packages: ['git jq'] }, '/packages/0', /must match pattern/],
   ];
   for (const [what, content, pointer, message] of cases) {
@@ -56,6 +61,11 @@ describe('broken profile files', () => {
       expect(issue!.message).toMatch(message);
     });
   }
+
+  it('takes root in a privileged profile and other uids anywhere', () => {
+    expect(loadProfileFile(write('r.json', { name: 'r', user: '00', privileged: true })).user).toBe('00');
+    expect(loadProfileFile(write('u.json', { name: 'u', user: '1001:0100' })).user).toBe('1001:0100');
+  });
 
   it('rejects a file that is not JSON, saying so', () => {
     const file = write('p.json', '{ "name": ');

@@ -8,8 +8,8 @@ import { AGENT_SOCKET_DIR_IN_CONTAINER, LABELS, SNAPSHOT_REPO, type Backend, typ
 import { execInContainer } from './exec.js';
 import { connectDocker, type Connection } from './connect.js';
 import { ImageBuilder } from './images.js';
-import { AGENT_UID } from './dockerfile.js';
 import { ownedArchive } from '../../workspaces.js';
+import { userIds } from '../../profiles/user.js';
 
 export interface DockerBackendOptions {
   baseImage: string;
@@ -96,6 +96,7 @@ export class DockerBackend implements Backend {
     const labels = { [LABELS.job]: spec.jobId, [LABELS.hub]: spec.hubId, [LABELS.profile]: profile.name, ...(spec.agent ? { [LABELS.agent]: spec.agent.id } : {}) };
     // A named agent's /workspace outlives its container; labelled so that its hub can find it.
     if (spec.agent) await this.docker.createVolume({ Name: spec.agent.volume, Labels: { [LABELS.hub]: spec.hubId, [LABELS.agent]: spec.agent.id } });
+    const user = userIds(profile);
     const container = await this.docker.createContainer({
       name: `docker-agent-${spec.jobId.replace(':', '-')}`,
       Image: spec.image,
@@ -103,7 +104,7 @@ export class DockerBackend implements Backend {
       Labels: labels,
       WorkingDir: '/workspace',
       // The runtime refuses nothing here: the image's user is non-root, and a profile may only pick another uid.
-      User: profile.user ?? `${AGENT_UID}:${AGENT_UID}`,
+      User: `${user.uid}:${user.gid}`,
       HostConfig: {
         // A tiny init as PID 1 reaps the orphans of steps and lets the runtime kill(-1) all of them.
         Init: true,
@@ -121,8 +122,7 @@ export class DockerBackend implements Backend {
     });
     try {
       if (spec.workspace) {
-        const [uid, gid = uid] = (profile.user ?? `${AGENT_UID}:${AGENT_UID}`).split(':').map(Number) as [number, number?];
-        await container.putArchive(ownedArchive(spec.workspace, uid, gid), { path: '/workspace' });
+        await container.putArchive(ownedArchive(spec.workspace, user.uid, user.gid), { path: '/workspace' });
       }
       await container.start();
     } catch (err) {
