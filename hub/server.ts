@@ -94,11 +94,16 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   links.http = (config.publicUrl ?? `http://${host}:${port}`).replace(/\/$/, '');
   links.ws = links.http.replace(/^http/, 'ws');
 
-  const toAgent = agentChannel(jobs, log);
+  const toAgent = agentChannel(jobs, log, {
+    maxFrameBytes: config.maxAgentFrameBytes,
+    // Half the asked-for interval leaves room for timer jitter; anything faster is a runtime gone wrong.
+    healthMinIntervalMs: Math.floor(config.healthIntervalMs / 2),
+  });
   const upgraded = new Set<Duplex>();
   const toEvents = eventStream({ jobs, log: events, bus, auth, streams, audit });
   const toShell = shellStream({ jobs, agents, auth, backend, streams, audit, log });
-  api.on('upgrade', route(upgraded, { '/v1/agent': toAgent }, [[EVENTS_PATH, toEvents], [SHELL_PATH, toShell]]));
+  // The agent channel is on the public port only when containers are told to dial it there.
+  api.on('upgrade', route(upgraded, config.agentUrl ? { '/v1/agent': toAgent } : {}, [[EVENTS_PATH, toEvents], [SHELL_PATH, toShell]]));
 
   // Agents dial this socket; its folder is what containers see, read-only.
   const socketPath = join(runDir, AGENT_SOCKET_NAME);

@@ -8,8 +8,19 @@ import type { AgentLink, JobService, RuntimeSession } from '../jobs/service.js';
 import { validateAgentMessage } from '../validation.js';
 import { bearerToken, type UpgradeHandler, rejectUpgrade } from './upgrade.js';
 
-export function agentChannel(jobs: JobService, log: (msg: string) => void): UpgradeHandler {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
+export interface AgentChannelLimits {
+  /** Largest message a runtime may send; a larger one closes the channel with 1009 (DOCKER_AGENT_MAX_AGENT_FRAME_BYTES). */
+  maxFrameBytes: number;
+  /** Health reports closer together than this are dropped: they only overwrite one row. */
+  healthMinIntervalMs: number;
+}
+
+/** The agent channel narrowed to what this module calls, so it can be driven without a scheduler. */
+export type AgentSessions = Pick<JobService, 'attach'>;
+
+export function agentChannel(jobs: AgentSessions, log: (msg: string) => void, limits: AgentChannelLimits): UpgradeHandler {
+  // Our runtime sends a pipe's read (64 KiB) at most; past maxPayload ws closes with 1009 "Max payload size exceeded" before buffering more.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes });
   return (req, socket, head) => {
     const token = bearerToken(req);
     if (!token) return rejectUpgrade(socket, new HubError('UNAUTHORIZED', 'the agent channel needs an agent token'));
@@ -17,6 +28,9 @@ export function agentChannel(jobs: JobService, log: (msg: string) => void): Upgr
   };
 
   function serve(ws: WebSocket, _req: IncomingMessage, token: string) {
+    let label = 'a runtime not attached yet';
+    // ws reports a frame past maxPayload (or a malformed one) here, then closes with its code (1009, 1002); unheard, it would throw.
+    ws.on('error', (err) => log(`${label}: agent channel closed: ${err.message} (frames up to ${limits.maxFrameBytes} bytes, DOCKER_AGENT_MAX_AGENT_FRAME_BYTES)`));
     const link: AgentLink = {
       send: (msg) => ws.send(JSON.stringify(msg)),
       close: (code, reason) => ws.close(code, reason),
@@ -24,11 +38,13 @@ export function agentChannel(jobs: JobService, log: (msg: string) => void): Upgr
     let session: RuntimeSession;
     try {
       session = jobs.attach(token, link);
+      label = session.label;
     } catch (err) {
       const e = err as HubError;
       ws.close(e.code === 'UNAUTHORIZED' ? 4001 : 4009, e.message.slice(0, 120));
       return;
     }
+    let lastHealth = 0;
     ws.on('message', (data: Buffer, isBinary) => {
       try {
         if (isBinary) {
@@ -40,7 +56,12 @@ export function agentChannel(jobs: JobService, log: (msg: string) => void): Upgr
         const parsed = validateAgentMessage(JSON.parse(data.toString('utf8')));
         if (!parsed.ok) throw new Error(parsed.issues.map((i) => `${i.path} ${i.message}`).join('; '));
         const msg = parsed.value;
-        if (msg.t === 'health') return session.health(msg);
+        if (msg.t === 'health') {
+          const now = Date.now();
+          if (now - lastHealth < limits.healthMinIntervalMs) return;
+          lastHealth = now;
+          return session.health(msg);
+        }
         session.report(msg);
         ws.send(JSON.stringify({ t: 'ack', n: msg.n }));
       } catch (err) {

@@ -1,0 +1,79 @@
+// The hub's end of the agent channel on a real socket and a real WebSocket client,
+// with the scheduler replaced by a recorder: limits on what a runtime may send.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { agentChannel, type AgentSessions } from '../../hub/agents/agent-channel.js';
+import { encodeOutputFrame } from '../../schemas/agent-frame.js';
+
+let server: Server;
+let url: string;
+const calls = { health: 0, reports: 0, logs: [] as string[] };
+
+const jobs: AgentSessions = {
+  attach: () => ({
+    label: 'job job-1',
+    report: () => {
+      calls.reports++;
+    },
+    health: () => {
+      calls.health++;
+    },
+    detach: () => {},
+  }),
+};
+
+beforeEach(async () => {
+  Object.assign(calls, { health: 0, reports: 0, logs: [] });
+  const upgrade = agentChannel(jobs, (m) => calls.logs.push(m), { maxFrameBytes: 1024 * 1024, healthMinIntervalMs: 60_000 });
+  server = createServer((_req, res) => res.writeHead(404).end());
+  server.on('upgrade', upgrade);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/v1/agent`;
+});
+afterEach(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+async function open(): Promise<WebSocket> {
+  const ws = new WebSocket(url, { headers: { authorization: 'Bearer agt_test' } });
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  return ws;
+}
+
+function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+}
+
+describe('agent channel limits', () => {
+  it('closes the channel with 1009 when a frame is over 1 MiB, and the server keeps serving', async () => {
+    const ws = await open();
+    const end = closed(ws);
+    ws.on('error', () => {});
+    ws.send(encodeOutputFrame({ stream: 'stdout', n: 1, step: 0, data: Buffer.alloc(1024 * 1024 + 1, 0x61) }));
+    expect(await end).toEqual({ code: 1009, reason: '' });
+    expect(calls.reports).toBe(0);
+    expect(calls.logs.join('\n')).toMatch(/job job-1: agent channel closed: Max payload size exceeded.*frames up to 1048576 bytes, DOCKER_AGENT_MAX_AGENT_FRAME_BYTES/);
+
+    // A frame of a normal size on a new connection still goes through.
+    const again = await open();
+    const acked = new Promise((r) => again.once('message', r));
+    again.send(encodeOutputFrame({ stream: 'stdout', n: 1, step: 0, data: Buffer.alloc(64 * 1024, 0x61) }));
+    expect(JSON.parse(String(await acked))).toEqual({ t: 'ack', n: 1 });
+    expect(calls.reports).toBe(1);
+    again.close();
+  });
+
+  it('takes one health report per interval and drops a flood of them', async () => {
+    const ws = await open();
+    for (let i = 0; i < 200; i++) ws.send(JSON.stringify({ t: 'health', memoryBytes: 1, cpuPercent: 1 }));
+    // A reliable message after the flood: its ack says the hub has read everything before it.
+    const acked = new Promise((r) => ws.once('message', r));
+    ws.send(encodeOutputFrame({ stream: 'stdout', n: 1, step: 0, data: Buffer.from('x') }));
+    await acked;
+    expect(calls.health).toBe(1);
+    ws.close();
+  });
+});
