@@ -26,6 +26,7 @@ import { EventLog } from './store/events.js';
 import { JobStore } from './store/jobs.js';
 import { newSecret, TokenStore } from './store/tokens.js';
 import { WorkspaceStore } from './workspaces.js';
+import { secureDataDir } from './data-dir.js';
 import { Authenticator, type OidcSettings } from './auth.js';
 import { auditLog } from './audit.js';
 import { StreamRegistry } from './api/stream-registry.js';
@@ -47,6 +48,8 @@ export interface HubOptions {
 }
 
 export async function startHub(config: HubConfig, log: (msg: string) => void = (m) => console.error(m), opts: HubOptions = {}): Promise<RunningHub> {
+  // run/ holds the agent socket that containers bind-mount: it alone stays open (0755, socket 0666).
+  secureDataDir(config.dataDir, ['run']);
   const runDir = join(config.dataDir, 'run');
   mkdirSync(runDir, { recursive: true, mode: 0o755 });
   chmodSync(runDir, 0o755);

@@ -69,6 +69,8 @@ interface Active {
   timedOutStep?: number;
   /** The named agent it runs on: the container and the link are the agent's, not the job's. */
   agentId?: string;
+  /** Output bytes stored so far, and whether the OUTPUT_LIMIT event was. */
+  output: { bytes: number; capped: boolean };
 }
 
 export interface JobServiceDeps {
@@ -230,7 +232,7 @@ export class JobService {
   /** Runs a queued job on a named agent that is free: its container, its connected runtime. */
   runOnAgent(job: Job, target: AgentTarget): void {
     if (this.stopped) return;
-    const a: Active = { id: job.id, owner: job.owner ?? '', ref: target.ref, agent: target.link, agentSeq: target.seq, ending: false, timers: new Map(), agentId: job.agent! };
+    const a: Active = { id: job.id, owner: job.owner ?? '', ref: target.ref, agent: target.link, agentSeq: target.seq, ending: false, timers: new Map(), agentId: job.agent!, output: this.deps.store.outputUsage(job.id) };
     this.active.set(job.id, a);
     const deadlineAt = Date.now() + job.spec.timeout * 1000 + DEADLINE_GRACE_MS;
     this.transition(job.id, 'preparing');
@@ -255,7 +257,9 @@ export class JobService {
     const job = this.get(jobId);
     a.agentSeq = msg.n;
     if ('stream' in msg) {
-      bus.publish(jobId, [{ type: msg.stream, step: msg.step, data: msg.data }], () => store.setAgentSeq(jobId, msg.n));
+      const events = this.capOutput(a, msg);
+      if (events.length) bus.publish(jobId, events, () => store.setAgentSeq(jobId, msg.n));
+      else store.setAgentSeq(jobId, msg.n);
     } else if (msg.t === 'step') {
       const steps = job.steps.map((s, i) => (i === msg.step ? stepSummary(s, msg) : s));
       if (msg.timedOut) a.timedOutStep = msg.step;
@@ -270,6 +274,28 @@ export class JobService {
       setImmediate(() => void this.finish(jobId, msg.outcome, { exitCode: msg.exitCode, reason }));
     }
     return true;
+  }
+
+  /**
+   * A frame's events under the job's output cap: bytes past DOCKER_AGENT_MAX_OUTPUT_BYTES
+   * are dropped (still acknowledged, so the runtime does not hold them), one error
+   * event says so, and the job goes on: its steps' exit codes decide how it ends.
+   */
+  private capOutput(a: Active, msg: OutputFrame): NewEvent[] {
+    const max = this.deps.config.maxOutputBytes;
+    const room = Math.max(0, max - a.output.bytes);
+    const kept = msg.data.length > room ? msg.data.subarray(0, room) : msg.data;
+    a.output.bytes += kept.length;
+    const events: NewEvent[] = kept.length ? [{ type: msg.stream, step: msg.step, data: kept }] : [];
+    if (kept.length < msg.data.length && !a.output.capped) {
+      a.output.capped = true;
+      events.push({
+        type: 'error',
+        code: 'OUTPUT_LIMIT',
+        message: `the job printed more than ${max} bytes (DOCKER_AGENT_MAX_OUTPUT_BYTES); the rest of its output is dropped, the job goes on`,
+      });
+    }
+    return events;
   }
 
   private agentHealth(jobId: string, h: { memoryBytes: number; cpuPercent: number }): void {
@@ -297,7 +323,7 @@ export class JobService {
       if (!job) return;
       const owner = job.owner ?? '';
       running.set(owner, (running.get(owner) ?? 0) + 1);
-      const a: Active = { id: job.id, owner, agentSeq: 0, ending: false, timers: new Map() };
+      const a: Active = { id: job.id, owner, agentSeq: 0, ending: false, timers: new Map(), output: { bytes: 0, capped: false } };
       this.active.set(job.id, a);
       void this.run(job, a);
     }
@@ -403,7 +429,15 @@ export class JobService {
     this.transition(
       id,
       state,
-      { endedAt: new Date().toISOString(), exitCode: opts.exitCode, reason: opts.reason, agentTokenHash: null, sessionHash: null },
+      {
+        endedAt: new Date().toISOString(),
+        exitCode: opts.exitCode,
+        reason: opts.reason,
+        agentTokenHash: null,
+        sessionHash: null,
+        // env values are often secrets: an ended job never runs again, so only their names stay.
+        spec: withoutEnvValues(job.spec),
+      },
       events,
     );
     if (a) this.active.delete(id);
@@ -418,6 +452,7 @@ export class JobService {
       this.deps.store.update(ref.jobId, { snapshot: snap });
       return { type: 'snapshot', ...snap, url: snapshotUrl(ref.jobId, this.deps.links) };
     } catch (err) {
+      if (err instanceof HubError) return { type: 'error', code: err.code, message: err.message };
       return { type: 'error', code: 'SNAPSHOT_FAILED', message: `committing the container failed: ${(err as Error).message}` };
     }
   }
@@ -462,7 +497,8 @@ export class JobService {
       }
       const c = byJob.get(job.id);
       if (c?.running) {
-        const a: Active = { id: job.id, owner: job.owner ?? '', ref: { id: c.id, jobId: job.id }, agentSeq: job.agentSeq, ending: false, timers: new Map() };
+        const output = store.outputUsage(job.id);
+        const a: Active = { id: job.id, owner: job.owner ?? '', ref: { id: c.id, jobId: job.id }, agentSeq: job.agentSeq, ending: false, timers: new Map(), output };
         this.active.set(job.id, a);
         this.watch(a, job.deadlineAt ?? Date.now(), true);
         log(`job ${job.id}: re-attached to its running container`);
@@ -494,6 +530,12 @@ export class JobService {
     this.stopped = true;
     for (const a of this.active.values()) this.clearTimers(a);
   }
+}
+
+/** The spec with every env value (job and step level) replaced by "": the names say what was set. */
+export function withoutEnvValues(spec: JobSpec): JobSpec {
+  const blank = (env: Record<string, string> = {}) => Object.fromEntries(Object.keys(env).map((k) => [k, '']));
+  return { ...spec, env: blank(spec.env), steps: spec.steps.map((st) => ({ ...st, ...(st.env ? { env: blank(st.env) } : {}) })) };
 }
 
 function stepSummary(s: StepSummary, msg: StepMessage): StepSummary {

@@ -3,6 +3,7 @@
 // WAL lets the API read while the scheduler writes.
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
+import { touchPrivate } from '../data-dir.js';
 
 export type Db = Database.Database;
 
@@ -87,11 +88,15 @@ const MIGRATIONS = [
 ];
 
 export function openDb(file: string): Db {
+  // Made 0600 before SQLite opens it (it would make it 0644); -wal and -shm take its mode.
+  if (file !== ':memory:') touchPrivate(file);
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   // WAL + NORMAL survives a killed process (only an OS crash can lose the last commits).
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
+  // Deleted and overwritten content (an ended job's env values) is zeroed, not left in free pages.
+  db.pragma('secure_delete = ON');
   const version = db.pragma('user_version', { simple: true }) as number;
   for (let v = version; v < MIGRATIONS.length; v++) {
     db.transaction(() => {

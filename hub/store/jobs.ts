@@ -118,9 +118,10 @@ const COLUMNS = {
 } as const;
 
 /** Columns that hold JSON, named as their fields. */
-const JSON_COLUMNS = ['steps', 'health', 'snapshot'];
+const JSON_COLUMNS = ['spec', 'steps', 'health', 'snapshot'];
 
 export type JobPatch = Partial<Pick<Job, 'state' | 'startedAt' | 'endedAt' | 'exitCode' | 'reason' | 'image' | 'containerId' | 'agentSeq' | 'deadlineAt'>> & {
+  spec?: JobSpec;
   steps?: StepSummary[];
   health?: Health;
   snapshot?: Snapshot;
@@ -188,6 +189,18 @@ export class JobStore {
     }
     const sql = `SELECT rowid, * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY rowid DESC LIMIT ?`;
     return (this.db.prepare(sql).all(...values, q.limit) as Row[]).map(fromRow);
+  }
+
+  /** Output bytes a job has stored, and whether its OUTPUT_LIMIT event was (to go on after a restart). */
+  outputUsage(id: string): { bytes: number; capped: boolean } {
+    const row = this.db
+      .prepare(
+        `SELECT COALESCE(SUM(CASE WHEN type IN ('stdout','stderr') THEN length(data) END), 0) AS bytes,
+                COUNT(CASE WHEN type = 'error' AND json_extract(payload, '$.code') = 'OUTPUT_LIMIT' THEN 1 END) AS capped
+           FROM events WHERE job_id = ?`,
+      )
+      .get(id) as { bytes: number; capped: number };
+    return { bytes: row.bytes, capped: row.capped > 0 };
   }
 
   setAgentSeq(id: string, n: number): void {

@@ -18,6 +18,11 @@ export interface DockerBackendOptions {
   agentSocketDir?: string;
   /** Host folder of extra CA certificates (*.crt) to trust in images. */
   extraCaDir?: string;
+  /** json-file rotation of what a container prints itself (the runtime's own lines), so no container fills the engine's disk. */
+  containerLogMaxSize?: string;
+  containerLogMaxFiles?: number;
+  /** Largest change a snapshot may commit (the container's writable layer). */
+  maxSnapshotBytes?: number;
 }
 
 function readCerts(dir: string | undefined): Map<string, Buffer> {
@@ -114,6 +119,10 @@ export class DockerBackend implements Backend {
         PidsLimit: resources.pids,
         ...(profile.privileged ? privilegedHostConfig() : { CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'] }),
         NetworkMode: profile.network ?? 'none',
+        LogConfig: {
+          Type: 'json-file',
+          Config: { 'max-size': this.opts.containerLogMaxSize ?? '10m', 'max-file': String(this.opts.containerLogMaxFiles ?? 3) },
+        },
         Binds: [
           ...(this.opts.agentSocketDir ? [`${this.opts.agentSocketDir}:${AGENT_SOCKET_DIR_IN_CONTAINER}:ro`] : []),
           ...(spec.agent ? [`${spec.agent.volume}:/workspace`] : []),
@@ -153,6 +162,15 @@ export class DockerBackend implements Backend {
 
   async snapshot(ref: ContainerRef): Promise<{ image: string; bytes: number }> {
     const image = `${SNAPSHOT_REPO}:${ref.jobId}`;
+    const max = this.opts.maxSnapshotBytes;
+    if (max !== undefined) {
+      // Measured before committing, so a job that wrote too much never costs the disk a second copy
+      // (the engine takes ?size=1; the typings do not know it).
+      const { SizeRw = 0 } = (await this.docker.getContainer(ref.id).inspect({ size: true } as Docker.ContainerInspectOptions)) as { SizeRw?: number };
+      if (SizeRw > max) {
+        throw new HubError('SNAPSHOT_TOO_LARGE', `no snapshot: the job changed ${SizeRw} bytes of files; snapshots are limited to ${max} (DOCKER_AGENT_MAX_SNAPSHOT_BYTES)`);
+      }
+    }
     // pause: a container still running is frozen while its files are read, so the image is consistent.
     await this.docker.getContainer(ref.id).commit({ repo: SNAPSHOT_REPO, tag: ref.jobId, pause: true, comment: `docker-agent job ${ref.jobId}` });
     const info = await this.docker.getImage(image).inspect();
