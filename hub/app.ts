@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Authenticator } from './auth.js';
 import { HubError } from './errors.js';
-import type { Backend } from './backend/types.js';
+import type { Backend, NetworkStatus } from './backend/types.js';
 import type { JobService } from './jobs/service.js';
 import { jobsRoutes } from './api/jobs.js';
 import type { Links } from './links.js';
@@ -44,6 +44,8 @@ export interface AppDeps {
   /** A token was revoked through the API: end its open streams. */
   onRevoke: (tokenId: string) => void;
   audit: AuditLog;
+  /** The job network's isolation, as found at start. */
+  network?: NetworkStatus;
 }
 
 /** The id a request is about: `/v1/jobs/:id/…`, `/v1/tokens/:id`. */
@@ -64,7 +66,10 @@ export function createApp(deps: AppDeps) {
   app.get('/health', async (c) => {
     try {
       const engine = await deps.backend.info();
-      return c.json({ status: 'ok', engine });
+      const { network } = deps;
+      // Still 200: the hub runs jobs; `degraded` and the rules tell the operator what is missing.
+      if (network && !network.isolated) return c.json({ status: 'degraded', engine, network });
+      return c.json({ status: 'ok', engine, ...(network ? { network: { name: network.name, isolated: true } } : {}) });
     } catch (err) {
       return c.json({ status: 'degraded', engine: { reachable: false, error: (err as Error).message } }, 503);
     }

@@ -13,7 +13,7 @@ import { eventStream, EVENTS_PATH } from './api/event-stream.js';
 import { shellStream, SHELL_PATH } from './api/shell-stream.js';
 import { createApp } from './app.js';
 import { DockerBackend } from './backend/docker/backend.js';
-import { AGENT_SOCKET_NAME } from './backend/types.js';
+import { AGENT_SOCKET_NAME, type NetworkStatus } from './backend/types.js';
 import type { HubConfig } from './config.js';
 import { HubError } from './errors.js';
 import { EventBus } from './jobs/event-bus.js';
@@ -74,6 +74,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const jobs = new JobService({ config, hubId, store, bus, backend, profiles, workspaces, workspaceOwners, links, log });
   const agents = new AgentService({ config, hubId, agents: new AgentStore(db), store, bus, backend, profiles, jobs, log });
 
+  const network = await jobNetwork(backend, hubId, config, log);
   const auth = new Authenticator(tokens, oidcSettings(config), new OidcRepositories(db));
   const streams = new StreamRegistry((p) => auth.stillValid(p));
   const audit = auditLog(log);
@@ -81,7 +82,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     agents,
     events,
     bus,
-    ...{ jobs, auth, backend, profiles, store, links, workspaces, workspaceOwners, hubId, tokens, audit },
+    ...{ jobs, auth, backend, profiles, store, links, workspaces, workspaceOwners, hubId, tokens, audit, network },
     onRevoke: (id) => streams.closeToken(id),
     allowPrivileged: config.allowPrivileged,
     maxBodyBytes: config.maxBodyBytes,
@@ -177,6 +178,27 @@ function ensureToken(tokens: TokenStore, config: HubConfig, log: (msg: string) =
   tokens.add({ name: 'first start', token, scopes: ['admin'], source: 'first-start' });
   log(`created an admin API token; it is in ${file} (send it as Authorization: Bearer <token>)`);
   return existsSync(file) ? file : undefined;
+}
+
+/**
+ * This hub's job network, fenced off from the host and each other as far as the hub
+ * may; when it may not, the operator is told the exact rules (and /health says so).
+ */
+async function jobNetwork(backend: DockerBackend, hubId: string, config: HubConfig, log: (msg: string) => void): Promise<NetworkStatus> {
+  // Containers that dial the hub over TCP (DOCKER_AGENT_AGENT_URL) must still reach its port on the host.
+  const agent = config.agentUrl ? new URL(config.agentUrl.replace(/^ws/, 'http')) : undefined;
+  const allowTcpPorts = agent ? [Number(agent.port || (agent.protocol === 'https:' ? 443 : 80))] : [];
+  let status: NetworkStatus;
+  try {
+    status = await backend.jobNetwork({ hubId, allowTcpPorts });
+  } catch (err) {
+    status = { name: '', isolated: false, rules: [], problem: `the job network could not be set up: ${(err as Error).message}` };
+  }
+  if (!status.isolated) {
+    log(`WARNING: jobs of bridge profiles are not isolated: ${status.problem}.`);
+    if (status.rules.length) log(`Add these rules as root (again after a reboot):\n  ${status.rules.join('\n  ')}`);
+  }
+  return status;
 }
 
 /** OIDC is on when the operator names the repositories it admits. */

@@ -55,6 +55,17 @@ export interface EngineInfo {
   apiVersion: string;
 }
 
+/** The network jobs of `bridge` profiles join, and whether it is fenced off from the host and each other. */
+export interface NetworkStatus {
+  name: string;
+  /** True when the host's packet filter keeps its containers from each other, the host and 169.254.0.0/16. */
+  isolated: boolean;
+  /** The rules that do it, as shell commands (what an operator adds when the hub cannot). */
+  rules: string[];
+  /** Why it is not isolated. */
+  problem?: string;
+}
+
 export interface Backend {
   readonly name: string;
   /** Reachability and version of the engine; throws ENGINE_UNAVAILABLE. */
@@ -65,6 +76,8 @@ export interface Backend {
   imageFor(profile: Profile): Promise<string>;
   /** Profile images (not the base) other than `keep`, created before `olderThan` or the oldest beyond `maxBytes`; removed unless `dryRun`. */
   pruneImages(opts: { keep: Set<string>; olderThan: Date; maxBytes: number; dryRun: boolean }): Promise<string[]>;
+  /** Creates (or finds) this hub's job network and fences it off as far as the hub may; may repeat. `bridge` jobs need it first. */
+  jobNetwork(opts: { hubId: string; allowTcpPorts: number[] }): Promise<NetworkStatus>;
   start(spec: ContainerSpec): Promise<ContainerRef>;
   /** Resolves when the container stops. */
   wait(ref: ContainerRef): Promise<{ exitCode: number }>;
@@ -97,6 +110,7 @@ export const LABELS = {
   hub: 'docker-agent.hub',
   profile: 'docker-agent.profile',
   agent: 'docker-agent.agent',
+  network: 'docker-agent.network',
 } as const;
 
 /** Where a container finds the hub's agent socket (its folder is bind-mounted read-only). */

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { HubClient, isFinalEvent, type JobEvent } from '../../client/index.js';
 import { loadConfig } from '../../hub/config.js';
 import { startHub, type HubOptions, type RunningHub } from '../../hub/server.js';
+import { removeRulesFor } from '../../hub/backend/docker/firewall.js';
+import { jobBridgeName, jobNetworkName } from '../../hub/backend/docker/network.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 
@@ -67,13 +69,15 @@ export async function containersOf(hubId: string) {
   return docker.listContainers({ all: true, filters: { label: [`docker-agent.hub=${hubId}`] } });
 }
 
-/** What a test hub leaves on the engine: its containers, its agents' volumes and its snapshots. */
+/** What a test hub leaves on the engine and the host: its containers, its agents' volumes, its snapshots, its job network and that network's packet filter rules. */
 export async function removeContainers(hubId: string) {
   for (const c of await containersOf(hubId)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
   const { Volumes } = await docker.listVolumes({ filters: { label: [`docker-agent.hub=${hubId}`] } });
   for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
   const snapshots = await docker.listImages({ filters: { reference: ['docker-agent/snapshot'], label: [`docker-agent.hub=${hubId}`] } });
   for (const i of snapshots) await docker.getImage(i.Id).remove({ force: true }).catch(() => {});
+  await docker.getNetwork(jobNetworkName(hubId)).remove().catch(() => {});
+  if (process.getuid?.() === 0) await removeRulesFor(jobBridgeName(hubId));
 }
 
 /** Resolves once a named agent has left `starting`, with its state. */

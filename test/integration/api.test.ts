@@ -6,7 +6,7 @@ import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../hub/config.js';
 import { startHub } from '../../hub/server.js';
-import { collect, startTestHub, tempDataDir, type TestHub } from '../helpers/hub.js';
+import { collect, removeContainers, startTestHub, tempDataDir, type TestHub } from '../helpers/hub.js';
 
 let t: TestHub;
 beforeAll(async () => {
@@ -80,6 +80,7 @@ describe('first start', () => {
       expect(readFileSync(join(dataDir, 'hub.db')).includes(token)).toBe(false);
     } finally {
       await hub.close();
+      await removeContainers(hub.hubId);
       rmSync(dataDir, { recursive: true, force: true });
     }
   });

@@ -4,9 +4,10 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Profile } from '../../../schemas/types.gen.js';
 import { HubError } from '../../errors.js';
-import { AGENT_SOCKET_DIR_IN_CONTAINER, LABELS, SNAPSHOT_REPO, type Backend, type BuildProgress, type ContainerInfo, type ContainerRef, type ContainerSpec, type EngineInfo, type ExecOptions, type ExecSession } from '../types.js';
+import { AGENT_SOCKET_DIR_IN_CONTAINER, LABELS, SNAPSHOT_REPO, type Backend, type BuildProgress, type ContainerInfo, type ContainerRef, type ContainerSpec, type EngineInfo, type ExecOptions, type ExecSession, type NetworkStatus } from '../types.js';
 import { execInContainer } from './exec.js';
 import { connectDocker, type Connection } from './connect.js';
+import { ensureJobNetwork } from './network.js';
 import { ImageBuilder } from './images.js';
 import { ownedArchive } from '../../workspaces.js';
 import { userIds } from '../../profiles/user.js';
@@ -47,6 +48,7 @@ function isNotFound(err: unknown): boolean {
 
 export class DockerBackend implements Backend {
   readonly name = 'docker';
+  private network?: NetworkStatus;
 
   private constructor(
     private readonly conn: Connection,
@@ -95,8 +97,15 @@ export class DockerBackend implements Backend {
     );
   }
 
+  async jobNetwork(opts: { hubId: string; allowTcpPorts: number[] }): Promise<NetworkStatus> {
+    this.network = await ensureJobNetwork(this.docker, { ...opts, isRoot: process.getuid?.() === 0 });
+    return this.network;
+  }
+
   async start(spec: ContainerSpec): Promise<ContainerRef> {
     const { profile } = spec;
+    // Never Docker's default bridge: there jobs reach each other and the host.
+    if (profile.network === 'bridge' && !this.network) throw new HubError('INTERNAL', 'the job network is not set up (jobNetwork() was not called)');
     const resources = { ...DEFAULTS, ...profile.resources };
     const labels = { [LABELS.job]: spec.jobId, [LABELS.hub]: spec.hubId, [LABELS.profile]: profile.name, ...(spec.agent ? { [LABELS.agent]: spec.agent.id } : {}) };
     // A named agent's /workspace outlives its container; labelled so that its hub can find it.
@@ -118,7 +127,7 @@ export class DockerBackend implements Backend {
         NanoCpus: Math.round(resources.cpus * 1e9),
         PidsLimit: resources.pids,
         ...(profile.privileged ? privilegedHostConfig() : { CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'] }),
-        NetworkMode: profile.network ?? 'none',
+        NetworkMode: profile.network === 'bridge' ? this.network!.name : 'none',
         LogConfig: {
           Type: 'json-file',
           Config: { 'max-size': this.opts.containerLogMaxSize ?? '10m', 'max-file': String(this.opts.containerLogMaxFiles ?? 3) },
