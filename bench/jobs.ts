@@ -73,6 +73,7 @@ async function main() {
     console.log(`${what.padEnd(34)} ${raw.toFixed(0).padStart(11)} ${viaHub.toFixed(0).padStart(9)} ${(viaHub / raw).toFixed(2).padStart(6)}x`);
   }
   await hub.close();
+  await backend.removeJobNetwork(hub.hubId);
   rmSync(dataDir, { recursive: true, force: true });
 }
 

@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { HubClient, isFinalEvent, type JobEvent } from '../../client/index.js';
 import { loadConfig } from '../../hub/config.js';
 import { startHub, type HubOptions, type RunningHub } from '../../hub/server.js';
-import { removeRulesFor } from '../../hub/backend/docker/firewall.js';
-import { jobBridgeName, jobNetworkName } from '../../hub/backend/docker/network.js';
+import { removeJobNetwork } from '../../hub/backend/docker/network.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 
@@ -76,8 +75,7 @@ export async function removeContainers(hubId: string) {
   for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
   const snapshots = await docker.listImages({ filters: { reference: ['docker-agent/snapshot'], label: [`docker-agent.hub=${hubId}`] } });
   for (const i of snapshots) await docker.getImage(i.Id).remove({ force: true }).catch(() => {});
-  await docker.getNetwork(jobNetworkName(hubId)).remove().catch(() => {});
-  if (process.getuid?.() === 0) await removeRulesFor(jobBridgeName(hubId));
+  await removeJobNetwork(docker, hubId, process.getuid?.() === 0);
 }
 
 /** Resolves once a named agent has left `starting`, with its state. */

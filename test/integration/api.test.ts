@@ -58,7 +58,8 @@ describe('auth', () => {
   });
 
   it('refuses the agent channel to anyone without an agent token', async () => {
-    const url = `${t.hub.url.replace('http', 'ws')}/v1/agent`;
+    // Where containers dial it: the Unix socket in the data folder (it is not on TCP unless DOCKER_AGENT_AGENT_URL asks).
+    const url = `ws+unix://${join(t.dataDir, 'run', 'hub.sock')}:/v1/agent`;
     const code = await new Promise<number>((resolve) => {
       const ws = new WebSocket(url, { headers: { authorization: 'Bearer test-token-0123456789abcdef' } });
       ws.on('close', (c) => resolve(c));

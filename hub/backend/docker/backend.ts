@@ -7,7 +7,7 @@ import { HubError } from '../../errors.js';
 import { AGENT_SOCKET_DIR_IN_CONTAINER, LABELS, SNAPSHOT_REPO, type Backend, type BuildProgress, type ContainerInfo, type ContainerRef, type ContainerSpec, type EngineInfo, type ExecOptions, type ExecSession, type NetworkStatus } from '../types.js';
 import { execInContainer } from './exec.js';
 import { connectDocker, type Connection } from './connect.js';
-import { ensureJobNetwork } from './network.js';
+import { ensureJobNetwork, removeJobNetwork } from './network.js';
 import { ImageBuilder } from './images.js';
 import { ownedArchive } from '../../workspaces.js';
 import { userIds } from '../../profiles/user.js';
@@ -100,6 +100,11 @@ export class DockerBackend implements Backend {
   async jobNetwork(opts: { hubId: string; allowTcpPorts: number[] }): Promise<NetworkStatus> {
     this.network = await ensureJobNetwork(this.docker, { ...opts, isRoot: process.getuid?.() === 0 });
     return this.network;
+  }
+
+  /** Removes this hub's job network and rules, for a hub that goes for good (the bench's). */
+  removeJobNetwork(hubId: string): Promise<void> {
+    return removeJobNetwork(this.docker, hubId, process.getuid?.() === 0);
   }
 
   async start(spec: ContainerSpec): Promise<ContainerRef> {

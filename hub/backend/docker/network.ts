@@ -4,7 +4,7 @@
 // it says which rules to add and /health reports the gap.
 import type Docker from 'dockerode';
 import { LABELS, type NetworkStatus } from '../types.js';
-import { applyRules, isolationRules, ruleCommands } from './firewall.js';
+import { applyRules, isolationRules, removeRulesFor, ruleCommands } from './firewall.js';
 
 export function jobNetworkName(hubId: string): string {
   return `docker-agent-${hubId}`;
@@ -47,4 +47,12 @@ export async function ensureJobNetwork(
   } catch (err) {
     return { name, isolated: false, rules: commands, problem: `adding the packet filter rules failed: ${(err as Error).message.split('\n')[0]}` };
   }
+}
+
+/** Removes a hub's job network and its rules (when the hub goes for good: benchmarks, tests). Containers on it must be gone. */
+export async function removeJobNetwork(docker: Docker, hubId: string, isRoot: boolean): Promise<void> {
+  await docker.getNetwork(jobNetworkName(hubId)).remove().catch((err: { statusCode?: number }) => {
+    if (err.statusCode !== 404) throw err;
+  });
+  if (isRoot) await removeRulesFor(jobBridgeName(hubId));
 }
