@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { HubClient } from '../../client/index.js';
 import { repoPath } from '../../hub/paths.js';
 import { startHub } from '../../hub/server.js';
-import { collect, finalState, startTestHub, tempDataDir, testConfig } from '../helpers/hub.js';
+import { collect, finalState, removeHubLeftovers, startTestHub, tempDataDir, testConfig } from '../helpers/hub.js';
 
 const run = promisify(execFile);
 const HUB = repoPath('build', 'hub.mjs');
@@ -30,8 +30,10 @@ describe('DOCKER_AGENT_TOKEN', () => {
     const dataDir = tempDataDir();
     const first = 'first-admin-token-0123456789';
     const second = 'second-admin-token-0123456789';
+    let hubId = '';
     try {
       let hub = await startHub(testConfig(dataDir, { DOCKER_AGENT_TOKEN: first }), () => {});
+      hubId = hub.hubId;
       let jobId: string;
       try {
         const c1 = new HubClient({ url: hub.url, token: first });
@@ -65,6 +67,7 @@ describe('DOCKER_AGENT_TOKEN', () => {
         await hub.close();
       }
     } finally {
+      if (hubId) await removeHubLeftovers(hubId);
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
