@@ -122,7 +122,8 @@ const SETTINGS = {
   maxAgentFrameBytes: {
     flag: undefined,
     env: 'DOCKER_AGENT_MAX_AGENT_FRAME_BYTES',
-    schema: z.coerce.number().int().min(64 * 1024).default(1024 * 1024),
+    // A runtime frame is one pipe read (64 KiB) plus its header and a held-back UTF-8 tail: keep room above that.
+    schema: z.coerce.number().int().min(128 * 1024).default(1024 * 1024),
   },
   oidcRepositories: {
     flag: 'oidc-repositories',
