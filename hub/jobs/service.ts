@@ -482,6 +482,8 @@ export class JobService {
    */
   async recover(): Promise<void> {
     const { backend, store, hubId, log } = this.deps;
+    // Jobs that ended under an older hub still hold their env values: remove them as finish() does now.
+    for (const job of store.endedWithEnvValues()) store.update(job.id, { spec: withoutEnvValues(job.spec) });
     const containers = await backend.list(hubId);
     const byJob = new Map(containers.map((c) => [c.jobId, c]));
     for (const job of store.unfinished()) {

@@ -234,6 +234,17 @@ export class JobStore {
     return (this.db.prepare(`SELECT count(*) AS n FROM jobs WHERE state = 'queued' AND owner = ?`).get(owner) as { n: number }).n;
   }
 
+  /** Ended jobs whose spec still holds an env value (stored by a hub from before values were removed at the end). */
+  endedWithEnvValues(): Job[] {
+    const rows = this.db
+      .prepare(
+        `SELECT rowid, * FROM jobs WHERE ended_at IS NOT NULL AND EXISTS
+           (SELECT 1 FROM json_tree(jobs.spec) t WHERE t.type = 'text' AND t.value != '' AND t.path LIKE '%.env')`,
+      )
+      .all() as Row[];
+    return rows.map(fromRow);
+  }
+
   /** Deletes ended jobs (and their events) that ended before `before`, but never the newest `keep` of them. */
   pruneEnded(before: string, keep: number, dryRun: boolean): string[] {
     const ids = (

@@ -1,10 +1,14 @@
 // Pieces of the limits that need no engine: config defaults, env values blanked
 // at the end, and /health when the job network is not fenced off.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createApp, type AppDeps } from '../../hub/app.js';
 import { loadConfig } from '../../hub/config.js';
 import { withoutEnvValues } from '../../hub/jobs/service.js';
-import type { JobSpec } from '../../hub/store/jobs.js';
+import { openDb } from '../../hub/store/db.js';
+import { JobStore, type JobSpec } from '../../hub/store/jobs.js';
 
 describe('limit settings', () => {
   it('have safe defaults and take the environment', () => {
@@ -56,5 +60,33 @@ describe('/health', () => {
   it('is ok when it is', async () => {
     const res = await app({ name: 'docker-agent-x', isolated: true, rules: ['…'] }).request('/health');
     expect(await res.json()).toEqual({ status: 'ok', engine, network: { name: 'docker-agent-x', isolated: true } });
+  });
+});
+
+describe('env values stored by an older hub', () => {
+  it('are found in ended jobs only, at job and step level', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'da-env-'));
+    try {
+      const db = openDb(join(dir, 'hub.db'));
+      const store = new JobStore(db);
+      const spec = (env: Record<string, string>, stepEnv: Record<string, string>): JobSpec => ({
+        steps: [{ name: 's', run: 'true', env: stepEnv }],
+        env,
+        timeout: 5,
+        keep: false,
+      });
+      const make = (id: string, s: JobSpec, ended: boolean) => {
+        store.create({ id, owner: 'token:t', profile: 'default', spec: s, steps: [] });
+        if (ended) store.update(id, { state: 'succeeded', endedAt: new Date().toISOString() });
+      };
+      make('job-env', spec({ KEY: 'secret' }, {}), true);
+      make('step-env', spec({}, { KEY: 'secret' }), true);
+      make('blanked', spec({ KEY: '' }, { OTHER: '' }), true);
+      make('running', spec({ KEY: 'secret' }, {}), false);
+      expect(store.endedWithEnvValues().map((j) => j.id).sort()).toEqual(['job-env', 'step-env']);
+      db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
