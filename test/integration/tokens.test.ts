@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { HubClient } from '../../client/index.js';
 import { repoPath } from '../../hub/paths.js';
 import { startHub } from '../../hub/server.js';
-import { collect, finalState, removeHubLeftovers, startTestHub, tempDataDir, testConfig } from '../helpers/hub.js';
+import { collect, finalState, removeContainers, startTestHub, tempDataDir, testConfig } from '../helpers/hub.js';
 
 const run = promisify(execFile);
 const HUB = repoPath('build', 'hub.mjs');
@@ -67,7 +67,7 @@ describe('DOCKER_AGENT_TOKEN', () => {
         await hub.close();
       }
     } finally {
-      if (hubId) await removeHubLeftovers(hubId);
+      if (hubId) await removeContainers(hubId);
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
