@@ -3,10 +3,10 @@
 // reconnects with ?from= so nothing is missed or seen twice.
 import { Readable } from 'node:stream';
 import WebSocket from 'ws';
-import type { AgentRequest, AgentView, CreatedToken, JobEvent, JobRequest, JobState, JobView, TokenRequest, TokenScope, TokenView } from '../schemas/types.gen.js';
+import type { AgentRequest, AgentView, SnapshotView, CreatedToken, JobEvent, JobRequest, JobState, JobView, TokenRequest, TokenScope, TokenView } from '../schemas/types.gen.js';
 import { readShellFrame, SHELL_CHANNEL, SHELL_PROTOCOL, shellFrame, type ShellExit, type ShellSize } from '../schemas/shell-frame.js';
 
-export type { AgentRequest, AgentView, CreatedToken, JobEvent, JobRequest, JobState, JobView, TokenRequest, TokenScope, TokenView };
+export type { AgentRequest, AgentView, SnapshotView, CreatedToken, JobEvent, JobRequest, JobState, JobView, TokenRequest, TokenScope, TokenView };
 
 export class HubApiError extends Error {
   constructor(
@@ -168,6 +168,19 @@ export class HubClient {
 
   async destroyAgent(name: string, opts: { keepVolume?: boolean } = {}): Promise<void> {
     await this.request('DELETE', `/v1/agents/${encodeURIComponent(name)}${opts.keepVolume ? '?keepVolume=true' : ''}`);
+  }
+
+  /** Commits an agent, with its /workspace, as a snapshot new agents and jobs can start from (`from: {snapshot: id}`). */
+  snapshotAgent(name: string): Promise<SnapshotView> {
+    return this.request('POST', `/v1/agents/${encodeURIComponent(name)}/snapshot`);
+  }
+
+  async listSnapshots(): Promise<SnapshotView[]> {
+    return (await this.request<{ snapshots: SnapshotView[] }>('GET', '/v1/snapshots')).snapshots;
+  }
+
+  async deleteSnapshot(id: string): Promise<void> {
+    await this.request('DELETE', `/v1/snapshots/${encodeURIComponent(id)}`);
   }
 
   /** An agent's log (its lifecycle and its jobs' output): the newest `tail` events, then with `follow` what comes, until `signal` aborts. */

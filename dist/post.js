@@ -24280,6 +24280,16 @@ var HubClient = class {
   async destroyAgent(name, opts = {}) {
     await this.request("DELETE", `/v1/agents/${encodeURIComponent(name)}${opts.keepVolume ? "?keepVolume=true" : ""}`);
   }
+  /** Commits an agent, with its /workspace, as a snapshot new agents and jobs can start from (`from: {snapshot: id}`). */
+  snapshotAgent(name) {
+    return this.request("POST", `/v1/agents/${encodeURIComponent(name)}/snapshot`);
+  }
+  async listSnapshots() {
+    return (await this.request("GET", "/v1/snapshots")).snapshots;
+  }
+  async deleteSnapshot(id) {
+    await this.request("DELETE", `/v1/snapshots/${encodeURIComponent(id)}`);
+  }
   /** An agent's log (its lifecycle and its jobs' output): the newest `tail` events, then with `follow` what comes, until `signal` aborts. */
   async *agentLogs(name, opts = {}) {
     const q = new URLSearchParams();

@@ -17,6 +17,8 @@ import type { ProfileRegistry } from './profiles/registry.js';
 import type { HubEnv } from './api/env.js';
 import { tokensRoutes } from './api/tokens.js';
 import { agentsRoutes } from './api/agents.js';
+import { snapshotsRoutes } from './api/snapshots.js';
+import type { Snapshots } from './snapshots.js';
 import type { AgentService } from './agents/service.js';
 import type { EventBus } from './jobs/event-bus.js';
 import type { EventLog } from './store/events.js';
@@ -27,6 +29,7 @@ import type { WorkspaceOwners } from './store/workspace-owners.js';
 export interface AppDeps {
   jobs: JobService;
   agents: AgentService;
+  snapshots: Snapshots;
   events: EventLog;
   bus: EventBus;
   auth: Authenticator;
@@ -50,7 +53,7 @@ export interface AppDeps {
 
 /** The id a request is about: `/v1/jobs/:id/…`, `/v1/tokens/:id`. */
 function objectOf(path: string): string | null {
-  return /^\/v1\/(?:jobs|tokens|agents)\/([^/]+)/.exec(path)?.[1] ?? null;
+  return /^\/v1\/(?:jobs|tokens|agents|snapshots)\/([^/]+)/.exec(path)?.[1] ?? null;
 }
 
 export function createApp(deps: AppDeps) {
@@ -97,7 +100,8 @@ export function createApp(deps: AppDeps) {
   app.use('/v1/*', (c, next) => (c.req.path === '/v1/workspaces' ? next() : jsonLimit(c, next)));
 
   app.route('/v1/jobs', jobsRoutes(deps.jobs, deps.links));
-  app.route('/v1/agents', agentsRoutes(deps.agents, deps.events, deps.bus));
+  app.route('/v1/agents', agentsRoutes(deps.agents, deps.snapshots, deps.events, deps.bus));
+  app.route('/v1/snapshots', snapshotsRoutes(deps.snapshots));
   app.route('/v1/tokens', tokensRoutes(deps.tokens, deps.onRevoke));
   app.route('/v1/profiles', profilesRoutes(deps.profiles, deps.allowPrivileged));
   app.route('/v1/maintenance', maintenanceRoutes(deps));

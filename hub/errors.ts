@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'JOB_ENDED'
   | 'NOT_RUNNING'
   | 'AGENT_EXISTS'
+  | 'IN_USE'
   | 'AGENT_NOT_FOUND'
   | 'SHELL_LIMIT'
   | 'WORKSPACE_NOT_FOUND'
@@ -43,6 +44,7 @@ const STATUS: Record<ErrorCode, number> = {
   JOB_ENDED: 409,
   NOT_RUNNING: 409,
   AGENT_EXISTS: 409,
+  IN_USE: 409,
   AGENT_NOT_FOUND: 404,
   SHELL_LIMIT: 429,
   WORKSPACE_NOT_FOUND: 400,

@@ -20,6 +20,8 @@ import { EventBus } from './jobs/event-bus.js';
 import { JobService } from './jobs/service.js';
 import { AgentService } from './agents/service.js';
 import { AgentStore } from './store/agents.js';
+import { SnapshotStore } from './store/snapshots.js';
+import { Snapshots } from './snapshots.js';
 import { ProfileRegistry } from './profiles/registry.js';
 import { hubId as loadHubId, openDb } from './store/db.js';
 import { EventLog } from './store/events.js';
@@ -71,8 +73,9 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     maxEntries: config.maxWorkspaceEntries,
   });
   const links = { http: '', ws: '' };
-  const jobs = new JobService({ config, hubId, store, bus, backend, profiles, workspaces, workspaceOwners, links, log });
-  const agents = new AgentService({ config, hubId, agents: new AgentStore(db), store, bus, backend, profiles, jobs, log });
+  const snapshots = new Snapshots(new SnapshotStore(db), backend, links);
+  const jobs = new JobService({ config, hubId, store, bus, backend, profiles, workspaces, workspaceOwners, snapshots, links, log });
+  const agents = new AgentService({ config, hubId, agents: new AgentStore(db), store, bus, backend, profiles, jobs, snapshots, log });
 
   const network = await jobNetwork(backend, hubId, config, log);
   const auth = new Authenticator(tokens, oidcSettings(config), new OidcRepositories(db));
@@ -80,6 +83,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const audit = auditLog(log);
   const app = createApp({
     agents,
+    snapshots,
     events,
     bus,
     ...{ jobs, auth, backend, profiles, store, links, workspaces, workspaceOwners, hubId, tokens, audit, network },

@@ -5,6 +5,7 @@ import agent from '../schemas/agent.schema.json' with { type: 'json' };
 import agentProtocol from '../schemas/agent-protocol.schema.json' with { type: 'json' };
 import jobRequest from '../schemas/job-request.schema.json' with { type: 'json' };
 import profile from '../schemas/profile.schema.json' with { type: 'json' };
+import snapshot from '../schemas/snapshot.schema.json' with { type: 'json' };
 import task from '../schemas/task.schema.json' with { type: 'json' };
 import token from '../schemas/token.schema.json' with { type: 'json' };
 import type { AgentMessage, AgentRequest, JobRequest, Profile, TokenRequest } from '../schemas/types.gen.js';
@@ -18,6 +19,7 @@ ajv.addSchema(agentProtocol);
 ajv.addSchema(token);
 ajv.addSchema(task);
 ajv.addSchema(agent);
+ajv.addSchema(snapshot);
 
 export function describe(errors: ErrorObject[] | null | undefined, oneOfHint = 'must match exactly one of the allowed shapes'): Issue[] {
   const issues: Issue[] = [];

@@ -40,6 +40,7 @@ export type JobRequest = {
    */
   agent?: string;
   task?: JsonTask;
+  from?: StartFrom;
 } & {
   [k: string]: unknown;
 };
@@ -89,6 +90,15 @@ export interface JsonTask {
    * Text given to the command on its standard input (`docker-agent exec -i`).
    */
   stdin?: string;
+}
+/**
+ * Start from a snapshot of the caller's instead of the profile's image (the profile still sets limits and network).
+ */
+export interface StartFrom {
+  /**
+   * A snapshot's id (GET /v1/snapshots).
+   */
+  snapshot: string;
 }
 
 // job.schema.json
@@ -538,6 +548,16 @@ export interface AgentRequest {
    * Seconds without a task or a shell after which the agent is stopped (its volume kept). Off when absent.
    */
   idleTimeout?: number;
+  from?: StartFrom;
+}
+/**
+ * Start from a snapshot of the caller's instead of the profile's image (the profile still sets limits and network).
+ */
+export interface StartFrom {
+  /**
+   * A snapshot's id (GET /v1/snapshots).
+   */
+  snapshot: string;
 }
 /**
  * An agent as the API shows it.
@@ -571,4 +591,46 @@ export interface AgentView {
    * The job it runs now.
    */
   currentJob: string | null;
+}
+
+// snapshot.schema.json
+/**
+ * Snapshots: a named agent's container with its /workspace (POST /v1/agents/:name/snapshot), or a job's container at its end ("snapshot": true), kept as an image that new agents and jobs can start from.
+ */
+export interface SnapshotSchemas {
+  [k: string]: unknown;
+}
+/**
+ * Start from a snapshot of the caller's instead of the profile's image (the profile still sets limits and network).
+ *
+ * This interface was referenced by `SnapshotSchemas`'s JSON-Schema
+ * via the `definition` "from".
+ */
+export interface StartFrom {
+  /**
+   * A snapshot's id (GET /v1/snapshots).
+   */
+  snapshot: string;
+}
+/**
+ * This interface was referenced by `SnapshotSchemas`'s JSON-Schema
+ * via the `definition` "view".
+ */
+export interface SnapshotView {
+  id: string;
+  /**
+   * What was snapshotted: `agent NAME` or `job ID`.
+   */
+  source: string;
+  /**
+   * The image on the hub's engine.
+   */
+  image: string;
+  bytes: number;
+  createdAt: string;
+  owner: string | null;
+  /**
+   * Where to download it as a `docker save` tar.
+   */
+  url: string;
 }

@@ -61,9 +61,10 @@ export function registerAgentCommands(program: Command, ctx: Context): void {
     .option('-p, --profile <name>', "its profile (default: the hub's)")
     .option('-e, --env <KEY=value>', 'an environment variable of every task on it (repeatable)', repeatable, [])
     .option('--idle-timeout <seconds>', 'stop it after this long without a task or a shell', seconds)
+    .option('--from <snapshot>', 'start from a snapshot (docker-agent snapshots) with the files it had')
     .option('--json', 'print the agent as JSON')
-    .addHelpText('after', '\nExample:\n  docker-agent create my-builder --profile builder')
-    .action(async (name: string, o: { profile?: string; env: string[]; idleTimeout?: number; json?: boolean }) => {
+    .addHelpText('after', '\nExamples:\n  docker-agent create my-builder --profile builder\n  docker-agent create copy --from 5b1e…')
+    .action(async (name: string, o: { profile?: string; env: string[]; idleTimeout?: number; from?: string; json?: boolean }) => {
       const env = parseEnvOptions(o.env);
       const client = ctx.client();
       const created = await client.createAgent({
@@ -71,6 +72,7 @@ export function registerAgentCommands(program: Command, ctx: Context): void {
         ...(o.profile ? { profile: o.profile } : {}),
         ...(Object.keys(env).length ? { env } : {}),
         ...(o.idleTimeout ? { idleTimeout: o.idleTimeout } : {}),
+        ...(o.from ? { from: { snapshot: o.from } } : {}),
       });
       const agent = await untilStarted(client, created, ctx.out);
       if (o.json) ctx.out.json(agent);
@@ -193,6 +195,29 @@ export function registerAgentCommands(program: Command, ctx: Context): void {
       const a = await untilStarted(client, await client.startAgent(name), ctx.out);
       if (o.json) ctx.out.json(a);
       else ctx.out.line(`agent ${a.name} ${ctx.out.state(a.state)}`);
+    });
+
+  program
+    .command('snapshot')
+    .description("commit an agent, with its /workspace, as a snapshot new agents and jobs can start from")
+    .argument('<name>')
+    .option('--json', 'print the snapshot as JSON')
+    .addHelpText('after', '\nExample:\n  docker-agent snapshot my-builder   # then: docker-agent create copy --from <id>')
+    .action(async (name: string, o: { json?: boolean }) => {
+      const s = await ctx.client().snapshotAgent(name);
+      if (o.json) ctx.out.json(s);
+      else ctx.out.line(`snapshot ${s.id} of agent ${name} (${mib(s.bytes)}, image ${s.image})`);
+    });
+
+  program
+    .command('snapshots')
+    .description('list your snapshots (of agents, and of jobs that asked for one)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  docker-agent snapshots')
+    .action(async (o: { json?: boolean }) => {
+      const list = await ctx.client().listSnapshots();
+      if (o.json) return ctx.out.json(list);
+      ctx.out.table(['ID', 'SOURCE', 'SIZE', 'CREATED'], list.map((s) => [s.id, s.source, mib(s.bytes), ago(s.createdAt)]));
     });
 
   program

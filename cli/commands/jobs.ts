@@ -50,10 +50,11 @@ export function registerJobCommands(program: Command, ctx: Context): void {
     .option('-e, --env <KEY=value>', 'an environment variable (repeatable)', repeatable, [])
     .option('-t, --timeout <seconds>', 'time limit of the job', seconds)
     .option('-w, --workspace <dir>', 'a folder uploaded into /workspace first (without .git)')
+    .option('--from <snapshot>', "start from a snapshot's files instead of the profile's image")
     .option('-d, --detach', 'print the job id and return at once')
     .option('--json', "print the ended job as JSON on stdout (the job's output goes to stderr)")
     .addHelpText('after', '\nExamples:\n  docker-agent run --profile builder -w . "npm ci && npm test"\n  docker-agent run --json -- uname -a')
-    .action(async (script: string[], o: { profile?: string; env: string[]; timeout?: number; workspace?: string; detach?: boolean; json?: boolean }) => {
+    .action(async (script: string[], o: { profile?: string; env: string[]; timeout?: number; workspace?: string; from?: string; detach?: boolean; json?: boolean }) => {
       const env = parseEnvOptions(o.env);
       let workspace: string | undefined;
       if (o.workspace) {
@@ -67,6 +68,7 @@ export function registerJobCommands(program: Command, ctx: Context): void {
         ...(Object.keys(env).length ? { env } : {}),
         ...(o.timeout ? { timeout: o.timeout } : {}),
         ...(workspace ? { workspace } : {}),
+        ...(o.from ? { from: { snapshot: o.from } } : {}),
       };
       await runAndFollow(ctx, request, o);
     });

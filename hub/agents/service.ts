@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AgentRequest, AgentView, HubMessage, StepMessage, DoneMessage } from '../../schemas/types.gen.js';
 import type { OutputFrame } from '../../schemas/agent-frame.js';
-import { AGENT_SOCKET_DIR_IN_CONTAINER, AGENT_SOCKET_NAME, type Backend, type ContainerRef } from '../backend/types.js';
+import { AGENT_SOCKET_DIR_IN_CONTAINER, AGENT_SOCKET_NAME, SNAPSHOT_REPO, type Backend, type ContainerRef } from '../backend/types.js';
 import type { HubConfig } from '../config.js';
 import { HubError } from '../errors.js';
 import type { EventBus } from '../jobs/event-bus.js';
@@ -16,6 +16,8 @@ import type { ProfileRegistry } from '../profiles/registry.js';
 import type { Agent, AgentPatch, AgentStore } from '../store/agents.js';
 import { agentLogKey, type NewEvent } from '../store/events.js';
 import type { JobStore } from '../store/jobs.js';
+import type { Snapshots } from '../snapshots.js';
+import type { Snapshot } from '../store/snapshots.js';
 import { hashToken, newSecret } from '../store/tokens.js';
 
 /** How often idle agents are looked for. */
@@ -30,8 +32,12 @@ export interface AgentServiceDeps {
   backend: Backend;
   profiles: ProfileRegistry;
   jobs: JobService;
+  snapshots: Snapshots;
   log: (msg: string) => void;
 }
+
+/** How long taking a snapshot may keep an agent paused and the caller waiting. */
+const SNAPSHOT_TIMEOUT_MS = 5 * 60_000;
 
 /** What the hub holds for an agent whose container runs. */
 interface Live {
@@ -93,6 +99,7 @@ export class AgentService {
       env: req.env ?? {},
       ...(req.idleTimeout ? { idleTimeout: req.idleTimeout } : {}),
       volume: `docker-agent-${id}`,
+      ...(req.from ? { fromImage: this.deps.snapshots.imageOf(req.from.snapshot, principal) } : {}),
     });
     if (!created) throw new HubError('AGENT_EXISTS', `an agent named ${req.name} exists already on this hub; pick another name`);
     const agent = agents.get(id)!;
@@ -136,6 +143,26 @@ export class AgentService {
     }
     if (!opts.keepVolume) await this.deps.backend.removeVolume(agent.volume);
     this.deps.agents.remove(agent.id);
+  }
+
+  /** Commits the agent, paused while it is read, with its /workspace: a snapshot new agents and jobs can start from. */
+  async snapshot(name: string, principal: Principal): Promise<Snapshot> {
+    const agent = this.get(name, principal);
+    const live = this.live.get(agent.id);
+    if (agent.state !== 'running' || !live) throw new HubError('NOT_RUNNING', `agent ${name} is ${agent.state}; start it first`);
+    const id = randomUUID();
+    const image = `${SNAPSHOT_REPO}:${id}`;
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new HubError('SNAPSHOT_FAILED', `the snapshot of agent ${name} took longer than ${SNAPSHOT_TIMEOUT_MS / 1000} s`)), SNAPSHOT_TIMEOUT_MS);
+    });
+    try {
+      const taken = await Promise.race([this.deps.backend.snapshotAgent(live.ref, this.deps.profiles.get(agent.profile), image), limit]);
+      this.touch(agent.id);
+      return this.deps.snapshots.record({ id, owner: agent.owner, source: `agent ${name}`, image: taken.image, bytes: taken.bytes });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The container to open a shell in; the agent counts as busy while it is open. */
@@ -231,7 +258,7 @@ export class AgentService {
     this.event(agent.id, { type: 'agent', state: 'starting' });
     try {
       const profile = profiles.get(agent.profile);
-      const image = await backend.prepare(profile, (p) => this.event(agent.id, { type: 'progress', ...p }));
+      const image = agent.fromImage ?? (await backend.prepare(profile, (p) => this.event(agent.id, { type: 'progress', ...p })));
       const token = newSecret('agt');
       this.update(agent.id, { image, tokenHash: hashToken(token) });
       const hubUrl = config.agentUrl

@@ -8,13 +8,14 @@ import type { EventBus } from '../jobs/event-bus.js';
 import { requireScope } from '../principal.js';
 import { agentLogKey, toWire, type EventLog } from '../store/events.js';
 import { validateAgentRequest } from '../validation.js';
+import type { Snapshots } from '../snapshots.js';
 import { readJson } from './body.js';
 import type { HubEnv } from './env.js';
 
 const PAGE = 256;
 const MAX_TAIL = 10_000;
 
-export function agentsRoutes(agents: AgentService, events: EventLog, bus: EventBus) {
+export function agentsRoutes(agents: AgentService, snapshots: Snapshots, events: EventLog, bus: EventBus) {
   const app = new Hono<HubEnv>();
   app.use('*', async (c, next) => {
     requireScope(c.get('principal'), 'jobs', 'working with agents');
@@ -34,6 +35,9 @@ export function agentsRoutes(agents: AgentService, events: EventLog, bus: EventB
   app.post('/:name/start', async (c) => c.json(agentView(await agents.start(c.req.param('name'), c.get('principal'))), 202));
 
   app.post('/:name/stop', async (c) => c.json(agentView(await agents.stop(c.req.param('name'), c.get('principal')))));
+
+  // Commits the agent (paused while it is read) with its /workspace.
+  app.post('/:name/snapshot', async (c) => c.json(snapshots.view(await agents.snapshot(c.req.param('name'), c.get('principal'))), 201));
 
   app.delete('/:name', async (c) => {
     const keep = c.req.query('keepVolume');

@@ -85,6 +85,10 @@ export interface Backend {
   logs(ref: ContainerRef, tail: number): Promise<string>;
   /** Commits the container (running or stopped) to a snapshot image of its job. */
   snapshot(ref: ContainerRef): Promise<{ image: string; bytes: number }>;
+  /** Commits a named agent's container with its /workspace volume folded in, as `image` (a snapshot tag). */
+  snapshotAgent(ref: ContainerRef, profile: Profile, image: string): Promise<{ image: string; bytes: number }>;
+  /** Removes a snapshot image; no error when it is gone. */
+  removeImage(image: string): Promise<void>;
   /** An image as a tar in `docker save` format, for `docker load`. */
   exportImage(image: string): Promise<NodeJS.ReadableStream>;
   /** This hub's snapshots created before `olderThan`, and the oldest beyond `maxBytes` in all; removed unless `dryRun`. */

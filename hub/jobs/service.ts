@@ -14,6 +14,7 @@ import type { WorkspaceStore } from '../workspaces.js';
 import type { WorkspaceOwners } from '../store/workspace-owners.js';
 import { canSee, describe, isAdmin, requireScope, type Principal } from '../principal.js';
 import { snapshotUrl, type Links } from '../links.js';
+import type { Snapshots } from '../snapshots.js';
 import type { EventBus } from './event-bus.js';
 import { canTransition, isTerminal } from './lifecycle.js';
 
@@ -82,6 +83,7 @@ export interface JobServiceDeps {
   profiles: ProfileRegistry;
   workspaces: WorkspaceStore;
   workspaceOwners: WorkspaceOwners;
+  snapshots: Snapshots;
   /** The hub's public URLs (for the snapshot's), known once it listens. */
   links: Links;
   log: (msg: string) => void;
@@ -137,7 +139,13 @@ export class JobService {
       keep: req.keep ?? false,
       ...(req.workspace ? { workspace: req.workspace } : {}),
       ...(req.snapshot ? { snapshot: true } : {}),
+      ...(req.from ? { fromImage: this.deps.snapshots.imageOf(req.from.snapshot, principal) } : {}),
     };
+    if (agent && (req.from || req.profile || req.workspace || req.keep || req.snapshot)) {
+      throw new HubError('VALIDATION_FAILED', "a job on a named agent runs in the agent's container: `profile`, `from`, `workspace`, `keep` and `snapshot` do not apply (snapshot the agent instead)", {
+        issues: [{ path: '/agent', message: 'cannot be combined with profile, from, workspace, keep or snapshot' }],
+      });
+    }
     // Checked now, so a client learns of a missing upload from its POST, not from a failed job.
     // Someone else's upload is answered exactly as a missing one.
     if (spec.workspace) {
@@ -334,7 +342,7 @@ export class JobService {
     try {
       if (!this.transition(job.id, 'preparing')) return;
       const profile = profiles.get(job.profile);
-      const image = await backend.prepare(profile, (p) => {
+      const image = job.spec.fromImage ?? await backend.prepare(profile, (p) => {
         if (!this.stopped) bus.publish(job.id, [{ type: 'progress', ...p }]);
       });
       if (a.ending || this.stopped) return;
@@ -450,6 +458,8 @@ export class JobService {
     try {
       const snap = await this.deps.backend.snapshot(ref);
       this.deps.store.update(ref.jobId, { snapshot: snap });
+      // Listed with the agents' snapshots under the job's id, so later jobs and agents can start from it.
+      this.deps.snapshots.record({ id: ref.jobId, owner: this.deps.store.get(ref.jobId)?.owner ?? null, source: `job ${ref.jobId}`, ...snap });
       return { type: 'snapshot', ...snap, url: snapshotUrl(ref.jobId, this.deps.links) };
     } catch (err) {
       if (err instanceof HubError) return { type: 'error', code: err.code, message: err.message };

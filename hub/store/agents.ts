@@ -23,6 +23,8 @@ export interface Agent {
   health?: Health;
   createdAt: string;
   lastActivityAt: string;
+  /** A snapshot's image it starts from instead of its profile's. */
+  fromImage?: string;
 }
 
 interface Row {
@@ -42,6 +44,7 @@ interface Row {
   health: string | null;
   created_at: string;
   last_activity_at: string;
+  from_image: string | null;
 }
 
 function fromRow(r: Row): Agent {
@@ -62,6 +65,7 @@ function fromRow(r: Row): Agent {
     ...(r.health ? { health: JSON.parse(r.health) } : {}),
     createdAt: r.created_at,
     lastActivityAt: r.last_activity_at,
+    ...(r.from_image ? { fromImage: r.from_image } : {}),
   };
 }
 
@@ -95,14 +99,14 @@ export class AgentStore {
   constructor(private readonly db: Db) {}
 
   /** Adds an agent; false when the name is taken. */
-  create(a: { id: string; name: string; owner: string; profile: string; env: Record<string, string>; idleTimeout?: number; volume: string }): boolean {
+  create(a: { id: string; name: string; owner: string; profile: string; env: Record<string, string>; idleTimeout?: number; volume: string; fromImage?: string }): boolean {
     const now = new Date().toISOString();
     const result = this.db
       .prepare(
-        `INSERT INTO agents (id, name, owner, profile, state, env, idle_timeout, volume, created_at, last_activity_at)
-         VALUES (?, ?, ?, ?, 'starting', ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING`,
+        `INSERT INTO agents (id, name, owner, profile, state, env, idle_timeout, volume, created_at, last_activity_at, from_image)
+         VALUES (?, ?, ?, ?, 'starting', ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING`,
       )
-      .run(a.id, a.name, a.owner, a.profile, JSON.stringify(a.env), a.idleTimeout ?? null, a.volume, now, now);
+      .run(a.id, a.name, a.owner, a.profile, JSON.stringify(a.env), a.idleTimeout ?? null, a.volume, now, now, a.fromImage ?? null);
     return result.changes === 1;
   }
 

@@ -81,7 +81,16 @@ const MIGRATIONS = [
      reason TEXT,
      health TEXT,
      created_at TEXT NOT NULL,
-     last_activity_at TEXT NOT NULL
+     last_activity_at TEXT NOT NULL,
+     from_image TEXT
+   );
+   CREATE TABLE snapshots (
+     id TEXT PRIMARY KEY,
+     owner TEXT,
+     source TEXT NOT NULL,
+     image TEXT NOT NULL,
+     bytes INTEGER NOT NULL,
+     created_at TEXT NOT NULL
    );
    ALTER TABLE jobs ADD COLUMN agent TEXT;
    CREATE INDEX jobs_agent ON jobs(agent, state);`,

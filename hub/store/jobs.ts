@@ -7,6 +7,8 @@ export interface JobSpec extends AgentTask {
   keep: boolean;
   /** Id of an uploaded workspace to unpack into /workspace. */
   workspace?: string;
+  /** A snapshot's image to start from instead of the profile's. */
+  fromImage?: string;
   snapshot?: boolean;
 }
 

@@ -159,6 +159,38 @@ describe('agents', () => {
     await cli('destroy', 'shelled');
   });
 
+  it('are snapshotted with their /workspace and restored into a new agent and into a job', async () => {
+    await cli('create', 'original');
+    await cli('exec', 'original', 'echo from-the-workspace > /workspace/w.txt; mkdir -p ~/.cache && echo from-home > ~/.cache/h.txt');
+    const taken = await cli('snapshot', 'original', '--json');
+    expect(taken.code).toBe(0);
+    const snap = JSON.parse(taken.stdout) as { id: string; source: string; bytes: number };
+    expect(snap.source).toBe('agent original');
+    const listed = JSON.parse((await cli('snapshots', '--json')).stdout) as Array<{ id: string }>;
+    expect(listed.map((s) => s.id)).toContain(snap.id);
+
+    expect((await cli('create', 'restored', '--from', snap.id)).code).toBe(0);
+    const inAgent = await cli('exec', 'restored', 'cat /workspace/w.txt ~/.cache/h.txt; stat -c %u /workspace/w.txt');
+    expect(inAgent.stdout).toBe('from-the-workspace\nfrom-home\n1000\n');
+    const inJob = await cli('run', '--from', snap.id, 'cat /workspace/w.txt');
+    expect(inJob).toMatchObject({ code: 0, stdout: 'from-the-workspace\n' });
+
+    // Someone else's snapshot is as missing as one that never was.
+    const other = await t.client.createToken({ name: 'snapshot stranger', scopes: ['jobs'] });
+    const stranger = { ...env, DOCKER_AGENT_TOKEN: other.token };
+    expect(JSON.parse((await runCli(['snapshots', '--json'], { env: stranger })).stdout)).toEqual([]);
+    const theirs = await runCli(['run', '--from', snap.id, 'true'], { env: stranger });
+    expect(theirs.code).toBe(1);
+    expect(theirs.stderr).toContain(`no snapshot ${snap.id}`);
+
+    // In use by the restored agent's container: it says so, and goes once that is gone.
+    await expect(t.client.deleteSnapshot(snap.id)).rejects.toMatchObject({ status: 409, code: 'IN_USE' });
+    await cli('destroy', 'original');
+    await cli('destroy', 'restored');
+    await t.client.deleteSnapshot(snap.id);
+    expect((await t.client.listSnapshots()).map((s) => s.id)).not.toContain(snap.id);
+  });
+
   it('stop themselves after idleTimeout without a task or a shell, keeping the volume', async () => {
     const created = await t.client.createAgent({ name: 'idler', idleTimeout: 1 });
     expect(created.state).toBe('starting');

@@ -6,6 +6,7 @@ import type { Profile } from '../../../schemas/types.gen.js';
 import { HubError } from '../../errors.js';
 import { AGENT_SOCKET_DIR_IN_CONTAINER, LABELS, SNAPSHOT_REPO, type Backend, type BuildProgress, type ContainerInfo, type ContainerRef, type ContainerSpec, type EngineInfo, type ExecOptions, type ExecSession, type NetworkStatus } from '../types.js';
 import { execInContainer } from './exec.js';
+import { snapshotWithWorkspace } from './snapshot.js';
 import { connectDocker, type Connection } from './connect.js';
 import { ensureJobNetwork, removeJobNetwork } from './network.js';
 import { ImageBuilder } from './images.js';
@@ -189,6 +190,27 @@ export class DockerBackend implements Backend {
     await this.docker.getContainer(ref.id).commit({ repo: SNAPSHOT_REPO, tag: ref.jobId, pause: true, comment: `docker-agent job ${ref.jobId}` });
     const info = await this.docker.getImage(image).inspect();
     return { image, bytes: info.Size };
+  }
+
+  async snapshotAgent(ref: ContainerRef, profile: Profile, image: string): Promise<{ image: string; bytes: number }> {
+    await snapshotWithWorkspace(this.docker, ref.id, {
+      tag: image,
+      owner: userIds(profile),
+      ...(this.opts.maxSnapshotBytes !== undefined ? { maxBytes: this.opts.maxSnapshotBytes } : {}),
+      comment: `docker-agent ${ref.jobId}`,
+    });
+    return { image, bytes: (await this.docker.getImage(image).inspect()).Size };
+  }
+
+  async removeImage(image: string): Promise<void> {
+    try {
+      await this.docker.getImage(image).remove();
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 409) {
+        throw new HubError('IN_USE', `${image} is in use by a container (an agent or a job started from it); destroy that first`);
+      }
+      if (!isNotFound(err)) throw err;
+    }
   }
 
   async exportImage(image: string): Promise<NodeJS.ReadableStream> {

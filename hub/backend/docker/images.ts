@@ -75,30 +75,35 @@ export class ImageBuilder {
       // not built yet
     }
     onProgress({ message: `building image ${tag}` });
-    const stream = await this.docker.buildImage(contextTar(ctx), { t: tag, rm: true, forcerm: true });
-    const tail: string[] = [];
-    await new Promise<void>((resolve, reject) => {
-      this.docker.modem.followProgress(
-        stream,
-        (err: Error | null, output: BuildMessage[]) => {
-          const failed = err?.message ?? output.find((m) => m.error)?.error;
-          if (failed) {
-            reject(
-              new HubError('IMAGE_BUILD_FAILED', `building ${tag} failed: ${failed.trim()}`, {
-                output: tail.join('').slice(-4000),
-              }),
-            );
-          } else resolve();
-        },
-        (m: BuildMessage) => {
-          if (!m.stream) return;
-          tail.push(m.stream);
-          if (tail.length > 200) tail.shift();
-          const step = /^Step (\d+)\/(\d+) : (.*)/.exec(m.stream);
-          if (step) onProgress({ message: step[3]!.slice(0, 200), current: Number(step[1]), total: Number(step[2]) });
-        },
-      );
-    });
+    await runBuild(this.docker, contextTar(ctx), tag, onProgress);
     return tag;
   }
+}
+
+/** Builds an image from a context tar, reporting its steps; IMAGE_BUILD_FAILED with the build's last lines when it fails. */
+export async function runBuild(docker: Docker, context: NodeJS.ReadableStream, tag: string, onProgress: (p: BuildProgress) => void = () => {}): Promise<void> {
+  const stream = await docker.buildImage(context, { t: tag, rm: true, forcerm: true });
+  const tail: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    docker.modem.followProgress(
+      stream,
+      (err: Error | null, output: BuildMessage[]) => {
+        const failed = err?.message ?? output.find((m) => m.error)?.error;
+        if (failed) {
+          reject(
+            new HubError('IMAGE_BUILD_FAILED', `building ${tag} failed: ${failed.trim()}`, {
+              output: tail.join('').slice(-4000),
+            }),
+          );
+        } else resolve();
+      },
+      (m: BuildMessage) => {
+        if (!m.stream) return;
+        tail.push(m.stream);
+        if (tail.length > 200) tail.shift();
+        const step = /^Step (\d+)\/(\d+) : (.*)/.exec(m.stream);
+        if (step) onProgress({ message: step[3]!.slice(0, 200), current: Number(step[1]), total: Number(step[2]) });
+      },
+    );
+  });
 }

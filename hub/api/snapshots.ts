@@ -1,0 +1,35 @@
+// /v1/snapshots: a principal's snapshots (of its agents, and of its jobs that asked
+// for one), to list, download as a `docker save` tar, and delete. Someone else's
+// is a 404 like a missing one; admin sees all.
+import { Hono } from 'hono';
+import { Readable } from 'node:stream';
+import { requireScope } from '../principal.js';
+import type { Snapshots } from '../snapshots.js';
+import type { HubEnv } from './env.js';
+
+export function snapshotsRoutes(snapshots: Snapshots) {
+  const app = new Hono<HubEnv>();
+  app.use('*', async (c, next) => {
+    requireScope(c.get('principal'), 'jobs', 'working with snapshots');
+    await next();
+  });
+
+  app.get('/', (c) => c.json({ snapshots: snapshots.list(c.get('principal')).map((s) => snapshots.view(s)) }));
+
+  app.get('/:id', (c) => c.json(snapshots.view(snapshots.get(c.req.param('id'), c.get('principal')))));
+
+  app.get('/:id/archive', async (c) => {
+    const id = c.req.param('id');
+    const archive = await snapshots.archive(id, c.get('principal'));
+    return new Response(Readable.toWeb(Readable.from(archive)) as ReadableStream, {
+      headers: { 'content-type': 'application/x-tar', 'content-disposition': `attachment; filename="docker-agent-snapshot-${id}.tar"` },
+    });
+  });
+
+  app.delete('/:id', async (c) => {
+    await snapshots.remove(c.req.param('id'), c.get('principal'));
+    return c.body(null, 204);
+  });
+
+  return app;
+}

@@ -1,0 +1,49 @@
+// Snapshots as their owners see them: listed, downloaded, deleted, and the image a
+// new agent or job starts from. Someone else's is a 404 like a missing one.
+import type { SnapshotView } from '../schemas/types.gen.js';
+import type { Backend } from './backend/types.js';
+import { HubError } from './errors.js';
+import type { Links } from './links.js';
+import { canSee, isAdmin, type Principal } from './principal.js';
+import type { Snapshot, SnapshotStore } from './store/snapshots.js';
+
+export class Snapshots {
+  constructor(
+    private readonly store: SnapshotStore,
+    private readonly backend: Backend,
+    private readonly links: Links,
+  ) {}
+
+  record(s: Omit<Snapshot, 'createdAt'>): Snapshot {
+    return this.store.add(s);
+  }
+
+  get(id: string, principal: Principal): Snapshot {
+    const s = this.store.get(id);
+    if (!s || !canSee(principal, s.owner)) throw new HubError('NOT_FOUND', `no snapshot ${id}`, undefined, s ? { foreign: true } : undefined);
+    return s;
+  }
+
+  list(principal: Principal): Snapshot[] {
+    return this.store.list(isAdmin(principal) ? undefined : principal.id);
+  }
+
+  /** The image to start from, for `from: {snapshot}`. */
+  imageOf(id: string, principal: Principal): string {
+    return this.get(id, principal).image;
+  }
+
+  async remove(id: string, principal: Principal): Promise<void> {
+    const s = this.get(id, principal);
+    await this.backend.removeImage(s.image);
+    this.store.remove(id);
+  }
+
+  archive(id: string, principal: Principal): Promise<NodeJS.ReadableStream> {
+    return this.backend.exportImage(this.get(id, principal).image);
+  }
+
+  view(s: Snapshot): SnapshotView {
+    return { ...s, url: `${this.links.http}/v1/snapshots/${s.id}/archive` };
+  }
+}
