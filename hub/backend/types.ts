@@ -93,10 +93,6 @@ export interface Backend {
   exportImage(image: string): Promise<NodeJS.ReadableStream>;
   /** This hub's snapshots created before `olderThan`, and the oldest beyond `maxBytes` in all; removed unless `dryRun`. */
   pruneSnapshots(opts: { hubId: string; olderThan: Date; maxBytes: number; dryRun: boolean }): Promise<string[]>;
-  /** Stops a container and keeps it (a named agent's stop); no error when it is stopped already. */
-  stop(ref: ContainerRef): Promise<void>;
-  /** Starts a stopped container again. */
-  restart(ref: ContainerRef): Promise<void>;
   /** Removes a named agent's volume (its /workspace); no error when it is gone. */
   removeVolume(name: string): Promise<void>;
   /** A process with a TTY in a running container (an interactive shell); NOT_RUNNING when it does not run. */

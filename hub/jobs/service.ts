@@ -17,12 +17,17 @@ import { snapshotUrl, type Links } from '../links.js';
 import type { Snapshots } from '../snapshots.js';
 import type { EventBus } from './event-bus.js';
 import { canTransition, isTerminal } from './lifecycle.js';
+import { jobSpec } from './job-spec.js';
 
-/** How long the hub waits past a job's own time limit for the runtime to report it. */
-const DEADLINE_GRACE_MS = 10_000;
-/** How long a cancelled job's runtime has to stop its steps and report. */
-const CANCEL_GRACE_MS = 5_000;
-const DEFAULT_TIMEOUT_S = 3600;
+/** How long the hub waits for a runtime, past what the runtime enforces itself. */
+export interface Graces {
+  /** Past a job's own time limit, for the runtime to report it. */
+  deadlineMs: number;
+  /** For a cancelled job's runtime to stop its steps and report. */
+  cancelMs: number;
+}
+
+const GRACES: Graces = { deadlineMs: 10_000, cancelMs: 5_000 };
 
 /** What the agent channel can do with one connected runtime. */
 export interface AgentLink {
@@ -87,6 +92,8 @@ export interface JobServiceDeps {
   /** The hub's public URLs (for the snapshot's), known once it listens. */
   links: Links;
   log: (msg: string) => void;
+  /** Shorter in the lifecycle's unit tests. */
+  graces?: Graces;
 }
 
 export class JobService {
@@ -94,7 +101,11 @@ export class JobService {
   private stopped = false;
   private agents?: AgentHooks;
 
-  constructor(private readonly deps: JobServiceDeps) {}
+  private readonly graces: Graces;
+
+  constructor(private readonly deps: JobServiceDeps) {
+    this.graces = deps.graces ?? GRACES;
+  }
 
   useAgents(agents: AgentHooks): void {
     this.agents = agents;
@@ -125,27 +136,11 @@ export class JobService {
         { limit: 'DOCKER_AGENT_MAX_QUEUED_PER_PRINCIPAL', max: config.maxQueuedPerPrincipal },
       );
     }
-    const steps = req.steps ?? (req.task ? [{ name: req.task.type, run: req.task.command, env: req.task.env, timeout: req.task.timeout, stdin: req.task.stdin }] : [{ name: 'run', run: req.run! }]);
-    const spec: JobSpec = {
-      steps: steps.map((s, i) => ({
-        name: s.name ?? `step ${i + 1}`,
-        run: s.run,
-        env: s.env ?? {},
-        ...(s.timeout ? { timeout: s.timeout } : {}),
-        ...('stdin' in s && s.stdin !== undefined ? { stdin: s.stdin } : {}),
-      })),
-      env: { ...agent?.env, ...req.env },
-      timeout: req.timeout ?? profile.timeout ?? DEFAULT_TIMEOUT_S,
-      keep: req.keep ?? false,
-      ...(req.workspace ? { workspace: req.workspace } : {}),
-      ...(req.snapshot ? { snapshot: true } : {}),
+    const spec = jobSpec(req, {
+      ...(profile.timeout ? { profileTimeout: profile.timeout } : {}),
+      ...(agent ? { agentEnv: agent.env } : {}),
       ...(req.from ? { fromImage: this.deps.snapshots.imageOf(req.from.snapshot, principal) } : {}),
-    };
-    if (agent && (req.from || req.profile || req.workspace || req.keep || req.snapshot)) {
-      throw new HubError('VALIDATION_FAILED', "a job on a named agent runs in the agent's container: `profile`, `from`, `workspace`, `keep` and `snapshot` do not apply (snapshot the agent instead)", {
-        issues: [{ path: '/agent', message: 'cannot be combined with profile, from, workspace, keep or snapshot' }],
-      });
-    }
+    });
     // Checked now, so a client learns of a missing upload from its POST, not from a failed job.
     // Someone else's upload is answered exactly as a missing one.
     if (spec.workspace) {
@@ -198,7 +193,7 @@ export class JobService {
     if (a?.agent && job.state === 'running') {
       // The runtime stops the steps and reports what they printed; the timer is the backstop.
       a.agent.send({ t: 'cancel', reason });
-      a.timers.set('cancel', setTimeout(() => void this.finish(id, 'cancelled', { reason }), CANCEL_GRACE_MS));
+      a.timers.set('cancel', setTimeout(() => void this.finish(id, 'cancelled', { reason }), this.graces.cancelMs));
     } else {
       await this.finish(id, 'cancelled', { reason });
     }
@@ -242,7 +237,7 @@ export class JobService {
     if (this.stopped) return;
     const a: Active = { id: job.id, owner: job.owner ?? '', ref: target.ref, agent: target.link, agentSeq: target.seq, ending: false, timers: new Map(), agentId: job.agent!, output: this.deps.store.outputUsage(job.id) };
     this.active.set(job.id, a);
-    const deadlineAt = Date.now() + job.spec.timeout * 1000 + DEADLINE_GRACE_MS;
+    const deadlineAt = Date.now() + job.spec.timeout * 1000 + this.graces.deadlineMs;
     this.transition(job.id, 'preparing');
     this.transition(job.id, 'starting', { image: target.image, containerId: target.ref.id, deadlineAt });
     this.transition(job.id, 'running', { startedAt: new Date().toISOString() });
@@ -347,7 +342,7 @@ export class JobService {
       });
       if (a.ending || this.stopped) return;
       const token = newSecret('agt');
-      const deadlineAt = Date.now() + job.spec.timeout * 1000 + DEADLINE_GRACE_MS;
+      const deadlineAt = Date.now() + job.spec.timeout * 1000 + this.graces.deadlineMs;
       if (!this.transition(job.id, 'starting', { image, agentTokenHash: hashToken(token), deadlineAt })) return;
       const hubUrl = config.agentUrl
         ? `${config.agentUrl.replace(/\/$/, '')}/v1/agent`

@@ -260,24 +260,6 @@ export class DockerBackend implements Backend {
     return removed;
   }
 
-  async stop(ref: ContainerRef): Promise<void> {
-    try {
-      // The runtime ends its steps on SIGTERM; 10 s later the engine kills what is left.
-      await this.docker.getContainer(ref.id).stop({ t: 10 });
-    } catch (err) {
-      // 304: already stopped.
-      if ((err as { statusCode?: number }).statusCode !== 304) throw err;
-    }
-  }
-
-  async restart(ref: ContainerRef): Promise<void> {
-    try {
-      await this.docker.getContainer(ref.id).start();
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode !== 304) throw err;
-    }
-  }
-
   async removeVolume(name: string): Promise<void> {
     try {
       await this.docker.getVolume(name).remove();

@@ -1,0 +1,120 @@
+// A scripted backend (after Woodpecker's dummy backend): containers are records,
+// "running" until the test stops them, so the job and agent lifecycles can be
+// unit-tested without Docker. Every call is recorded; the one-time token a
+// container would give its runtime is kept, so a test can dial in as that runtime.
+import type { Profile } from '../../schemas/types.gen.js';
+import type { Backend, ContainerInfo, ContainerRef, ContainerSpec, ExecOptions, ExecSession } from '../../hub/backend/types.js';
+import type { AgentLink } from '../../hub/jobs/service.js';
+import type { HubMessage } from '../../schemas/types.gen.js';
+
+export interface FakeContainer {
+  ref: ContainerRef;
+  spec: ContainerSpec;
+  running: boolean;
+  removed: boolean;
+  exit: (code: number) => void;
+  exited: Promise<{ exitCode: number }>;
+}
+
+export class FakeBackend implements Backend {
+  readonly name = 'fake';
+  readonly calls: string[] = [];
+  readonly containers: FakeContainer[] = [];
+  readonly removedVolumes: string[] = [];
+  private next = 1;
+  private readonly waiting: Array<{ jobId: string; resolve: (c: FakeContainer) => void }> = [];
+
+  /** Resolves with the next container started for `jobId`. */
+  started(jobId: string): Promise<FakeContainer> {
+    return new Promise((resolve) => this.waiting.push({ jobId, resolve }));
+  }
+
+  async info() {
+    return { backend: 'fake', version: '0', apiVersion: '0' };
+  }
+  async prepare(profile: Profile) {
+    this.calls.push(`prepare ${profile.name}`);
+    return `fake/${profile.name}`;
+  }
+  async imageFor(profile: Profile) {
+    return `fake/${profile.name}`;
+  }
+  async pruneImages() {
+    return [];
+  }
+  async start(spec: ContainerSpec): Promise<ContainerRef> {
+    const ref = { id: `c${this.next++}`, jobId: spec.jobId };
+    this.calls.push(`start ${spec.jobId}${spec.agent ? ` volume=${spec.agent.volume}` : ''}`);
+    let exit!: (code: number) => void;
+    const exited = new Promise<{ exitCode: number }>((resolve) => (exit = (exitCode) => resolve({ exitCode })));
+    const c: FakeContainer = { ref, spec, running: true, removed: false, exit: (code) => ((c.running = false), exit(code)), exited };
+    this.containers.push(c);
+    for (const w of this.waiting.filter((x) => x.jobId === spec.jobId)) w.resolve(c);
+    this.waiting.splice(0, this.waiting.length, ...this.waiting.filter((x) => x.jobId !== spec.jobId));
+    return ref;
+  }
+  wait(ref: ContainerRef) {
+    return this.find(ref.id)?.exited ?? Promise.resolve({ exitCode: -1 });
+  }
+  async logs() {
+    return 'the runtime said goodbye';
+  }
+  async snapshot(ref: ContainerRef) {
+    return { image: `snap/${ref.jobId}`, bytes: 1 };
+  }
+  async snapshotAgent(_ref: ContainerRef, _p: Profile, image: string) {
+    return { image, bytes: 1 };
+  }
+  async removeImage() {}
+  async exportImage(): Promise<NodeJS.ReadableStream> {
+    throw new Error('not in the fake');
+  }
+  async pruneSnapshots() {
+    return [];
+  }
+  async removeVolume(name: string) {
+    this.removedVolumes.push(name);
+  }
+  async exec(_ref: ContainerRef, _o: ExecOptions): Promise<ExecSession> {
+    throw new Error('not in the fake');
+  }
+  async destroy(ref: ContainerRef) {
+    this.calls.push(`destroy ${ref.id}`);
+    const c = this.find(ref.id);
+    if (c) {
+      c.removed = true;
+      if (c.running) c.exit(137);
+    }
+  }
+  async list(): Promise<ContainerInfo[]> {
+    return this.containers
+      .filter((c) => !c.removed)
+      .map((c) => ({ id: c.ref.id, jobId: c.ref.jobId, running: c.running, ...(c.spec.agent ? { agentId: c.spec.agent.id } : {}) }));
+  }
+  async jobNetwork() {
+    return { name: 'fake', isolated: true, rules: [] };
+  }
+
+  /** The token the container's runtime would dial in with. */
+  tokenOf(jobId: string): string {
+    const c = [...this.containers].reverse().find((x) => x.ref.jobId === jobId);
+    if (!c) throw new Error(`no container for ${jobId}; calls: ${this.calls.join(', ')}`);
+    return c.spec.env.DOCKER_AGENT_AGENT_TOKEN!;
+  }
+
+  private find(id: string) {
+    return this.containers.find((c) => c.ref.id === id);
+  }
+}
+
+/** The runtime's end of the agent channel, as a test plays it: what the hub sent, and whether it closed. */
+export class FakeLink implements AgentLink {
+  readonly sent: HubMessage[] = [];
+  closed?: { code: number; reason: string };
+  send(msg: HubMessage) {
+    this.sent.push(msg);
+  }
+  close(code: number, reason: string) {
+    this.closed = { code, reason };
+  }
+}

@@ -1,0 +1,232 @@
+// The job and agent lifecycles without Docker: a scripted backend (test/helpers/
+// fake-backend.ts) and the test playing the runtime on the agent channel, over the
+// real SQLite store. What only the engine can show stays in the integration tests.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { encodeOutputFrame } from '../../schemas/agent-frame.js';
+import type { JobState } from '../../schemas/types.gen.js';
+import { AgentService } from '../../hub/agents/service.js';
+import { loadConfig } from '../../hub/config.js';
+import { EventBus } from '../../hub/jobs/event-bus.js';
+import { jobSpec } from '../../hub/jobs/job-spec.js';
+import { JobService, type RuntimeSession } from '../../hub/jobs/service.js';
+import { repoPath } from '../../hub/paths.js';
+import type { Principal } from '../../hub/principal.js';
+import { ProfileRegistry } from '../../hub/profiles/registry.js';
+import { Snapshots } from '../../hub/snapshots.js';
+import { AgentStore } from '../../hub/store/agents.js';
+import { openDb, type Db } from '../../hub/store/db.js';
+import { EventLog, agentLogKey, toWire } from '../../hub/store/events.js';
+import { JobStore } from '../../hub/store/jobs.js';
+import { SnapshotStore } from '../../hub/store/snapshots.js';
+import { WorkspaceOwners } from '../../hub/store/workspace-owners.js';
+import { WorkspaceStore } from '../../hub/workspaces.js';
+import { decodeOutputFrame } from '../../schemas/agent-frame.js';
+import { FakeBackend, FakeLink } from '../helpers/fake-backend.js';
+
+const admin: Principal = { id: 'token:admin', kind: 'token', label: 'admin', scopes: new Set(['admin']) };
+
+interface Hub {
+  db: Db;
+  jobs: JobService;
+  agents: AgentService;
+  store: JobStore;
+  events: EventLog;
+  bus: EventBus;
+  backend: FakeBackend;
+  close(): void;
+}
+
+let dir: string;
+let hubs: Hub[] = [];
+
+/** A hub's services over the data folder `dir` and a backend (shared across a "restart"). */
+function hub(backend = new FakeBackend()): Hub {
+  const config = loadConfig([], { DOCKER_AGENT_DATA_DIR: dir, DOCKER_AGENT_AGENT_CONNECT_TIMEOUT_MS: '300', DOCKER_AGENT_TOKEN: 'unit-test-token-0123456789' });
+  const db = openDb(join(dir, 'hub.db'));
+  const store = new JobStore(db);
+  const events = new EventLog(db);
+  const bus = new EventBus(db, events);
+  const links = { http: 'http://hub', ws: 'ws://hub' };
+  const snapshots = new Snapshots(new SnapshotStore(db), backend, links);
+  const profiles = new ProfileRegistry(repoPath('profiles'));
+  const jobs = new JobService({
+    config, hubId: 'unit', store, bus, backend, profiles, snapshots, links, log: () => {},
+    workspaces: new WorkspaceStore(join(dir, 'workspaces')),
+    workspaceOwners: new WorkspaceOwners(db),
+    graces: { deadlineMs: 300, cancelMs: 300 },
+  });
+  const agents = new AgentService({ config, hubId: 'unit', agents: new AgentStore(db), store, bus, backend, profiles, jobs, snapshots, log: () => {} });
+  const h: Hub = {
+    db, jobs, agents, store, events, bus, backend,
+    close: () => {
+      jobs.stop();
+      agents.close();
+      db.close();
+    },
+  };
+  hubs.push(h);
+  return h;
+}
+
+/** Resolves once `test` holds, looked at again each time an event of log `key` is stored. */
+async function when<T>(h: Hub, key: string, test: () => T | undefined): Promise<T> {
+  for (;;) {
+    const value = test();
+    if (value !== undefined) return value;
+    await new Promise<void>((resolve) => {
+      const unfollow = h.bus.follow(key, () => {
+        unfollow();
+        resolve();
+      });
+    });
+  }
+}
+
+/** Resolves with the job's state once it passes `test`. */
+function until(h: Hub, id: string, test: (s: JobState) => boolean): Promise<JobState> {
+  return when(h, id, () => {
+    const state = h.store.get(id)!.state;
+    return test(state) ? state : undefined;
+  });
+}
+
+const ended = (s: JobState) => ['succeeded', 'failed', 'timed_out', 'cancelled', 'error'].includes(s);
+const stdout = (h: Hub, id: string) =>
+  h.events.read(id, 1, 1000).map(toWire).flatMap((e) => (e.type === 'stdout' ? [e.data] : [])).join('');
+
+/** Dials in as the job's runtime and waits for the running state. */
+async function dialIn(h: Hub, jobId: string): Promise<{ link: FakeLink; session: RuntimeSession }> {
+  await until(h, jobId, (s) => s === 'starting');
+  const link = new FakeLink();
+  const session = h.jobs.attach(h.backend.tokenOf(jobId), link);
+  return { link, session };
+}
+
+const out = (n: number, data: string) => decodeOutputFrame(encodeOutputFrame({ stream: 'stdout', n, step: 0, data: Buffer.from(data) }));
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'da-life-'));
+});
+afterEach(() => {
+  for (const h of hubs) h.close();
+  hubs = [];
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('a request becomes a job spec', () => {
+  it('from run, steps or a JSON task, with the profile\'s time limit unless it gives one', () => {
+    expect(jobSpec({ run: 'make' }, { profileTimeout: 60 })).toMatchObject({ steps: [{ name: 'run', run: 'make', env: {} }], timeout: 60, keep: false });
+    expect(jobSpec({ task: { type: 'exec', command: 'pwd', stdin: 'x' }, timeout: 5 }, {}).steps).toEqual([{ name: 'exec', run: 'pwd', env: {}, stdin: 'x' }]);
+    expect(jobSpec({ steps: [{ run: 'a' }, { name: 'b', run: 'b', timeout: 3 }] }, {}).steps.map((s) => s.name)).toEqual(['step 1', 'b']);
+    expect(jobSpec({ run: 'x', env: { A: '2' } }, { agentEnv: { A: '1', B: '1' } }).env).toEqual({ A: '2', B: '1' });
+    expect(() => jobSpec({ run: 'x', profile: 'builder' }, { agentEnv: {} })).toThrow(/do not apply/);
+  });
+});
+
+describe('the job lifecycle on a scripted backend', () => {
+  it('runs a job: its runtime gets the task, its reports are stored once each, and its container goes', async () => {
+    const h = hub();
+    const job = h.jobs.submit({ run: 'echo hi' }, admin);
+    const { link, session } = await dialIn(h, job.id);
+    expect(link.sent[0]).toMatchObject({ t: 'welcome', acked: 0, task: { steps: [{ run: 'echo hi' }] } });
+    session.report(out(1, 'hi\n'));
+    session.report(out(1, 'hi\n')); // resent after a reconnect: seen before
+    session.report({ t: 'done', n: 2, exitCode: 0, outcome: 'succeeded' });
+    expect(await until(h, job.id, ended)).toBe('succeeded');
+    expect(stdout(h, job.id)).toBe('hi\n');
+    expect(h.backend.calls).toContain(`destroy ${h.store.get(job.id)!.containerId}`);
+    expect(link.closed).toMatchObject({ code: 1000 });
+  });
+
+  it('cancels a running job: its runtime is told, and it ends cancelled after the grace when the runtime says nothing', async () => {
+    const h = hub();
+    const job = h.jobs.submit({ run: 'sleep 100' }, admin);
+    const { link } = await dialIn(h, job.id);
+    await h.jobs.cancel(job.id, admin);
+    expect(link.sent.at(-1)).toEqual({ t: 'cancel', reason: 'cancelled by request' });
+    expect(h.store.get(job.id)!.state).toBe('running');
+    expect(await until(h, job.id, ended)).toBe('cancelled');
+  });
+
+  it('ends a job whose runtime never dials in as error, naming the wait and the container\'s last words', async () => {
+    const h = hub();
+    const job = h.jobs.submit({ run: 'true' }, admin);
+    expect(await until(h, job.id, ended)).toBe('error');
+    expect(h.store.get(job.id)!.reason).toBe('the agent did not connect within 0.3 s');
+    expect(h.events.read(job.id, 1, 100).map(toWire).find((e) => e.type === 'error')).toMatchObject({ code: 'AGENT_LOST', message: expect.stringContaining('the runtime said goodbye') });
+  });
+
+  it('ends a job whose container stops before the job ends as error', async () => {
+    const h = hub();
+    const job = h.jobs.submit({ run: 'true' }, admin);
+    await dialIn(h, job.id);
+    h.backend.containers[0]!.exit(1);
+    expect(await until(h, job.id, ended)).toBe('error');
+    expect(h.store.get(job.id)!.reason).toBe('the agent container stopped (exit code 1) before the job ended');
+  });
+
+  it('after a restart re-attaches a running job: the runtime dials in with its session and resends only what was not stored', async () => {
+    const backend = new FakeBackend();
+    const first = hub(backend);
+    const job = first.jobs.submit({ run: 'echo a; echo b' }, admin);
+    const { link, session } = await dialIn(first, job.id);
+    session.report(out(1, 'a\n'));
+    const sessionToken = (link.sent[0] as { session: string }).session;
+    first.close();
+    hubs = hubs.filter((x) => x !== first);
+
+    const second = hub(backend);
+    await second.jobs.recover();
+    const again = new FakeLink();
+    const resumed = second.jobs.attach(sessionToken, again);
+    expect(again.sent[0]).toMatchObject({ t: 'welcome', acked: 1 });
+    resumed.report(out(2, 'b\n'));
+    resumed.report({ t: 'done', n: 3, exitCode: 0, outcome: 'succeeded' });
+    expect(await until(second, job.id, ended)).toBe('succeeded');
+    expect(stdout(second, job.id)).toBe('a\nb\n');
+    expect(() => second.jobs.attach(backend.tokenOf(job.id), new FakeLink())).toThrow(/unknown or spent agent token/);
+  });
+});
+
+describe('a named agent on a scripted backend', () => {
+  it('runs its jobs one at a time, stops (volume kept) and starts on a fresh container', async () => {
+    const h = hub();
+    const agent = h.agents.create({ name: 'unit' }, admin);
+    const key = agentLogKey(agent.id);
+    // Its container starts once its image is ready (after create returns); the service takes it up in the same turn.
+    await h.backend.started(key);
+    await new Promise((resolve) => setImmediate(resolve));
+    const link = new FakeLink();
+    const session = h.agents.attach(h.backend.tokenOf(key), link)!;
+    expect(link.sent[0]).toMatchObject({ t: 'welcome', acked: 0 });
+    expect(h.agents.get('unit').state).toBe('running');
+
+    const one = h.jobs.submit({ agent: 'unit', run: 'echo one' }, admin);
+    const two = h.jobs.submit({ agent: 'unit', run: 'echo two' }, admin);
+    await until(h, one.id, (s) => s === 'running');
+    expect(h.store.get(two.id)!.state).toBe('queued');
+    expect(link.sent.filter((m) => m.t === 'task')).toHaveLength(1);
+    session.report({ t: 'done', n: 1, exitCode: 0, outcome: 'succeeded' });
+    expect(await until(h, one.id, ended)).toBe('succeeded');
+    await until(h, two.id, (s) => s === 'running');
+    expect(link.sent.filter((m) => m.t === 'task')).toHaveLength(2);
+    expect(link.closed).toBeUndefined();
+
+    await h.agents.stop('unit', admin);
+    expect(h.agents.get('unit')).toMatchObject({ state: 'stopped', reason: 'stopped by request' });
+    expect(await until(h, two.id, ended)).toBe('cancelled');
+    expect(h.backend.containers[0]!.removed).toBe(true);
+    expect(h.backend.removedVolumes).toEqual([]);
+
+    await h.agents.start('unit', admin);
+    expect(h.backend.calls.filter((c) => c.startsWith('start agent:'))).toEqual([
+      `start ${key} volume=${agent.volume}`,
+      `start ${key} volume=${agent.volume}`,
+    ]);
+    await h.agents.destroy('unit', admin, { keepVolume: false });
+    expect(h.backend.removedVolumes).toEqual([agent.volume]);
+  });
+});
