@@ -18,6 +18,7 @@ import type { Snapshots } from '../snapshots.js';
 import type { EventBus } from './event-bus.js';
 import { canTransition, isTerminal } from './lifecycle.js';
 import { jobSpec } from './job-spec.js';
+import { ActiveJob } from './active-job.js';
 
 /** How long the hub waits for a runtime, past what the runtime enforces itself. */
 export interface Graces {
@@ -63,22 +64,6 @@ export interface AgentTarget {
   env: Record<string, string>;
 }
 
-interface Active {
-  id: string;
-  /** Its job's owner ('' for jobs from before owners), for each principal's share of the slots. */
-  owner: string;
-  ref?: ContainerRef;
-  agent?: AgentLink;
-  agentSeq: number;
-  ending: boolean;
-  timers: Map<'deadline' | 'connect' | 'cancel', NodeJS.Timeout>;
-  timedOutStep?: number;
-  /** The named agent it runs on: the container and the link are the agent's, not the job's. */
-  agentId?: string;
-  /** Output bytes stored so far, and whether the OUTPUT_LIMIT event was. */
-  output: { bytes: number; capped: boolean };
-}
-
 export interface JobServiceDeps {
   config: HubConfig;
   hubId: string;
@@ -97,7 +82,7 @@ export interface JobServiceDeps {
 }
 
 export class JobService {
-  private readonly active = new Map<string, Active>();
+  private readonly active = new Map<string, ActiveJob>();
   private stopped = false;
   private agents?: AgentHooks;
 
@@ -193,7 +178,7 @@ export class JobService {
     if (a?.agent && job.state === 'running') {
       // The runtime stops the steps and reports what they printed; the timer is the backstop.
       a.agent.send({ t: 'cancel', reason });
-      a.timers.set('cancel', setTimeout(() => void this.finish(id, 'cancelled', { reason }), this.graces.cancelMs));
+      a.setTimer('cancel', this.graces.cancelMs, () => void this.finish(id, 'cancelled', { reason }));
     } else {
       await this.finish(id, 'cancelled', { reason });
     }
@@ -219,7 +204,7 @@ export class JobService {
     const patch: JobPatch = { agentTokenHash: null, sessionHash: hashToken(session) };
     if (job.state === 'starting') {
       this.transition(job.id, 'running', { ...patch, startedAt: new Date().toISOString() });
-      clearTimeout(a.timers.get('connect'));
+      a.clearTimer('connect');
     } else store.update(job.id, patch);
     link.send({ t: 'welcome', session, acked: a.agentSeq, task: taskOf(job) });
     return {
@@ -235,16 +220,18 @@ export class JobService {
   /** Runs a queued job on a named agent that is free: its container, its connected runtime. */
   runOnAgent(job: Job, target: AgentTarget): void {
     if (this.stopped) return;
-    const a: Active = { id: job.id, owner: job.owner ?? '', ref: target.ref, agent: target.link, agentSeq: target.seq, ending: false, timers: new Map(), agentId: job.agent!, output: this.deps.store.outputUsage(job.id) };
+    const a = new ActiveJob(job.id, job.owner ?? '', target.seq, this.deps.store.outputUsage(job.id), job.agent!);
+    a.ref = target.ref;
+    a.agent = target.link;
     this.active.set(job.id, a);
     const deadlineAt = Date.now() + job.spec.timeout * 1000 + this.graces.deadlineMs;
     this.transition(job.id, 'preparing');
     this.transition(job.id, 'starting', { image: target.image, containerId: target.ref.id, deadlineAt });
     this.transition(job.id, 'running', { startedAt: new Date().toISOString() });
     target.link.send({ t: 'task', task: taskOf(job) });
-    a.timers.set('deadline', setTimeout(() => {
+    a.setTimer('deadline', deadlineAt - Date.now(), () => {
       void this.finish(a.id, 'timed_out', { reason: `${this.timeoutReason(this.get(a.id), a)}; the agent did not report in time` });
-    }, deadlineAt - Date.now()));
+    });
   }
 
   /** The agent a job ran on was stopped or failed under it. */
@@ -284,7 +271,7 @@ export class JobService {
    * are dropped (still acknowledged, so the runtime does not hold them), one error
    * event says so, and the job goes on: its steps' exit codes decide how it ends.
    */
-  private capOutput(a: Active, msg: OutputFrame): NewEvent[] {
+  private capOutput(a: ActiveJob, msg: OutputFrame): NewEvent[] {
     const max = this.deps.config.maxOutputBytes;
     const room = Math.max(0, max - a.output.bytes);
     const kept = msg.data.length > room ? msg.data.subarray(0, room) : msg.data;
@@ -326,13 +313,13 @@ export class JobService {
       if (!job) return;
       const owner = job.owner ?? '';
       running.set(owner, (running.get(owner) ?? 0) + 1);
-      const a: Active = { id: job.id, owner, agentSeq: 0, ending: false, timers: new Map(), output: { bytes: 0, capped: false } };
+      const a = new ActiveJob(job.id, owner, 0, { bytes: 0, capped: false });
       this.active.set(job.id, a);
       void this.run(job, a);
     }
   }
 
-  private async run(job: Job, a: Active): Promise<void> {
+  private async run(job: Job, a: ActiveJob): Promise<void> {
     const { backend, profiles, bus, config, hubId } = this.deps;
     try {
       if (!this.transition(job.id, 'preparing')) return;
@@ -373,15 +360,14 @@ export class JobService {
   }
 
   /** Deadlines and the container's own end, for a job whose container runs. */
-  private watch(a: Active, deadlineAt: number, awaitingAgent: boolean): void {
+  private watch(a: ActiveJob, deadlineAt: number, awaitingAgent: boolean): void {
     const { backend, config } = this.deps;
-    const timer = (name: 'deadline' | 'connect', ms: number, fn: () => void) => a.timers.set(name, setTimeout(fn, Math.max(0, ms)));
-    timer('deadline', deadlineAt - Date.now(), () => {
+    a.setTimer('deadline', deadlineAt - Date.now(), () => {
       const job = this.get(a.id);
       void this.finish(a.id, 'timed_out', { reason: `${this.timeoutReason(job, a)}; the agent did not report in time` });
     });
     if (awaitingAgent) {
-      timer('connect', config.agentConnectTimeoutMs, () => {
+      a.setTimer('connect', config.agentConnectTimeoutMs, () => {
         void this.failWithLogs(a, `the agent did not connect within ${config.agentConnectTimeoutMs / 1000} s`);
       });
     }
@@ -390,7 +376,7 @@ export class JobService {
     });
   }
 
-  private async failWithLogs(a: Active, reason: string): Promise<void> {
+  private async failWithLogs(a: ActiveJob, reason: string): Promise<void> {
     const logs = a.ref ? (await this.deps.backend.logs(a.ref, 20)).trim() : '';
     await this.finish(a.id, 'error', {
       reason,
@@ -398,7 +384,7 @@ export class JobService {
     });
   }
 
-  private timeoutReason(job: Job, a: Active): string {
+  private timeoutReason(job: Job, a: ActiveJob): string {
     const step = a.timedOutStep !== undefined ? job.spec.steps[a.timedOutStep] : undefined;
     return step?.timeout ? `step "${step.name}" ran past its ${step.timeout} s limit` : `job ran past its ${job.spec.timeout} s limit`;
   }
@@ -417,7 +403,7 @@ export class JobService {
     const events: NewEvent[] = [...(opts.events ?? [])];
     if (a) {
       a.ending = true;
-      this.clearTimers(a);
+      a.clearTimers();
       // An agent's runtime stays connected for its next job; one still running this job is told to stop it.
       if (!a.agentId) a.agent?.close(1000, `job ${state}`);
       else if (state !== 'succeeded' && state !== 'failed') a.agent?.send({ t: 'cancel', reason: opts.reason ?? state });
@@ -473,11 +459,6 @@ export class JobService {
     return true;
   }
 
-  private clearTimers(a: Active): void {
-    for (const t of a.timers.values()) clearTimeout(t);
-    a.timers.clear();
-  }
-
   // ── restart ────────────────────────────────────────────────────────────────
 
   /**
@@ -505,7 +486,8 @@ export class JobService {
       const c = byJob.get(job.id);
       if (c?.running) {
         const output = store.outputUsage(job.id);
-        const a: Active = { id: job.id, owner: job.owner ?? '', ref: { id: c.id, jobId: job.id }, agentSeq: job.agentSeq, ending: false, timers: new Map(), output };
+        const a = new ActiveJob(job.id, job.owner ?? '', job.agentSeq, output);
+        a.ref = { id: c.id, jobId: job.id };
         this.active.set(job.id, a);
         this.watch(a, job.deadlineAt ?? Date.now(), true);
         log(`job ${job.id}: re-attached to its running container`);
@@ -535,7 +517,7 @@ export class JobService {
   /** Stops timers (for a clean shutdown); running containers are left to the next start. */
   stop(): void {
     this.stopped = true;
-    for (const a of this.active.values()) this.clearTimers(a);
+    for (const a of this.active.values()) a.clearTimers();
   }
 }
 
