@@ -71,8 +71,9 @@ export function createApp(deps: AppDeps) {
       const engine = await deps.backend.info();
       const { network } = deps;
       // Still 200: the hub runs jobs; `degraded` and the rules tell the operator what is missing.
-      if (network && !network.isolated) return c.json({ status: 'degraded', engine, network });
-      return c.json({ status: 'ok', engine, ...(network ? { network: { name: network.name, isolated: true } } : {}) });
+      const pool = deps.jobs.poolState();
+      if (network && !network.isolated) return c.json({ status: 'degraded', engine, network, pool });
+      return c.json({ status: 'ok', engine, pool, ...(network ? { network: { name: network.name, isolated: true } } : {}) });
     } catch (err) {
       return c.json({ status: 'degraded', engine: { reachable: false, error: (err as Error).message } }, 503);
     }

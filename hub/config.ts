@@ -104,6 +104,21 @@ const SETTINGS = {
     env: 'DOCKER_AGENT_MAX_OUTPUT_BYTES',
     schema: z.coerce.number().int().min(1024).default(100 * 1024 * 1024),
   },
+  poolMinIdle: {
+    flag: 'pool-min-idle',
+    env: 'DOCKER_AGENT_POOL_MIN_IDLE',
+    schema: z.coerce.number().int().min(0).max(100).default(0),
+  },
+  poolMax: {
+    flag: 'pool-max',
+    env: 'DOCKER_AGENT_POOL_MAX',
+    schema: z.coerce.number().int().min(0).max(100).optional(),
+  },
+  poolTtlS: {
+    flag: 'pool-ttl',
+    env: 'DOCKER_AGENT_POOL_TTL_S',
+    schema: z.coerce.number().positive().max(86400).default(600),
+  },
   maxSnapshotBytes: {
     flag: 'max-snapshot',
     env: 'DOCKER_AGENT_MAX_SNAPSHOT_BYTES',

@@ -130,7 +130,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     tokenFile,
     jobs,
     async close() {
-      jobs.stop();
+      await jobs.stop();
       agents.close();
       streams.stop();
       // Runtimes dial back in to the next start; clients reconnect with ?from=.

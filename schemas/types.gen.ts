@@ -427,6 +427,23 @@ export interface Profile {
    * Default job timeout in seconds.
    */
   timeout?: number;
+  /**
+   * A warm pool for this profile's jobs: containers started ahead, connected and never used, each taken by one job. Overrides the hub's DOCKER_AGENT_POOL_* settings (which apply to the default profile). Never for a privileged profile.
+   */
+  pool?: {
+    /**
+     * Containers kept started and waiting.
+     */
+    minIdle?: number;
+    /**
+     * At most this many waiting at once.
+     */
+    max?: number;
+    /**
+     * Seconds a waiting container lives before it is replaced by a fresh one.
+     */
+    ttl?: number;
+  };
 }
 
 // token.schema.json

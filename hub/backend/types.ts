@@ -20,6 +20,8 @@ export interface ContainerSpec {
   workspace?: string;
   /** A named agent's: its id (labelled, so a restarted hub knows the container) and the volume kept at /workspace. */
   agent?: { id: string; volume: string };
+  /** A warm pool's container, waiting for its one job: the profile it is for (labelled). */
+  pool?: string;
 }
 
 export interface ContainerRef {
@@ -31,6 +33,8 @@ export interface ContainerInfo extends ContainerRef {
   running: boolean;
   /** Set on a named agent's container. */
   agentId?: string;
+  /** Set on a warm pool's container. */
+  pool?: string;
 }
 
 export interface ExecOptions {
@@ -93,6 +97,8 @@ export interface Backend {
   exportImage(image: string): Promise<NodeJS.ReadableStream>;
   /** This hub's snapshots created before `olderThan`, and the oldest beyond `maxBytes` in all; removed unless `dryRun`. */
   pruneSnapshots(opts: { hubId: string; olderThan: Date; maxBytes: number; dryRun: boolean }): Promise<string[]>;
+  /** Unpacks a stored workspace archive into /workspace of a running container (a pooled one, when its job comes). */
+  putWorkspace(ref: ContainerRef, profile: Profile, archive: string): Promise<void>;
   /** Removes a named agent's volume (its /workspace); no error when it is gone. */
   removeVolume(name: string): Promise<void>;
   /** A process with a TTY in a running container (an interactive shell); NOT_RUNNING when it does not run. */
@@ -110,6 +116,7 @@ export const LABELS = {
   hub: 'docker-agent.hub',
   profile: 'docker-agent.profile',
   agent: 'docker-agent.agent',
+  pool: 'docker-agent.pool',
   network: 'docker-agent.network',
 } as const;
 

@@ -19,6 +19,7 @@ import type { EventBus } from './event-bus.js';
 import { canTransition, isTerminal } from './lifecycle.js';
 import { jobSpec } from './job-spec.js';
 import { ActiveJob } from './active-job.js';
+import { WarmPool } from './pool.js';
 
 /** How long the hub waits for a runtime, past what the runtime enforces itself. */
 export interface Graces {
@@ -88,8 +89,19 @@ export class JobService {
 
   private readonly graces: Graces;
 
+  private readonly pool: WarmPool;
+
   constructor(private readonly deps: JobServiceDeps) {
     this.graces = deps.graces ?? GRACES;
+    this.pool = new WarmPool({
+      ...deps,
+      load: () => ({
+        running: [...this.active.values()].filter((a) => !a.agentId).length,
+        queued: deps.store.nextQueued(1).length > 0,
+      }),
+      report: (jobId, msg) => void this.agentReport(jobId, msg),
+      lost: (jobId, reason) => void this.finish(jobId, 'error', { reason, events: [{ type: 'error', code: 'AGENT_LOST', message: reason }] }),
+    });
   }
 
   useAgents(agents: AgentHooks): void {
@@ -192,8 +204,8 @@ export class JobService {
     const { store } = this.deps;
     const job = store.byAgentToken(hashToken(token));
     if (!job) {
-      const agentSession = this.agents?.attach(token, link);
-      if (agentSession) return agentSession;
+      const other = this.agents?.attach(token, link) ?? this.pool.attach(token, link);
+      if (other) return other;
       throw new HubError('UNAUTHORIZED', 'unknown or spent agent token');
     }
     const a = this.active.get(job.id);
@@ -221,17 +233,33 @@ export class JobService {
   runOnAgent(job: Job, target: AgentTarget): void {
     if (this.stopped) return;
     const a = new ActiveJob(job.id, job.owner ?? '', target.seq, this.deps.store.outputUsage(job.id), job.agent!);
+    this.active.set(job.id, a);
+    void this.runOn(job, a, target);
+  }
+
+  /** Runs a job on a container whose runtime is connected already: a named agent's, or one from the warm pool. */
+  private async runOn(job: Job, a: ActiveJob, target: AgentTarget): Promise<void> {
     a.ref = target.ref;
     a.agent = target.link;
-    this.active.set(job.id, a);
     const deadlineAt = Date.now() + job.spec.timeout * 1000 + this.graces.deadlineMs;
     this.transition(job.id, 'preparing');
     this.transition(job.id, 'starting', { image: target.image, containerId: target.ref.id, deadlineAt });
-    this.transition(job.id, 'running', { startedAt: new Date().toISOString() });
+    try {
+      // What the job brings is applied now, not baked into the container it was given.
+      if (job.spec.workspace) await this.deps.backend.putWorkspace(target.ref, this.deps.profiles.get(job.profile), this.deps.workspaces.path(job.spec.workspace));
+    } catch (err) {
+      return void (await this.finish(job.id, 'error', { reason: `unpacking the workspace failed: ${(err as Error).message}` }));
+    }
+    if (a.ending || !this.transition(job.id, 'running', { startedAt: new Date().toISOString() })) return;
     target.link.send({ t: 'task', task: taskOf(job) });
     a.setTimer('deadline', deadlineAt - Date.now(), () => {
       void this.finish(a.id, 'timed_out', { reason: `${this.timeoutReason(this.get(a.id), a)}; the agent did not report in time` });
     });
+  }
+
+  /** The warm pool's state, for /health. */
+  poolState() {
+    return this.pool.state();
   }
 
   /** The agent a job ran on was stopped or failed under it. */
@@ -306,17 +334,26 @@ export class JobService {
     // Jobs on named agents use their agents' containers, not the hub's slots.
     const own = [...this.active.values()].filter((a) => !a.agentId);
     for (const a of own) running.set(a.owner, (running.get(a.owner) ?? 0) + 1);
-    let slots = config.maxJobs - own.length;
-    while (slots-- > 0) {
+    let taken = own.length;
+    for (;;) {
       const full = [...running].filter(([, n]) => n >= config.maxRunningPerPrincipal).map(([owner]) => owner);
       const [job] = store.nextQueued(1, full);
-      if (!job) return;
+      if (!job) break;
+      // A warm container of its profile turns a pool slot into the job's; a cold start needs a slot of its own.
+      const warm = this.pool.take(job.profile, job.id);
+      if (!warm) {
+        if (taken >= config.maxJobs) break;
+        // Waiting pooled containers count against the limit, but never keep a queued job from its slot.
+        if (taken + this.pool.size >= config.maxJobs && !this.pool.evictOne()) break;
+      }
+      taken++;
       const owner = job.owner ?? '';
       running.set(owner, (running.get(owner) ?? 0) + 1);
-      const a = new ActiveJob(job.id, owner, 0, { bytes: 0, capped: false });
+      const a = new ActiveJob(job.id, owner, warm?.seq ?? 0, { bytes: 0, capped: false });
       this.active.set(job.id, a);
-      void this.run(job, a);
+      void (warm ? this.runOn(job, a, warm) : this.run(job, a));
     }
+    this.pool.refill();
   }
 
   private async run(job: Job, a: ActiveJob): Promise<void> {
@@ -431,6 +468,7 @@ export class JobService {
     );
     if (a) this.active.delete(id);
     if (job.agent) this.agents?.jobEnded(job.agent, id, state);
+    else this.pool.release(id);
     this.pump();
   }
 
@@ -503,7 +541,7 @@ export class JobService {
   async reapOrphans(dryRun: boolean, containers?: ContainerInfo[]): Promise<string[]> {
     const { backend, store, hubId, log } = this.deps;
     const orphans = (containers ?? (await backend.list(hubId))).filter((c) =>
-      c.agentId ? !this.agents?.owns(c.agentId) : !this.active.has(c.jobId) && !store.get(c.jobId)?.spec.keep,
+      c.agentId ? !this.agents?.owns(c.agentId) : c.pool ? !this.pool.owns(c.id) : !this.active.has(c.jobId) && !store.get(c.jobId)?.spec.keep,
     );
     if (!dryRun) {
       for (const c of orphans) {
@@ -515,9 +553,11 @@ export class JobService {
   }
 
   /** Stops timers (for a clean shutdown); running containers are left to the next start. */
-  stop(): void {
+  async stop(): Promise<void> {
     this.stopped = true;
     for (const a of this.active.values()) a.clearTimers();
+    // The containers waiting in the pool have no job to lose: they go now, the next start makes fresh ones.
+    await this.pool.close();
   }
 }
 

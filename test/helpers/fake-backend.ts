@@ -22,11 +22,12 @@ export class FakeBackend implements Backend {
   readonly containers: FakeContainer[] = [];
   readonly removedVolumes: string[] = [];
   private next = 1;
-  private readonly waiting: Array<{ jobId: string; resolve: (c: FakeContainer) => void }> = [];
+  private readonly waiting: Array<{ match: (jobId: string) => boolean; resolve: (c: FakeContainer) => void }> = [];
 
-  /** Resolves with the next container started for `jobId`. */
-  started(jobId: string): Promise<FakeContainer> {
-    return new Promise((resolve) => this.waiting.push({ jobId, resolve }));
+  /** Resolves with the next container started for `jobId` (or whose job id passes the test). */
+  started(jobId: string | ((jobId: string) => boolean)): Promise<FakeContainer> {
+    const match = typeof jobId === 'string' ? (id: string) => id === jobId : jobId;
+    return new Promise((resolve) => this.waiting.push({ match, resolve }));
   }
 
   async info() {
@@ -49,8 +50,9 @@ export class FakeBackend implements Backend {
     const exited = new Promise<{ exitCode: number }>((resolve) => (exit = (exitCode) => resolve({ exitCode })));
     const c: FakeContainer = { ref, spec, running: true, removed: false, exit: (code) => ((c.running = false), exit(code)), exited };
     this.containers.push(c);
-    for (const w of this.waiting.filter((x) => x.jobId === spec.jobId)) w.resolve(c);
-    this.waiting.splice(0, this.waiting.length, ...this.waiting.filter((x) => x.jobId !== spec.jobId));
+    // One waiter per container, first come first served.
+    const i = this.waiting.findIndex((w) => w.match(spec.jobId));
+    if (i >= 0) this.waiting.splice(i, 1)[0]!.resolve(c);
     return ref;
   }
   wait(ref: ContainerRef) {
@@ -72,6 +74,9 @@ export class FakeBackend implements Backend {
   async pruneSnapshots() {
     return [];
   }
+  async putWorkspace(ref: ContainerRef) {
+    this.calls.push(`put workspace ${ref.id}`);
+  }
   async removeVolume(name: string) {
     this.removedVolumes.push(name);
   }
@@ -89,7 +94,13 @@ export class FakeBackend implements Backend {
   async list(): Promise<ContainerInfo[]> {
     return this.containers
       .filter((c) => !c.removed)
-      .map((c) => ({ id: c.ref.id, jobId: c.ref.jobId, running: c.running, ...(c.spec.agent ? { agentId: c.spec.agent.id } : {}) }));
+      .map((c) => ({
+        id: c.ref.id,
+        jobId: c.ref.jobId,
+        running: c.running,
+        ...(c.spec.agent ? { agentId: c.spec.agent.id } : {}),
+        ...(c.spec.pool ? { pool: c.spec.pool } : {}),
+      }));
   }
   async jobNetwork() {
     return { name: 'fake', isolated: true, rules: [] };

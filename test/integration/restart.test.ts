@@ -13,11 +13,11 @@ let hub: ChildProcess | undefined;
 let hubId = '';
 
 /** Starts the built hub as its own process and waits for it to say where it listens. */
-async function startHubProcess(): Promise<HubClient> {
+async function startHubProcess(env: Record<string, string> = {}): Promise<HubClient> {
   // The previous test's hub still serves the same data folder: end it, or it outlives the run.
   if (hub && hub.exitCode === null && hub.signalCode === null) await kill9();
   const child = spawn(process.execPath, [repoPath('build', 'hub.mjs')], {
-    env: { ...process.env, DOCKER_AGENT_PORT: '0', DOCKER_AGENT_DATA_DIR: dataDir, DOCKER_AGENT_TOKEN: TOKEN },
+    env: { ...process.env, DOCKER_AGENT_PORT: '0', DOCKER_AGENT_DATA_DIR: dataDir, DOCKER_AGENT_TOKEN: TOKEN, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   hub = child;
@@ -104,6 +104,28 @@ describe('hub restart', () => {
     expect((await containersOf(hubId)).map((c) => c.Id)).toEqual([container]);
     await client.destroyAgent('keeps-running');
     await client.destroyAgent('stays-stopped');
+  });
+
+  it('leaves no warm pool container behind a kill -9: the next start removes them and makes fresh ones', async () => {
+    await startHubProcess({ DOCKER_AGENT_POOL_MIN_IDLE: '2' });
+    const pooled = async () => (await containersOf(hubId)).filter((c) => c.Labels['docker-agent.pool']).map((c) => c.Id);
+    const waitFor = async (test: (ids: string[]) => boolean) => {
+      for (;;) {
+        const ids = await pooled();
+        if (test(ids)) return ids;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const before = await waitFor((ids) => ids.length === 2);
+    await kill9();
+    expect(await pooled()).toEqual(expect.arrayContaining(before));
+    await startHubProcess({ DOCKER_AGENT_POOL_MIN_IDLE: '2' });
+    const after = await waitFor((ids) => ids.length === 2 && ids.every((id) => !before.includes(id)));
+    expect(after.some((id) => before.includes(id))).toBe(false);
+    await kill9();
+    // Without a pool, the next start keeps none.
+    await startHubProcess();
+    expect(await pooled()).toEqual([]);
   });
 
   it('removes containers of this hub that no job owns', async () => {

@@ -43,8 +43,8 @@ let dir: string;
 let hubs: Hub[] = [];
 
 /** A hub's services over the data folder `dir` and a backend (shared across a "restart"). */
-function hub(backend = new FakeBackend()): Hub {
-  const config = loadConfig([], { DOCKER_AGENT_DATA_DIR: dir, DOCKER_AGENT_AGENT_CONNECT_TIMEOUT_MS: '300', DOCKER_AGENT_TOKEN: 'unit-test-token-0123456789' });
+function hub(backend = new FakeBackend(), env: Record<string, string> = {}): Hub {
+  const config = loadConfig([], { DOCKER_AGENT_DATA_DIR: dir, DOCKER_AGENT_AGENT_CONNECT_TIMEOUT_MS: '300', DOCKER_AGENT_TOKEN: 'unit-test-token-0123456789', ...env });
   const db = openDb(join(dir, 'hub.db'));
   const store = new JobStore(db);
   const events = new EventLog(db);
@@ -188,6 +188,23 @@ describe('the job lifecycle on a scripted backend', () => {
     expect(await until(second, job.id, ended)).toBe('succeeded');
     expect(stdout(second, job.id)).toBe('a\nb\n');
     expect(() => second.jobs.attach(backend.tokenOf(job.id), new FakeLink())).toThrow(/unknown or spent agent token/);
+  });
+});
+
+describe('the warm pool on a scripted backend', () => {
+  it('counts its waiting containers against the hub\'s limit but gives one up for a queued job that needs the slot', async () => {
+    const h = hub(new FakeBackend(), { DOCKER_AGENT_MAX_JOBS: '2', DOCKER_AGENT_POOL_MIN_IDLE: '2' });
+    const isPool = (id: string) => id.startsWith('pool:');
+    const both = Promise.all([h.backend.started(isPool), h.backend.started(isPool)]);
+    h.jobs.pump();
+    await both;
+    const pooled = () => h.backend.containers.filter((c) => c.spec.pool && !c.removed);
+    expect(pooled()).toHaveLength(2);
+    // A job of a profile without a pool: no warm container fits it, and both slots are the pool's.
+    const job = h.jobs.submit({ run: 'make', profile: 'builder' }, admin);
+    await h.backend.started(job.id);
+    expect(pooled()).toHaveLength(1);
+    expect(h.backend.calls.filter((c) => c.startsWith('destroy'))).toHaveLength(1);
   });
 });
 

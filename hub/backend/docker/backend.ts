@@ -113,7 +113,13 @@ export class DockerBackend implements Backend {
     // Never Docker's default bridge: there jobs reach each other and the host.
     if (profile.network === 'bridge' && !this.network) throw new HubError('INTERNAL', 'the job network is not set up (jobNetwork() was not called)');
     const resources = { ...DEFAULTS, ...profile.resources };
-    const labels = { [LABELS.job]: spec.jobId, [LABELS.hub]: spec.hubId, [LABELS.profile]: profile.name, ...(spec.agent ? { [LABELS.agent]: spec.agent.id } : {}) };
+    const labels = {
+      [LABELS.job]: spec.jobId,
+      [LABELS.hub]: spec.hubId,
+      [LABELS.profile]: profile.name,
+      ...(spec.agent ? { [LABELS.agent]: spec.agent.id } : {}),
+      ...(spec.pool ? { [LABELS.pool]: spec.pool } : {}),
+    };
     // A named agent's /workspace outlives its container; labelled so that its hub can find it.
     if (spec.agent) await this.docker.createVolume({ Name: spec.agent.volume, Labels: { [LABELS.hub]: spec.hubId, [LABELS.agent]: spec.agent.id } });
     const user = userIds(profile);
@@ -260,6 +266,11 @@ export class DockerBackend implements Backend {
     return removed;
   }
 
+  async putWorkspace(ref: ContainerRef, profile: Profile, archive: string): Promise<void> {
+    const user = userIds(profile);
+    await this.docker.getContainer(ref.id).putArchive(ownedArchive(archive, user.uid, user.gid), { path: '/workspace' });
+  }
+
   async removeVolume(name: string): Promise<void> {
     try {
       await this.docker.getVolume(name).remove();
@@ -289,6 +300,7 @@ export class DockerBackend implements Backend {
       jobId: c.Labels[LABELS.job] ?? '',
       running: c.State === 'running',
       ...(c.Labels[LABELS.agent] ? { agentId: c.Labels[LABELS.agent] } : {}),
+      ...(c.Labels[LABELS.pool] ? { pool: c.Labels[LABELS.pool] } : {}),
     }));
   }
 }
