@@ -20,6 +20,7 @@ import { canTransition, isTerminal } from './lifecycle.js';
 import { jobSpec } from './job-spec.js';
 import { ActiveJob } from './active-job.js';
 import { WarmPool } from './pool.js';
+import { recoveryPlan } from './recovery.js';
 
 /** How long the hub waits for a runtime, past what the runtime enforces itself. */
 export interface Graces {
@@ -509,28 +510,16 @@ export class JobService {
     // Jobs that ended under an older hub still hold their env values: remove them as finish() does now.
     for (const job of store.endedWithEnvValues()) store.update(job.id, { spec: withoutEnvValues(job.spec) });
     const containers = await backend.list(hubId);
-    const byJob = new Map(containers.map((c) => [c.jobId, c]));
-    for (const job of store.unfinished()) {
-      if (job.state === 'queued') continue;
-      // A named agent's job does not outlive the hub: its runtime's session is the agent's, not the job's.
-      if (job.agent) {
-        await this.finish(job.id, 'error', { reason: 'the hub restarted while the job ran on its agent' });
-        continue;
-      }
-      if (job.state === 'preparing') {
-        this.transition(job.id, 'queued', { reason: 'the hub restarted while preparing the job; it is queued again' });
-        continue;
-      }
-      const c = byJob.get(job.id);
-      if (c?.running) {
-        const output = store.outputUsage(job.id);
-        const a = new ActiveJob(job.id, job.owner ?? '', job.agentSeq, output);
-        a.ref = { id: c.id, jobId: job.id };
+    for (const step of recoveryPlan(store.unfinished(), containers)) {
+      const { job } = step;
+      if (step.action === 'requeue') this.transition(job.id, 'queued', { reason: step.reason });
+      else if (step.action === 'fail') await this.finish(job.id, 'error', { reason: step.reason });
+      else if (step.action === 'reattach') {
+        const a = new ActiveJob(job.id, job.owner ?? '', job.agentSeq, store.outputUsage(job.id));
+        a.ref = { id: step.container.id, jobId: job.id };
         this.active.set(job.id, a);
         this.watch(a, job.deadlineAt ?? Date.now(), true);
         log(`job ${job.id}: re-attached to its running container`);
-      } else {
-        await this.finish(job.id, 'error', { reason: 'the hub restarted and the job\'s container was gone' });
       }
     }
     await this.reapOrphans(false, containers);

@@ -11,6 +11,7 @@ import { AgentService } from '../../hub/agents/service.js';
 import { loadConfig } from '../../hub/config.js';
 import { EventBus } from '../../hub/jobs/event-bus.js';
 import { jobSpec } from '../../hub/jobs/job-spec.js';
+import { recoveryPlan } from '../../hub/jobs/recovery.js';
 import { JobService, type RuntimeSession } from '../../hub/jobs/service.js';
 import { repoPath } from '../../hub/paths.js';
 import type { Principal } from '../../hub/principal.js';
@@ -123,6 +124,20 @@ describe('a request becomes a job spec', () => {
     expect(jobSpec({ steps: [{ run: 'a' }, { name: 'b', run: 'b', timeout: 3 }] }, {}).steps.map((s) => s.name)).toEqual(['step 1', 'b']);
     expect(jobSpec({ run: 'x', env: { A: '2' } }, { agentEnv: { A: '1', B: '1' } }).env).toEqual({ A: '2', B: '1' });
     expect(() => jobSpec({ run: 'x', profile: 'builder' }, { agentEnv: {} })).toThrow(/do not apply/);
+  });
+});
+
+describe('recovery after a restart', () => {
+  it('lets queued jobs wait, queues again what was preparing, re-attaches running containers and fails the rest with why', () => {
+    const job = (id: string, state: JobState, agent?: string) => ({ id, state, ...(agent ? { agent } : {}) }) as never;
+    const plan = recoveryPlan(
+      [job('q', 'queued'), job('p', 'preparing'), job('r', 'running'), job('gone', 'running'), job('on-agent', 'running', 'a1'), job('s', 'starting')],
+      [{ id: 'c-r', jobId: 'r', running: true }, { id: 'c-s', jobId: 's', running: false }],
+    );
+    expect(plan.map((p) => [(p.job as { id: string }).id, p.action])).toEqual([
+      ['q', 'wait'], ['p', 'requeue'], ['r', 'reattach'], ['gone', 'fail'], ['on-agent', 'fail'], ['s', 'fail'],
+    ]);
+    expect(plan[3]).toMatchObject({ reason: "the hub restarted and the job's container was gone" });
   });
 });
 

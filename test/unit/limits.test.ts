@@ -47,19 +47,20 @@ describe('env values of an ended job', () => {
 
 describe('/health', () => {
   const engine = { backend: 'docker', version: '20.10', apiVersion: '1.41' };
+  const pool = { default: { idle: 1, starting: 0, minIdle: 1, max: 1 } };
   const app = (network: AppDeps['network']) =>
-    createApp({ backend: { info: async () => engine }, network, maxBodyBytes: 1024, maxWorkspaceBytes: 1024 } as unknown as AppDeps);
+    createApp({ backend: { info: async () => engine }, jobs: { poolState: () => pool }, network, maxBodyBytes: 1024, maxWorkspaceBytes: 1024 } as unknown as AppDeps);
 
   it('is degraded (still 200) with the rules to add when the job network is not isolated', async () => {
     const network = { name: 'docker-agent-x', isolated: false, problem: 'the hub does not run as root', rules: ['iptables -I INPUT 1 -i da-x -j DROP'] };
     const res = await app(network).request('/health');
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'degraded', engine, network });
+    expect(await res.json()).toEqual({ status: 'degraded', engine, network, pool });
   });
 
   it('is ok when it is', async () => {
     const res = await app({ name: 'docker-agent-x', isolated: true, rules: ['…'] }).request('/health');
-    expect(await res.json()).toEqual({ status: 'ok', engine, network: { name: 'docker-agent-x', isolated: true } });
+    expect(await res.json()).toEqual({ status: 'ok', engine, pool, network: { name: 'docker-agent-x', isolated: true } });
   });
 });
 
