@@ -18,6 +18,11 @@ export class Snapshots {
     return this.store.add(s);
   }
 
+  /** Drops the record of a snapshot whose image the hub removes itself (one taken after its job was cancelled). */
+  forget(id: string): void {
+    this.store.remove(id);
+  }
+
   get(id: string, principal: Principal): Snapshot {
     const s = this.store.get(id);
     if (!s || !canSee(principal, s.owner)) throw new HubError('NOT_FOUND', `no snapshot ${id}`, undefined, s ? { foreign: true } : undefined);

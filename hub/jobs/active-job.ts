@@ -12,6 +12,8 @@ export class ActiveJob {
   agent?: AgentLink;
   ending = false;
   timedOutStep?: number;
+  /** Set while its snapshot is taken: a cancel stops the wait for it. */
+  stopSnapshot?: (reason: string) => void;
   private readonly timers = new Map<TimerName, NodeJS.Timeout>();
 
   constructor(

@@ -32,6 +32,9 @@ export interface Graces {
 
 const GRACES: Graces = { deadlineMs: 10_000, cancelMs: 5_000 };
 
+/** How long a job's end may wait for its snapshot. */
+const SNAPSHOT_TIMEOUT_MS = 5 * 60_000;
+
 /** What the agent channel can do with one connected runtime. */
 export interface AgentLink {
   send(msg: HubMessage): void;
@@ -188,6 +191,11 @@ export class JobService {
     const job = this.get(id, principal);
     if (isTerminal(job.state)) throw new HubError('JOB_ENDED', `job ${id} already ended (${job.state}); nothing to cancel`);
     const a = this.active.get(id);
+    if (job.state === 'snapshotting' && a?.stopSnapshot) {
+      // The commit under way cannot be taken back; the job does not wait for it, and its image is not kept.
+      a.stopSnapshot(reason);
+      return this.get(id);
+    }
     if (a?.agent && job.state === 'running') {
       // The runtime stops the steps and reports what they printed; the timer is the backstop.
       a.agent.send({ t: 'cancel', reason });
@@ -446,7 +454,12 @@ export class JobService {
       if (!a.agentId) a.agent?.close(1000, `job ${state}`);
       else if (state !== 'succeeded' && state !== 'failed') a.agent?.send({ t: 'cancel', reason: opts.reason ?? state });
       if (a.ref && job.spec.snapshot && state !== 'error' && this.transition(id, 'snapshotting')) {
-        events.push(await this.snapshot(a.ref));
+        const taken = await this.snapshotUnlessStopped(a, a.ref);
+        if ('stopped' in taken) {
+          state = 'cancelled';
+          opts = { ...opts, reason: taken.stopped };
+          events.push({ type: 'error', code: 'SNAPSHOT_FAILED', message: `the snapshot was not kept: ${taken.stopped}` });
+        } else events.push(taken.event);
       }
       if (a.ref && !a.agentId && !job.spec.keep) {
         await this.deps.backend.destroy(a.ref).catch((err) => this.deps.log(`job ${id}: removing its container failed: ${err.message}`));
@@ -471,6 +484,36 @@ export class JobService {
     if (job.agent) this.agents?.jobEnded(job.agent, id, state);
     else this.pool.release(id);
     this.pump();
+  }
+
+  /**
+   * The snapshot, unless a cancel or the time limit comes first: then the job ends
+   * without it, and the image the commit makes anyway is removed when it is done.
+   */
+  private snapshotUnlessStopped(a: ActiveJob, ref: ContainerRef): Promise<{ event: NewEvent } | { stopped: string }> {
+    return new Promise((resolve) => {
+      let settled = false;
+      const stop = (why: string) => {
+        if (settled) return;
+        settled = true;
+        a.stopSnapshot = undefined;
+        resolve({ stopped: why });
+      };
+      a.stopSnapshot = stop;
+      a.setTimer('cancel', SNAPSHOT_TIMEOUT_MS, () => stop(`taking it took longer than ${SNAPSHOT_TIMEOUT_MS / 1000} s`));
+      void this.snapshot(ref).then((event) => {
+        if (!settled) {
+          settled = true;
+          a.stopSnapshot = undefined;
+          a.clearTimer('cancel');
+          return resolve({ event });
+        }
+        if (event.type === 'snapshot') {
+          this.deps.snapshots.forget(ref.jobId);
+          void this.deps.backend.removeImage(event.image).catch(() => {});
+        }
+      });
+    });
   }
 
   /** The container committed to an image, as the event that says where to get it (or why not). */

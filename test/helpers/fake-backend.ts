@@ -61,13 +61,19 @@ export class FakeBackend implements Backend {
   async logs() {
     return 'the runtime said goodbye';
   }
+  /** While set, snapshots wait for it: a test can act while one is being taken. */
+  snapshotGate?: Promise<void>;
   async snapshot(ref: ContainerRef) {
+    this.calls.push(`snapshot ${ref.id}`);
+    await this.snapshotGate;
     return { image: `snap/${ref.jobId}`, bytes: 1 };
   }
   async snapshotAgent(_ref: ContainerRef, _p: Profile, image: string) {
     return { image, bytes: 1 };
   }
-  async removeImage() {}
+  async removeImage(image: string) {
+    this.calls.push(`remove image ${image}`);
+  }
   async exportImage(): Promise<NodeJS.ReadableStream> {
     throw new Error('not in the fake');
   }

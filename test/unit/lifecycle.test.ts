@@ -166,6 +166,23 @@ describe('the job lifecycle on a scripted backend', () => {
     expect(await until(h, job.id, ended)).toBe('cancelled');
   });
 
+  it('cancels a job while its snapshot is taken: the job ends at once, the snapshot is not kept', async () => {
+    const h = hub();
+    let release!: () => void;
+    h.backend.snapshotGate = new Promise((r) => (release = r));
+    const job = h.jobs.submit({ run: 'true', snapshot: true }, admin);
+    const { session } = await dialIn(h, job.id);
+    session.report({ t: 'done', n: 1, exitCode: 0, outcome: 'succeeded' });
+    await until(h, job.id, (s) => s === 'snapshotting');
+    await h.jobs.cancel(job.id, admin);
+    expect(await until(h, job.id, ended)).toBe('cancelled');
+    expect(h.store.get(job.id)!.reason).toBe('cancelled by request');
+    // The commit finishes after all; its image goes once it is there (in the same turn).
+    release();
+    await new Promise((r) => setImmediate(r));
+    expect(h.backend.calls).toContain(`remove image snap/${job.id}`);
+  });
+
   it('ends a job whose runtime never dials in as error, naming the wait and the container\'s last words', async () => {
     const h = hub();
     const job = h.jobs.submit({ run: 'true' }, admin);
