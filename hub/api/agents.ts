@@ -5,22 +5,18 @@ import { Hono } from 'hono';
 import { agentView, type AgentService } from '../agents/service.js';
 import { HubError, validationError } from '../errors.js';
 import type { EventBus } from '../jobs/event-bus.js';
-import { requireScope } from '../principal.js';
 import { agentLogKey, toWire, type EventLog } from '../store/events.js';
 import { validateAgentRequest } from '../validation.js';
 import type { Snapshots } from '../snapshots.js';
 import { readJson } from './body.js';
-import type { HubEnv } from './env.js';
+import { needsScope, type HubEnv } from './env.js';
 
 const PAGE = 256;
 const MAX_TAIL = 10_000;
 
 export function agentsRoutes(agents: AgentService, snapshots: Snapshots, events: EventLog, bus: EventBus) {
   const app = new Hono<HubEnv>();
-  app.use('*', async (c, next) => {
-    requireScope(c.get('principal'), 'jobs', 'working with agents');
-    await next();
-  });
+  app.use('*', needsScope('jobs', 'working with agents'));
 
   app.post('/', async (c) => {
     const parsed = validateAgentRequest(await readJson(c));

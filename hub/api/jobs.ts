@@ -9,8 +9,7 @@ import type { Job } from '../store/jobs.js';
 import { validateJobRequest } from '../validation.js';
 import { snapshotUrl, type Links } from '../links.js';
 import { readJson } from './body.js';
-import type { HubEnv } from './env.js';
-import { requireScope } from '../principal.js';
+import { needsScope, type HubEnv } from './env.js';
 
 export function jobView(job: Job, base: Links): JobView {
   return {
@@ -38,10 +37,7 @@ export function jobView(job: Job, base: Links): JobView {
 export function jobsRoutes(jobs: JobService, links: Links) {
   // Every route: a principal with the `jobs` scope, and only its own jobs (admin: all).
   const app = new Hono<HubEnv>();
-  app.use('*', async (c, next) => {
-    requireScope(c.get('principal'), 'jobs', 'working with jobs');
-    await next();
-  });
+  app.use('*', needsScope('jobs', 'working with jobs'));
 
   app.post('/', async (c) => {
     const parsed = validateJobRequest(await readJson(c));

@@ -3,16 +3,12 @@
 // is a 404 like a missing one; admin sees all.
 import { Hono } from 'hono';
 import { Readable } from 'node:stream';
-import { requireScope } from '../principal.js';
 import type { Snapshots } from '../snapshots.js';
-import type { HubEnv } from './env.js';
+import { needsScope, type HubEnv } from './env.js';
 
 export function snapshotsRoutes(snapshots: Snapshots) {
   const app = new Hono<HubEnv>();
-  app.use('*', async (c, next) => {
-    requireScope(c.get('principal'), 'jobs', 'working with snapshots');
-    await next();
-  });
+  app.use('*', needsScope('jobs', 'working with snapshots'));
 
   app.get('/', (c) => c.json({ snapshots: snapshots.list(c.get('principal')).map((s) => snapshots.view(s)) }));
 

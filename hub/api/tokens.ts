@@ -3,19 +3,15 @@
 // event streams too.
 import { Hono } from 'hono';
 import { validationError } from '../errors.js';
-import { requireScope } from '../principal.js';
 import type { TokenStore } from '../store/tokens.js';
 import { createToken, revokeToken, tokenView } from '../token-admin.js';
 import { validateTokenRequest } from '../validation.js';
 import { readJson } from './body.js';
-import type { HubEnv } from './env.js';
+import { needsScope, type HubEnv } from './env.js';
 
 export function tokensRoutes(tokens: TokenStore, onRevoke: (tokenId: string) => void) {
   const app = new Hono<HubEnv>();
-  app.use('*', async (c, next) => {
-    requireScope(c.get('principal'), 'admin', 'managing tokens');
-    await next();
-  });
+  app.use('*', needsScope('admin', 'managing tokens'));
 
   app.post('/', async (c) => {
     const parsed = validateTokenRequest(await readJson(c));
