@@ -71,6 +71,16 @@ const SETTINGS = {
     env: 'DOCKER_AGENT_MAX_QUEUED_PER_PRINCIPAL',
     schema: z.coerce.number().int('expected an integer').min(1).max(100_000).default(50),
   },
+  maxAgentsPerPrincipal: {
+    flag: 'max-agents-per-principal',
+    env: 'DOCKER_AGENT_MAX_AGENTS_PER_PRINCIPAL',
+    schema: z.coerce.number().int('expected an integer').min(0).max(10_000).default(10),
+  },
+  maxSnapshotsPerPrincipal: {
+    flag: 'max-snapshots-per-principal',
+    env: 'DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL',
+    schema: z.coerce.number().int('expected an integer').min(0).max(10_000).default(20),
+  },
   maxRunningPerPrincipal: {
     flag: 'max-running-per-principal',
     env: 'DOCKER_AGENT_MAX_RUNNING_PER_PRINCIPAL',

@@ -23,6 +23,17 @@ export class Snapshots {
     this.store.remove(id);
   }
 
+  /** LIMIT_REACHED when the principal keeps `max` snapshots already (each holds disk until deleted). */
+  checkRoom(principal: Principal, max: number): void {
+    const kept = this.store.list(principal.id).length;
+    if (kept >= max) {
+      throw new HubError('LIMIT_REACHED', `${principal.label} keeps ${kept} snapshots, the most this hub allows per principal (DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL=${max}); delete one first`, {
+        limit: 'DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL',
+        max,
+      });
+    }
+  }
+
   get(id: string, principal: Principal): Snapshot {
     const s = this.store.get(id);
     if (!s || !canSee(principal, s.owner)) throw new HubError('NOT_FOUND', `no snapshot ${id}`, undefined, s ? { foreign: true } : undefined);

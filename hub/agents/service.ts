@@ -88,6 +88,13 @@ export class AgentService {
     if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(req.name)) {
       throw new HubError('VALIDATION_FAILED', `agent name ${req.name} looks like a job id; pick another`, { issues: [{ path: '/name', message: 'must not look like a job id' }] });
     }
+    const owned = agents.list(principal.id).length;
+    if (owned >= config.maxAgentsPerPrincipal) {
+      throw new HubError('LIMIT_REACHED', `${principal.label} has ${owned} agents, the most this hub allows per principal (DOCKER_AGENT_MAX_AGENTS_PER_PRINCIPAL=${config.maxAgentsPerPrincipal}); destroy one first`, {
+        limit: 'DOCKER_AGENT_MAX_AGENTS_PER_PRINCIPAL',
+        max: config.maxAgentsPerPrincipal,
+      });
+    }
     const profile = profiles.get(req.profile ?? config.defaultProfile);
     if (profile.privileged) throw new HubError('PROFILE_NOT_ALLOWED', `profile ${profile.name} is privileged; named agents run unprivileged profiles only`);
     const id = randomUUID();
@@ -150,6 +157,7 @@ export class AgentService {
     const agent = this.get(name, principal);
     const live = this.live.get(agent.id);
     if (agent.state !== 'running' || !live) throw new HubError('NOT_RUNNING', `agent ${name} is ${agent.state}; start it first`);
+    this.deps.snapshots.checkRoom(principal, this.deps.config.maxSnapshotsPerPrincipal);
     const id = randomUUID();
     const image = `${SNAPSHOT_REPO}:${id}`;
     let timer: NodeJS.Timeout | undefined;

@@ -241,6 +241,16 @@ describe('the warm pool on a scripted backend', () => {
 });
 
 describe('a named agent on a scripted backend', () => {
+  it('is refused past the agents and the snapshots a principal may keep, naming the limit', async () => {
+    const h = hub(new FakeBackend(), { DOCKER_AGENT_MAX_AGENTS_PER_PRINCIPAL: '1', DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL: '0' });
+    const agent = h.agents.create({ name: 'only' }, admin);
+    expect(() => h.agents.create({ name: 'second' }, admin)).toThrow(/DOCKER_AGENT_MAX_AGENTS_PER_PRINCIPAL=1/);
+    await h.backend.started(agentLogKey(agent.id));
+    await new Promise((resolve) => setImmediate(resolve));
+    h.agents.attach(h.backend.tokenOf(agentLogKey(agent.id)), new FakeLink());
+    await expect(h.agents.snapshot('only', admin)).rejects.toMatchObject({ code: 'LIMIT_REACHED', status: 429, message: expect.stringContaining('DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL=0') });
+  });
+
   it('runs its jobs one at a time, stops (volume kept) and starts on a fresh container', async () => {
     const h = hub();
     const agent = h.agents.create({ name: 'unit' }, admin);
