@@ -1,12 +1,13 @@
-// `docker-agent shell` typed into a real terminal (tmux) against a real hub and a
-// real container: the remote shell answers, its window follows the terminal's,
-// Ctrl-C stops the remote process and not the CLI, and its exit code is the
-// CLI's. Then the shell route's edges through the shared client.
+// `docker-agent shell my-agent` typed into a real terminal (tmux) against a real
+// hub and a named agent's real container: the remote shell answers, its window
+// follows the terminal's, Ctrl-C stops the remote process and not the CLI, and its
+// exit code is the CLI's. Then the shell route's edges (a running job's container
+// too) through the shared client.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubApiError, HubClient, type JobView } from '../../client/index.js';
 import { repoPath } from '../../hub/paths.js';
 import { CLI_BIN } from '../helpers/cli.js';
-import { collect, startTestHub, TOKEN, type TestHub } from '../helpers/hub.js';
+import { collect, settledAgent, startTestHub, TOKEN, type TestHub } from '../helpers/hub.js';
 import { openTerminal, type Terminal } from '../helpers/terminal.js';
 
 let t: TestHub;
@@ -23,6 +24,8 @@ async function runningJob(client: HubClient): Promise<JobView> {
 beforeAll(async () => {
   t = await startTestHub();
   job = await runningJob(t.client);
+  await t.client.createAgent({ name: 'shell-host' });
+  if ((await settledAgent(t.client, 'shell-host')) !== 'running') throw new Error('the agent did not start');
 });
 afterAll(async () => {
   term?.close();
@@ -33,7 +36,7 @@ describe('docker-agent shell in a real terminal', () => {
   it('runs commands, follows the window size, passes Ctrl-C on and exits with the shell\'s code', async () => {
     term = openTerminal({ cols: 120, rows: 40, cwd: repoPath(), env: { DOCKER_AGENT_URL: t.hub.url, DOCKER_AGENT_TOKEN: TOKEN } });
     await term.waitFor(/outer\$\s*$/m);
-    term.type(`node ${CLI_BIN} shell ${job.id}; echo "cli-exit=$?"`);
+    term.type(`node ${CLI_BIN} shell shell-host; echo "cli-exit=$?"`);
     await term.waitFor(/agent@[0-9a-f]+:\/workspace\$\s*$/m);
 
     term.type('echo $((6*7))');
