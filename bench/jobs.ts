@@ -1,80 +1,231 @@
-// Measures the hub against the raw `docker run` of the same image on the same
-// machine in the same run, and prints ratios. Speed is measured here, not
-// asserted in tests.
+// Measures the hub against the raw engine doing the same work on the same machine
+// in the same run, and prints medians, p99 and ratios (`--json` for the same as
+// JSON, `--quick` for a smoke run). Speed is measured here, not asserted in tests.
+//
+//   npm run bench [-- --quick] [-- --json]
+import Docker from 'dockerode';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HubClient, isFinalEvent } from '../client/index.js';
+import { HubClient, isFinalEvent, type JobRequest } from '../client/index.js';
 import { DockerBackend } from '../hub/backend/docker/backend.js';
 import { loadConfig } from '../hub/config.js';
 import { ProfileRegistry } from '../hub/profiles/registry.js';
-import { startHub } from '../hub/server.js';
+import { startHub, type RunningHub } from '../hub/server.js';
+import { coldBreakdown, type Breakdown } from './breakdown.js';
+import { rounds, summarize, throughput, time, type Summary } from './stats.js';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
+const quick = process.argv.includes('--quick');
+const asJson = process.argv.includes('--json');
 const TOKEN = 'bench-token-0123456789abcdef';
+const N = {
+  rounds: quick ? 2 : Number(process.env.BENCH_ROUNDS ?? 10),
+  outputRounds: quick ? 1 : 3,
+  parallel: quick ? 8 : 40,
+  warm: quick ? 10 : 200,
+  agents: quick ? 3 : 200,
+  apiCalls: quick ? 20 : 100,
+};
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+export interface Row {
+  what: string;
+  unit: 'ms' | 'jobs/s' | 'MiB' | 'MB';
+  raw: Summary | null;
+  hub: Summary;
+  /** hub ÷ raw for times and sizes, raw ÷ hub for rates: below 1 is the hub ahead. */
+  ratio: number | null;
+  note?: string;
 }
 
-async function time(fn: () => Promise<unknown> | unknown): Promise<number> {
+const progress = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+const one = (x: number): Summary => ({ median: x, p99: x, n: 1 });
+
+function row(what: string, unit: Row['unit'], raw: Summary | null, hub: Summary, note?: string): Row {
+  const ratio = raw ? (unit === 'jobs/s' ? raw.median / hub.median : hub.median / raw.median) : null;
+  return { what, unit, raw, hub, ratio, ...(note ? { note } : {}) };
+}
+
+/** A raw `docker …` call, its output read; resolves with ms to the first stdout byte and to the end. */
+function dockerCli(args: string[]): Promise<{ firstByte: number; end: number }> {
   const t0 = performance.now();
-  await fn();
-  return performance.now() - t0;
+  return new Promise((resolve, reject) => {
+    let firstByte = 0;
+    const p = spawn('docker', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    p.stdout.on('data', () => (firstByte ||= performance.now() - t0));
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve({ firstByte, end: performance.now() - t0 }) : reject(new Error(`docker ${args[0]} exited ${code}`))));
+  });
 }
 
-async function rounds(fn: () => Promise<unknown> | unknown, n = ROUNDS): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < n; i++) times.push(await time(fn));
-  return median(times);
-}
-
-async function main() {
-  const dataDir = mkdtempSync(join(tmpdir(), 'da-bench-'));
-  const config = loadConfig([], { DOCKER_AGENT_PORT: '0', DOCKER_AGENT_DATA_DIR: dataDir, DOCKER_AGENT_TOKEN: TOKEN });
-  const hub = await startHub(config, () => {});
-  const client = new HubClient({ url: hub.url, token: TOKEN });
-  const runJob = async (run: string) => {
-    const job = await client.createJob({ run, timeout: 600 });
-    for await (const e of client.events(job.id)) if (isFinalEvent(e)) return e;
-  };
-  // The image the hub runs, so both sides start the same thing.
-  const backend = await DockerBackend.connect(config);
-  const tag = await backend.prepare(new ProfileRegistry(config.builtinProfilesDir).get(config.defaultProfile));
-  await runJob('true');
-  // Async, and reading all output, as a client of `docker run` would (the hub shares this process).
-  const docker = (...args: string[]) =>
-    new Promise<void>((resolve, reject) => {
-      const p = spawn('docker', ['run', '--rm', '--network', 'none', '--user', '1000:1000', tag, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-      p.stdout.resume();
-      p.on('error', reject);
-      p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`docker run exited ${code}`))));
-    });
-
-  const results: Array<[string, number, number]> = [];
-  results.push(['job `true` (start → end, ms)', await rounds(() => docker('true')), await rounds(() => runJob('true'))]);
-  results.push([
-    'job `node -e 0` (ms)',
-    await rounds(() => docker('node', '-e', '0')),
-    await rounds(() => runJob('node -e 0')),
-  ]);
-  const seq = 'seq 1 6500000'; // 51.9 MB of output
-  results.push([
-    '52 MB of output (ms)',
-    await rounds(() => docker('bash', '-c', seq), 3),
-    await rounds(() => runJob(seq), 3),
-  ]);
-
-  console.log(`\nmedian of ${ROUNDS} rounds (3 for output), ${tag}`);
-  console.log(`${'what'.padEnd(34)} ${'docker run'.padStart(11)} ${'hub'.padStart(9)} ${'ratio'.padStart(7)}`);
-  for (const [what, raw, viaHub] of results) {
-    console.log(`${what.padEnd(34)} ${raw.toFixed(0).padStart(11)} ${viaHub.toFixed(0).padStart(9)} ${(viaHub / raw).toFixed(2).padStart(6)}x`);
+/** A job through the hub; resolves with ms to its first output byte and to its end. */
+async function hubJob(client: HubClient, req: JobRequest): Promise<{ firstByte: number; end: number }> {
+  const t0 = performance.now();
+  let firstByte = 0;
+  const job = await client.createJob({ timeout: 600, ...req });
+  for await (const e of client.events(job.id)) {
+    if (e.type === 'stdout') firstByte ||= performance.now() - t0;
+    if (isFinalEvent(e)) {
+      if (e.type === 'status' && e.state !== 'succeeded') throw new Error(`bench job ${job.id} ended ${e.state}`);
+      break;
+    }
   }
-  await hub.close();
-  await backend.removeJobNetwork(hub.hubId);
-  rmSync(dataDir, { recursive: true, force: true });
+  return { firstByte, end: performance.now() - t0 };
 }
 
-await main();
+async function timesOf<T>(n: number, fn: () => Promise<T>, pick: (x: T) => number): Promise<Summary> {
+  const xs: number[] = [];
+  for (let i = 0; i < n; i++) xs.push(pick(await fn()));
+  return summarize(xs);
+}
+
+/** What the bench started, ended whatever happens; the hubs' ids, so that a test can check nothing of theirs is left. */
+const cleanups: Array<() => Promise<unknown>> = [];
+const hubIds: string[] = [];
+
+async function startBenchHub(env: Record<string, string> = {}): Promise<{ hub: RunningHub; client: HubClient; dataDir: string }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'da-bench-'));
+  const config = loadConfig([], { DOCKER_AGENT_PORT: '0', DOCKER_AGENT_DATA_DIR: dataDir, DOCKER_AGENT_TOKEN: TOKEN, DOCKER_AGENT_MAX_JOBS: '16', DOCKER_AGENT_MAX_RUNNING_PER_PRINCIPAL: '16', DOCKER_AGENT_MAX_QUEUED_PER_PRINCIPAL: '1000', DOCKER_AGENT_MAX_AGENTS_PER_PRINCIPAL: '1000', ...env });
+  const hub = await startHub(config, () => {});
+  hubIds.push(hub.hubId);
+  cleanups.push(async () => {
+    await hub.close().catch(() => {});
+    const docker = new Docker();
+    for (const c of await docker.listContainers({ all: true, filters: { label: [`docker-agent.hub=${hub.hubId}`] } })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+    const { Volumes } = await docker.listVolumes({ filters: { label: [`docker-agent.hub=${hub.hubId}`] } });
+    for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
+    for (const i of await docker.listImages({ filters: { label: [`docker-agent.hub=${hub.hubId}`] } })) await docker.getImage(i.Id).remove({ force: true }).catch(() => {});
+    const backend = await DockerBackend.connect({ ...config });
+    await backend.removeJobNetwork(hub.hubId).catch(() => {});
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  return { hub, client: new HubClient({ url: hub.url, token: TOKEN }), dataDir };
+}
+
+async function memoryOf(docker: Docker, id: string): Promise<number> {
+  const stats = (await docker.getContainer(id).stats({ stream: false })) as { memory_stats: { usage?: number; stats?: { cache?: number } } };
+  // cgroup v1's usage counts the page cache; what a process holds is usage minus cache (as `docker stats` shows).
+  return ((stats.memory_stats.usage ?? 0) - (stats.memory_stats.stats?.cache ?? 0)) / 1024 / 1024;
+}
+
+let breakdown: Breakdown[] = [];
+
+async function main(): Promise<Row[]> {
+  const docker = new Docker();
+  const rows: Row[] = [];
+  const cold = await startBenchHub();
+  const backend = await DockerBackend.connect({ ...loadConfig([], {}) });
+  const image = await backend.prepare(new ProfileRegistry(loadConfig([], {}).builtinProfilesDir).get('default'));
+  const raw = (...args: string[]) => dockerCli(['run', '--rm', '--network', 'none', '--user', '1000:1000', image, ...args]);
+  progress(`image ${image}; warming up`);
+  await hubJob(cold.client, { run: 'true' });
+  await raw('true');
+
+  breakdown = await coldBreakdown(cold.client, 'true');
+  progress(`cold job \`true\`, ${N.rounds} rounds each`);
+  rows.push(row('cold job `true`, start → end', 'ms', await timesOf(N.rounds, () => raw('true'), (x) => x.end), await timesOf(N.rounds, () => hubJob(cold.client, { run: 'true' }), (x) => x.end)));
+  progress('cold job, POST → first output byte');
+  rows.push(row('cold job, POST → first byte', 'ms', await timesOf(N.rounds, () => raw('echo', 'x'), (x) => x.firstByte), await timesOf(N.rounds, () => hubJob(cold.client, { run: 'echo x' }), (x) => x.firstByte)));
+  progress('cold job `node -e 0`');
+  rows.push(row('cold job `node -e 0`', 'ms', await timesOf(N.rounds, () => raw('node', '-e', '0'), (x) => x.end), await timesOf(N.rounds, () => hubJob(cold.client, { run: 'node -e 0' }), (x) => x.end)));
+
+  for (const c of [4, 8]) {
+    progress(`${N.parallel} echo jobs, ${c} at a time`);
+    const rawRate = await throughput(N.parallel, c, () => raw('echo', 'x'));
+    const hubRate = await throughput(N.parallel, c, () => hubJob(cold.client, { run: 'echo x' }));
+    rows.push(row(`${N.parallel} jobs, ${c} at a time`, 'jobs/s', one(rawRate), one(hubRate)));
+  }
+
+  const seq = quick ? 'seq 1 650000' : 'seq 1 6500000';
+  const mb = quick ? '5 MB' : '52 MB';
+  progress(`${mb} of output`);
+  rows.push(row(`${mb} of output`, 'ms', await rounds(N.outputRounds, () => raw('bash', '-c', seq)), await rounds(N.outputRounds, () => hubJob(cold.client, { run: seq }))));
+
+  progress('snapshot of a job that wrote 20 MB (commit + full docker save)');
+  {
+    const job = await cold.client.createJob({ run: 'head -c 20000000 /dev/urandom > /workspace/blob', snapshot: true });
+    const t0 = performance.now();
+    for await (const e of cold.client.events(job.id)) if (isFinalEvent(e)) break;
+    let bytes = 0;
+    for await (const chunk of await cold.client.downloadSnapshot(job.id)) bytes += (chunk as Buffer).length;
+    const hubMs = performance.now() - t0;
+    const rawC = `da-bench-snap-${Date.now()}`;
+    cleanups.push(async () => {
+      await dockerCli(['rm', '-f', rawC]).catch(() => {});
+      await dockerCli(['rmi', `${rawC}:snap`]).catch(() => {});
+    });
+    const rawMs = await time(async () => {
+      await dockerCli(['run', '--name', rawC, '--network', 'none', '--user', '1000:1000', image, 'bash', '-c', 'head -c 20000000 /dev/urandom > /workspace/blob']);
+      await dockerCli(['commit', rawC, `${rawC}:snap`]);
+      await dockerCli(['save', `${rawC}:snap`]);
+    });
+    rows.push(row('20 MB change: job + commit + export', 'ms', one(rawMs), one(hubMs), 'the raw twin: docker run, commit, save'));
+    rows.push(row('20 MB change: artifact size', 'MB', one(20), one(bytes / 1e6), 'raw: the change itself; hub: a full docker save (layer-only export not built yet)'));
+  }
+
+  progress(`idle memory and API latency with ${N.agents} idle agents`);
+  {
+    const names = Array.from({ length: N.agents }, (_, i) => `bench-idle-${i}`);
+    for (const name of names) await cold.client.createAgent({ name });
+    for (;;) {
+      const agents = await cold.client.listAgents();
+      if (agents.filter((a) => a.state === 'running').length >= names.length) break;
+      if (agents.some((a) => a.state === 'error')) throw new Error('an idle agent failed to start');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const containers = await docker.listContainers({ filters: { label: [`docker-agent.hub=${cold.hub.hubId}`, 'docker-agent.agent'] } });
+    const mem = summarize(await Promise.all(containers.map((c) => memoryOf(docker, c.Id))));
+    const rawIdle = `da-bench-idle-${Date.now()}`;
+    cleanups.push(() => dockerCli(['rm', '-f', rawIdle]).catch(() => {}));
+    await dockerCli(['run', '-d', '--name', rawIdle, '--network', 'none', '--user', '1000:1000', image, 'node', '-e', 'setInterval(() => {}, 1e9)']);
+    const rawMem = await memoryOf(docker, (await docker.getContainer(rawIdle).inspect()).Id);
+    rows.push(row('memory per idle agent (container)', 'MiB', one(rawMem), mem, 'raw twin: an idle `node` process in a container'));
+    const api = summarize(await Promise.all([...Array(N.apiCalls)].map(() => time(() => cold.client.listJobs({ limit: 20 })))));
+    rows.push(row(`API GET /v1/jobs with ${N.agents} idle agents`, 'ms', null, api));
+    for (const name of names) await cold.client.destroyAgent(name);
+  }
+
+  progress(`warm job, POST → first byte, ${N.warm} jobs (pool of 2)`);
+  {
+    const warm = await startBenchHub({ DOCKER_AGENT_POOL_MIN_IDLE: '2' });
+    const idle = async () => {
+      for (;;) {
+        const h = (await warm.client.health()) as unknown as { pool: Record<string, { idle: number }> };
+        if ((h.pool.default?.idle ?? 0) > 0) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const times: number[] = [];
+    for (let i = 0; i < N.warm; i++) {
+      await idle();
+      times.push((await hubJob(warm.client, { run: 'echo x' })).firstByte);
+    }
+    const execC = `da-bench-exec-${Date.now()}`;
+    cleanups.push(() => dockerCli(['rm', '-f', execC]).catch(() => {}));
+    await dockerCli(['run', '-d', '--name', execC, '--network', 'none', '--user', '1000:1000', image, 'sleep', '600']);
+    const rawExec = await timesOf(N.rounds, () => dockerCli(['exec', execC, 'echo', 'x']), (x) => x.firstByte);
+    rows.push(row('warm job, POST → first byte', 'ms', rawExec, summarize(times), 'raw twin: docker exec into a running container'));
+  }
+  return rows;
+}
+
+function table(rows: Row[]): string {
+  const fmt = (s: Summary | null, unit: string) => (s ? `${s.median.toFixed(unit === 'jobs/s' || unit === 'MiB' ? 1 : 0)}${s.n > 1 ? ` (p99 ${s.p99.toFixed(0)})` : ''}` : '–');
+  const lines = [`${'what'.padEnd(44)} ${'unit'.padEnd(7)} ${'raw engine'.padStart(18)} ${'hub'.padStart(18)} ${'ratio'.padStart(7)}`];
+  for (const r of rows) {
+    lines.push(`${r.what.padEnd(44)} ${r.unit.padEnd(7)} ${fmt(r.raw, r.unit).padStart(18)} ${fmt(r.hub, r.unit).padStart(18)} ${(r.ratio === null ? '–' : `${r.ratio.toFixed(2)}x`).padStart(7)}`);
+  }
+  return lines.join('\n');
+}
+
+let rows: Row[];
+try {
+  rows = await main();
+} finally {
+  for (const clean of cleanups.reverse()) await clean();
+}
+if (asJson) process.stdout.write(`${JSON.stringify({ quick, rounds: N, rows, coldBreakdown: breakdown, hubs: hubIds }, null, 2)}\n`);
+else {
+  process.stdout.write(`\n${table(rows)}\n\nratio: hub ÷ raw for times and sizes, raw ÷ hub for rates (below 1: the hub is ahead); medians, p99 in brackets.\n`);
+  process.stdout.write(`\nwhere a cold job's time goes (one job, ms since the step before):\n${breakdown.map((b) => `  ${b.phase.padEnd(24)} ${String(b.ms).padStart(5)}`).join('\n')}\n`);
+}
