@@ -2,6 +2,7 @@
 // with app.request() and no socket.
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { routePath } from 'hono/route';
 import type { Authenticator } from './auth.js';
 import { HubError } from './errors.js';
 import type { Backend, NetworkStatus } from './backend/types.js';
@@ -19,6 +20,8 @@ import { tokensRoutes } from './api/tokens.js';
 import { agentsRoutes } from './api/agents.js';
 import { snapshotsRoutes } from './api/snapshots.js';
 import type { Snapshots } from './snapshots.js';
+import type { HubMetrics } from './metrics.js';
+import { requireScope } from './principal.js';
 import type { AgentService } from './agents/service.js';
 import type { EventBus } from './jobs/event-bus.js';
 import type { EventLog } from './store/events.js';
@@ -28,6 +31,7 @@ import type { WorkspaceOwners } from './store/workspace-owners.js';
 
 export interface AppDeps {
   jobs: JobService;
+  metrics: HubMetrics;
   agents: AgentService;
   snapshots: Snapshots;
   events: EventLog;
@@ -65,6 +69,19 @@ export function createApp(deps: AppDeps) {
     return c.json(e.toJSON(), e.status as 400);
   });
   app.notFound((c) => c.json(new HubError('NOT_FOUND', `no route ${c.req.method} ${c.req.path}`).toJSON(), 404));
+
+  // Every answer counted by its route's pattern, never its raw path: callers cannot make label values up.
+  app.use('*', async (c, next) => {
+    await next();
+    deps.metrics?.httpRequests.inc({ method: c.req.method, route: routePath(c, -1), status: String(c.res.status) });
+  });
+
+  // Prometheus' text format; a token with the `metrics` scope (or admin) may read it.
+  app.get('/metrics', async (c) => {
+    const principal = await deps.auth.check(c.req.header('authorization'));
+    requireScope(principal, 'metrics', 'reading the metrics');
+    return c.body(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType });
+  });
 
   app.get('/health', async (c) => {
     try {

@@ -22,6 +22,7 @@ import { AgentService } from './agents/service.js';
 import { AgentStore } from './store/agents.js';
 import { SnapshotStore } from './store/snapshots.js';
 import { Snapshots } from './snapshots.js';
+import { HubMetrics } from './metrics.js';
 import { ProfileRegistry } from './profiles/registry.js';
 import { hubId as loadHubId, openDb } from './store/db.js';
 import { EventLog } from './store/events.js';
@@ -61,11 +62,16 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const tokenFile = ensureToken(tokens, config, log);
   const workspaceOwners = new WorkspaceOwners(db);
 
-  const backend = await DockerBackend.connect({ ...config, agentSocketDir: config.agentUrl ? undefined : runDir });
+  const metrics = new HubMetrics();
+  const backend = await DockerBackend.connect({
+    ...config,
+    agentSocketDir: config.agentUrl ? undefined : runDir,
+    onImageBuilt: (profile, seconds) => metrics.imageBuilds.observe({ profile }, seconds),
+  });
   const profiles = new ProfileRegistry(config.builtinProfilesDir, config.profilesDir);
   const store = new JobStore(db);
   const events = new EventLog(db);
-  const bus = new EventBus(db, events);
+  const bus = new EventBus(db, events, (n) => metrics.eventBytes.inc(n));
   const workspaces = new WorkspaceStore(join(config.dataDir, 'workspaces'), {
     maxBytes: config.maxWorkspaceBytes,
     maxNameBytes: config.maxEntryNameBytes,
@@ -74,8 +80,15 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   });
   const links = { http: '', ws: '' };
   const snapshots = new Snapshots(new SnapshotStore(db), backend, links);
-  const jobs = new JobService({ config, hubId, store, bus, backend, profiles, workspaces, workspaceOwners, snapshots, links, log });
-  const agents = new AgentService({ config, hubId, agents: new AgentStore(db), store, bus, backend, profiles, jobs, snapshots, log });
+  const jobs = new JobService({ config, hubId, store, bus, backend, profiles, workspaces, workspaceOwners, snapshots, links, log, onState: (job, state) => metrics.jobState(job, state) });
+  const agentStore = new AgentStore(db);
+  const agents = new AgentService({ config, hubId, agents: agentStore, store, bus, backend, profiles, jobs, snapshots, log });
+  metrics.readFrom({
+    jobsByState: () => store.countUnfinished(),
+    agentsByState: () => agentStore.list().reduce<Record<string, number>>((n, a) => ({ ...n, [a.state]: (n[a.state] ?? 0) + 1 }), {}),
+    poolIdle: () => Object.fromEntries(Object.entries(jobs.poolState()).map(([profile, p]) => [profile, p.idle])),
+    engineUp: () => backend.info().then(() => true, () => false),
+  });
 
   const network = await jobNetwork(backend, hubId, config, log);
   const auth = new Authenticator(tokens, oidcSettings(config), new OidcRepositories(db));
@@ -83,6 +96,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const audit = auditLog(log);
   const app = createApp({
     agents,
+    metrics,
     snapshots,
     events,
     bus,

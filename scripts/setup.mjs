@@ -310,8 +310,8 @@ export async function ensureNode24(say) {
   return `${version()} installed`;
 }
 
-/** Programs the tests drive as their users' own tools do: a real terminal (tmux) for the CLI's shell. */
-const TEST_TOOLS = { tmux: 'tmux' };
+/** Programs the tests drive as their users' own tools do: a real terminal (tmux) for the CLI's shell, Prometheus' promtool for /metrics. */
+const TEST_TOOLS = { tmux: 'tmux', promtool: 'prometheus' };
 
 export async function ensureTestTools(say) {
   const missing = Object.entries(TEST_TOOLS).filter(([cmd]) => !which(cmd)).map(([, pkg]) => pkg);

@@ -10,15 +10,22 @@ export class EventBus {
   constructor(
     private readonly db: Db,
     private readonly log: EventLog,
+    /** Told how many output bytes each publish stored (for the metrics). */
+    private readonly onOutputBytes: (n: number) => void = () => {},
   ) {}
 
   /** Appends events (and runs `alsoStore` in the same transaction); returns the last seq. */
   publish(jobId: string, events: NewEvent[], alsoStore?: () => void): number {
     let seq = 0;
+    let bytes = 0;
     this.db.transaction(() => {
-      for (const e of events) seq = this.log.append(jobId, e);
+      for (const e of events) {
+        seq = this.log.append(jobId, e);
+        if (e.type === 'stdout' || e.type === 'stderr') bytes += e.data.length;
+      }
       alsoStore?.();
     })();
+    if (bytes) this.onOutputBytes(bytes);
     this.wake(jobId);
     return seq;
   }

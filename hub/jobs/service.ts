@@ -84,6 +84,8 @@ export interface JobServiceDeps {
   log: (msg: string) => void;
   /** Shorter in the lifecycle's unit tests. */
   graces?: Graces;
+  /** Told of every change of a job's state (for the metrics). */
+  onState?: (job: Job, state: JobState) => void;
 }
 
 export class JobService {
@@ -538,6 +540,7 @@ export class JobService {
     if (!job || !canTransition(job.state, to)) return false;
     const reason = patch.reason;
     bus.publish(id, [...before, { type: 'status', state: to, ...(reason ? { reason } : {}) }], () => store.update(id, { ...patch, state: to }));
+    this.deps.onState?.(store.get(id)!, to);
     return true;
   }
 

@@ -232,6 +232,14 @@ export class JobStore {
     return rows.map(fromRow);
   }
 
+  /** Jobs not ended, by state. */
+  countUnfinished(): Record<string, number> {
+    const rows = this.db
+      .prepare(`SELECT state, count(*) AS n FROM jobs WHERE state IN ('queued','preparing','starting','running','snapshotting') GROUP BY state`)
+      .all() as Array<{ state: string; n: number }>;
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+  }
+
   countQueued(owner: string): number {
     return (this.db.prepare(`SELECT count(*) AS n FROM jobs WHERE state = 'queued' AND owner = ?`).get(owner) as { n: number }).n;
   }

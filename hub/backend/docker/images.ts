@@ -40,6 +40,8 @@ export class ImageBuilder {
     private readonly baseImage: string,
     private readonly runtime: () => Buffer,
     private readonly extraCerts: () => Map<string, Buffer> = () => new Map(),
+    /** Told of each image built (not found cached), with its profile and seconds. */
+    private readonly onBuilt: (profile: string, seconds: number) => void = () => {},
   ) {}
 
   /** The tag a profile's image has (built or not) and what building it takes. */
@@ -62,12 +64,12 @@ export class ImageBuilder {
       onProgress({ message: `waiting for the build of ${tag} already under way` });
       return running;
     }
-    const build = this.buildIfMissing(tag, ctx, onProgress).finally(() => this.inFlight.delete(tag));
+    const build = this.buildIfMissing(tag, ctx, onProgress, profile.name).finally(() => this.inFlight.delete(tag));
     this.inFlight.set(tag, build);
     return build;
   }
 
-  private async buildIfMissing(tag: string, ctx: BuildContext, onProgress: (p: BuildProgress) => void): Promise<string> {
+  private async buildIfMissing(tag: string, ctx: BuildContext, onProgress: (p: BuildProgress) => void, profile: string): Promise<string> {
     try {
       await this.docker.getImage(tag).inspect();
       return tag;
@@ -75,7 +77,9 @@ export class ImageBuilder {
       // not built yet
     }
     onProgress({ message: `building image ${tag}` });
+    const t0 = performance.now();
     await runBuild(this.docker, contextTar(ctx), tag, onProgress);
+    this.onBuilt(profile, (performance.now() - t0) / 1000);
     return tag;
   }
 }
