@@ -19,6 +19,7 @@ import type { HubEnv } from './api/env.js';
 import { tokensRoutes } from './api/tokens.js';
 import { agentsRoutes } from './api/agents.js';
 import { snapshotsRoutes } from './api/snapshots.js';
+import { openApiDocument } from './api/openapi.js';
 import type { Snapshots } from './snapshots.js';
 import type { HubMetrics } from './metrics.js';
 import { requireScope } from './principal.js';
@@ -117,6 +118,8 @@ export function createApp(deps: AppDeps) {
   // Workspaces are archives with a limit of their own.
   app.use('/v1/*', (c, next) => (c.req.path === '/v1/workspaces' ? next() : jsonLimit(c, next)));
 
+  // Any principal may read what the API is (it says nothing of anyone's objects).
+  app.get('/v1/openapi.json', (c) => c.json(openApiDocument(deps.links.http)));
   app.route('/v1/jobs', jobsRoutes(deps.jobs, deps.links));
   app.route('/v1/agents', agentsRoutes(deps.agents, deps.snapshots, deps.events, deps.bus));
   app.route('/v1/snapshots', snapshotsRoutes(deps.snapshots));
