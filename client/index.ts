@@ -139,9 +139,9 @@ export class HubClient {
     return this.request('POST', `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ''}`, undefined, { stream: archive, contentType });
   }
 
-  /** A job's snapshot as a tar in `docker save` format. */
-  async downloadSnapshot(jobId: string): Promise<Readable> {
-    const res = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(jobId)}/snapshot`, { headers: { authorization: `Bearer ${await this.token()}` } });
+  /** A job's snapshot as a tar in `docker save` format: the layers it adds to its base, or with `full` the whole image. */
+  async downloadSnapshot(jobId: string, opts: { full?: boolean } = {}): Promise<Readable> {
+    const res = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(jobId)}/snapshot${opts.full ? '?full=1' : ''}`, { headers: { authorization: `Bearer ${await this.token()}` } });
     if (!res.ok || !res.body) throw apiError(res.status, await res.text());
     return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
   }

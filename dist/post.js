@@ -24256,9 +24256,9 @@ var HubClient = class {
   uploadWorkspace(archive, contentType, opts = {}) {
     return this.request("POST", `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ""}`, void 0, { stream: archive, contentType });
   }
-  /** A job's snapshot as a tar in `docker save` format. */
-  async downloadSnapshot(jobId) {
-    const res = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(jobId)}/snapshot`, { headers: { authorization: `Bearer ${await this.token()}` } });
+  /** A job's snapshot as a tar in `docker save` format: the layers it adds to its base, or with `full` the whole image. */
+  async downloadSnapshot(jobId, opts = {}) {
+    const res = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(jobId)}/snapshot${opts.full ? "?full=1" : ""}`, { headers: { authorization: `Bearer ${await this.token()}` } });
     if (!res.ok || !res.body) throw apiError(res.status, await res.text());
     return Readable.fromWeb(res.body);
   }

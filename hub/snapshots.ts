@@ -55,8 +55,8 @@ export class Snapshots {
     this.store.remove(id);
   }
 
-  archive(id: string, principal: Principal): Promise<NodeJS.ReadableStream> {
-    return this.backend.exportImage(this.get(id, principal).image);
+  archive(id: string, principal: Principal, opts: { full?: boolean } = {}): Promise<NodeJS.ReadableStream> {
+    return this.backend.exportImage(this.get(id, principal).image, opts);
   }
 
   view(s: Snapshot): SnapshotView {

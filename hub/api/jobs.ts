@@ -9,7 +9,7 @@ import type { Job } from '../store/jobs.js';
 import { validateJobRequest } from '../validation.js';
 import { snapshotUrl, type Links } from '../links.js';
 import { readJson } from './body.js';
-import { needsScope, type HubEnv } from './env.js';
+import { fullParam, needsScope, type HubEnv } from './env.js';
 
 export function jobView(job: Job, base: Links): JobView {
   return {
@@ -63,7 +63,7 @@ export function jobsRoutes(jobs: JobService, links: Links) {
 
   app.get('/:id/snapshot', async (c) => {
     const id = c.req.param('id');
-    const archive = await jobs.snapshotArchive(id, c.get('principal'));
+    const archive = await jobs.snapshotArchive(id, c.get('principal'), { full: fullParam(c.req.query('full')) });
     return new Response(Readable.toWeb(Readable.from(archive)) as ReadableStream, {
       headers: { 'content-type': 'application/x-tar', 'content-disposition': `attachment; filename="docker-agent-snapshot-${id}.tar"` },
     });

@@ -4,7 +4,7 @@
 import { Hono } from 'hono';
 import { Readable } from 'node:stream';
 import type { Snapshots } from '../snapshots.js';
-import { needsScope, type HubEnv } from './env.js';
+import { fullParam, needsScope, type HubEnv } from './env.js';
 
 export function snapshotsRoutes(snapshots: Snapshots) {
   const app = new Hono<HubEnv>();
@@ -16,7 +16,7 @@ export function snapshotsRoutes(snapshots: Snapshots) {
 
   app.get('/:id/archive', async (c) => {
     const id = c.req.param('id');
-    const archive = await snapshots.archive(id, c.get('principal'));
+    const archive = await snapshots.archive(id, c.get('principal'), { full: fullParam(c.req.query('full')) });
     return new Response(Readable.toWeb(Readable.from(archive)) as ReadableStream, {
       headers: { 'content-type': 'application/x-tar', 'content-disposition': `attachment; filename="docker-agent-snapshot-${id}.tar"` },
     });

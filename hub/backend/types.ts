@@ -94,7 +94,7 @@ export interface Backend {
   /** Removes a snapshot image; no error when it is gone. */
   removeImage(image: string): Promise<void>;
   /** An image as a tar in `docker save` format, for `docker load`. */
-  exportImage(image: string): Promise<NodeJS.ReadableStream>;
+  exportImage(image: string, opts?: { full?: boolean }): Promise<NodeJS.ReadableStream>;
   /** This hub's snapshots created before `olderThan`, and the oldest beyond `maxBytes` in all; removed unless `dryRun`. */
   pruneSnapshots(opts: { hubId: string; olderThan: Date; maxBytes: number; dryRun: boolean }): Promise<string[]>;
   /** Unpacks a stored workspace archive into /workspace of a running container (a pooled one, when its job comes). */

@@ -174,13 +174,13 @@ export class JobService {
   }
 
   /** The job's snapshot as a `docker save` tar. */
-  async snapshotArchive(id: string, principal: Principal): Promise<NodeJS.ReadableStream> {
+  async snapshotArchive(id: string, principal: Principal, opts: { full?: boolean } = {}): Promise<NodeJS.ReadableStream> {
     const job = this.get(id, principal);
     if (!job.snapshot) {
       const why = job.spec.snapshot ? (isTerminal(job.state) ? 'committing it failed (see its events)' : 'the job has not ended yet') : 'it was not asked for one (snapshot: true)';
       throw new HubError('NOT_FOUND', `job ${id} has no snapshot: ${why}`);
     }
-    return this.deps.backend.exportImage(job.snapshot.image);
+    return this.deps.backend.exportImage(job.snapshot.image, opts);
   }
 
   /** The principal's jobs; admin's: everyone's. */

@@ -69,6 +69,44 @@ describe('snapshots', () => {
     await expect(t.client.downloadSnapshot(job.id)).rejects.toMatchObject({ status: 404, message: expect.stringMatching(/is gone from the engine/) });
   });
 
+  it('download as only the layers the job added, which docker load turns back into the same image where the base is', async () => {
+    const job = await t.client.createJob({ run: 'head -c 3000000 /dev/urandom > blob; echo kept > note.txt', snapshot: true });
+    expect(finalState(await collect(t.client, job.id))).toBe('succeeded');
+    const image = `docker-agent/snapshot:${job.id}`;
+    const imageId = (await docker.getImage(image).inspect()).Id;
+    const bytesOf = async (full: boolean) => {
+      let n = 0;
+      const names: string[] = [];
+      const extract = tar.extract();
+      (await t.client.downloadSnapshot(job.id, { full })).pipe(extract);
+      for await (const entry of extract) {
+        names.push(entry.header.name);
+        for await (const c of entry) n += (c as Buffer).length;
+      }
+      return { n, names };
+    };
+    const layers = await bytesOf(false);
+    const full = await bytesOf(true);
+    // The change is ~3 MB; the base image is hundreds of MB.
+    expect(layers.n).toBeLessThan(full.n / 10);
+    expect(layers.n).toBeGreaterThan(3_000_000);
+    expect(layers.names).toContain('docker-agent-base.json');
+    expect(layers.names).toContain('manifest.json');
+
+    // Loaded back (the base is on this engine): the same image id, with the job's files.
+    const archive: Buffer[] = [];
+    for await (const c of await t.client.downloadSnapshot(job.id)) archive.push(c as Buffer);
+    await docker.getImage(image).remove();
+    await new Promise<void>((resolve, reject) => {
+      docker.loadImage(Buffer.concat(archive) as never, {}, (err, stream) => {
+        if (err || !stream) return reject(err ?? new Error('docker load gave no answer'));
+        docker.modem.followProgress(stream, (e: Error | null) => (e ? reject(e) : resolve()));
+      });
+    });
+    expect((await docker.getImage(image).inspect()).Id).toBe(imageId);
+    expect(await runIn(image, ['cat', '/workspace/note.txt'])).toBe('kept\n');
+  });
+
   it('are not made unless asked for, and the download says so', async () => {
     const job = await t.client.createJob({ run: 'true' });
     const events = await collect(t.client, job.id);

@@ -7,6 +7,7 @@ import { HubError } from '../../errors.js';
 import { AGENT_SOCKET_DIR_IN_CONTAINER, LABELS, SNAPSHOT_REPO, type Backend, type BuildProgress, type ContainerInfo, type ContainerRef, type ContainerSpec, type EngineInfo, type ExecOptions, type ExecSession, type NetworkStatus } from '../types.js';
 import { execInContainer } from './exec.js';
 import { snapshotWithWorkspace } from './snapshot.js';
+import { exportAddedLayers } from './layer-export.js';
 import { connectDocker, type Connection } from './connect.js';
 import { ensureJobNetwork, removeJobNetwork } from './network.js';
 import { ImageBuilder } from './images.js';
@@ -222,14 +223,15 @@ export class DockerBackend implements Backend {
     }
   }
 
-  async exportImage(image: string): Promise<NodeJS.ReadableStream> {
+  /** Only the layers the image adds to its base (see layer-export.ts), or with `full` the whole `docker save`. */
+  async exportImage(image: string, opts: { full?: boolean } = {}): Promise<NodeJS.ReadableStream> {
     try {
       await this.docker.getImage(image).inspect();
     } catch (err) {
       if (isNotFound(err)) throw new HubError('NOT_FOUND', `image ${image} is gone from the engine (pruned?)`);
       throw err;
     }
-    return this.docker.getImage(image).get();
+    return opts.full ? this.docker.getImage(image).get() : exportAddedLayers(this.docker, image);
   }
 
   async pruneSnapshots({ hubId, olderThan, maxBytes, dryRun }: { hubId: string; olderThan: Date; maxBytes: number; dryRun: boolean }): Promise<string[]> {
