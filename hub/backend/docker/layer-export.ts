@@ -71,21 +71,37 @@ export async function exportAddedLayers(docker: Docker, image: string): Promise<
     }
     const out = pack();
     const ex = extract();
+    const source = createReadStream(file);
+    const result = new PassThrough();
+    // The reader may go away mid-way (a client that closes the download): everything stops, nothing throws, the file goes.
+    let stopped = false;
+    const stop = (err?: Error) => {
+      if (stopped) return;
+      stopped = true;
+      source.destroy();
+      ex.destroy();
+      out.destroy();
+      if (err) result.destroy(err);
+      rmSync(dir, { recursive: true, force: true });
+    };
+    for (const s of [source, ex, out, result] as NodeJS.EventEmitter[]) s.on('error', (err: Error) => stop(err));
+    result.on('close', () => stop());
     ex.on('entry', (header, stream, next) => {
-      if (dropped.has(header.name)) {
+      if (stopped || dropped.has(header.name)) {
         stream.resume();
         stream.on('end', next);
-      } else stream.pipe(out.entry(header, next));
+        return;
+      }
+      stream.pipe(out.entry(header, next));
     });
     ex.on('finish', () => {
+      if (stopped) return;
       out.entry({ name: 'docker-agent-base.json' }, JSON.stringify({ image: base.Id, tags: base.RepoTags ?? [], layers: [...baseLayers.slice(0, dropped.size)] }, null, 2));
       out.finalize();
     });
-    const result = new PassThrough();
-    pipeline(createReadStream(file), ex).catch((err) => result.destroy(err));
-    pipeline(out, result)
-      .catch(() => {})
-      .finally(() => rmSync(dir, { recursive: true, force: true }));
+    out.on('end', () => rmSync(dir, { recursive: true, force: true }));
+    source.pipe(ex);
+    out.pipe(result);
     return result;
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
