@@ -30,40 +30,28 @@ export class HubMetrics {
 
   constructor() {
     const sources = () => this.sources;
-    new Gauge({
-      name: 'docker_agent_jobs',
-      help: 'Jobs not ended, by state (queued, preparing, starting, running, snapshotting).',
-      labelNames: ['state'],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [state, n] of Object.entries(sources()?.jobsByState() ?? {})) this.set({ state }, n);
-      },
-    });
-    new Gauge({
-      name: 'docker_agent_agents',
-      help: 'Named agents by state.',
-      labelNames: ['state'],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [state, n] of Object.entries(sources()?.agentsByState() ?? {})) this.set({ state }, n);
-      },
-    });
-    new Gauge({
-      name: 'docker_agent_pool_idle',
-      help: 'Warm pool containers waiting for a job, by profile.',
-      labelNames: ['profile'],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [profile, n] of Object.entries(sources()?.poolIdle() ?? {})) this.set({ profile }, n);
-      },
-    });
+    const registry = this.registry;
+    /** A gauge of counts by one label, read from the hub when scraped. */
+    function counts(name: string, help: string, label: string, read: (s: MetricsSources) => Record<string, number>) {
+      new Gauge({
+        name,
+        help,
+        labelNames: [label],
+        registers: [registry],
+        collect() {
+          this.reset();
+          const s = sources();
+          for (const [value, n] of Object.entries(s ? read(s) : {})) this.set({ [label]: value }, n);
+        },
+      });
+    }
+    counts('docker_agent_jobs', 'Jobs not ended, by state (queued, preparing, starting, running, snapshotting).', 'state', (s) => s.jobsByState());
+    counts('docker_agent_agents', 'Named agents by state.', 'state', (s) => s.agentsByState());
+    counts('docker_agent_pool_idle', 'Warm pool containers waiting for a job, by profile.', 'profile', (s) => s.poolIdle());
     new Gauge({
       name: 'docker_agent_engine_up',
       help: '1 when the Docker engine answers, 0 when it does not.',
-      registers: [this.registry],
+      registers: [registry],
       async collect() {
         this.set((await sources()?.engineUp()) ? 1 : 0);
       },

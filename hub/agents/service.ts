@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import type { AgentRequest, AgentView, HubMessage, StepMessage, DoneMessage } from '../../schemas/types.gen.js';
 import type { OutputFrame } from '../../schemas/agent-frame.js';
-import { AGENT_SOCKET_DIR_IN_CONTAINER, AGENT_SOCKET_NAME, SNAPSHOT_REPO, type Backend, type ContainerRef } from '../backend/types.js';
+import { SNAPSHOT_REPO, type Backend, type ContainerRef } from '../backend/types.js';
+import { runtimeEnv } from '../jobs/runtime-env.js';
 import type { HubConfig } from '../config.js';
 import { HubError } from '../errors.js';
 import type { EventBus } from '../jobs/event-bus.js';
@@ -269,16 +270,13 @@ export class AgentService {
       const image = agent.fromImage ?? (await backend.prepare(profile, (p) => this.event(agent.id, { type: 'progress', ...p })));
       const token = newSecret('agt');
       this.update(agent.id, { image, tokenHash: hashToken(token) });
-      const hubUrl = config.agentUrl
-        ? `${config.agentUrl.replace(/\/$/, '')}/v1/agent`
-        : `ws+unix://${AGENT_SOCKET_DIR_IN_CONTAINER}/${AGENT_SOCKET_NAME}:/v1/agent`;
       const ref = await backend.start({
         jobId: agentLogKey(agent.id),
         hubId,
         image,
         profile,
         agent: { id: agent.id, volume: agent.volume },
-        env: { DOCKER_AGENT_HUB_URL: hubUrl, DOCKER_AGENT_AGENT_TOKEN: token, DOCKER_AGENT_HEALTH_INTERVAL_MS: String(config.healthIntervalMs) },
+        env: runtimeEnv(config, token),
       });
       this.update(agent.id, { containerId: ref.id });
       this.adopt(agent.id, ref, 0);

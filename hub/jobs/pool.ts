@@ -5,7 +5,8 @@
 // pool refills in the background, but only into slots no queued job is waiting for.
 import { randomUUID } from 'node:crypto';
 import type { Profile } from '../../schemas/types.gen.js';
-import { AGENT_SOCKET_DIR_IN_CONTAINER, AGENT_SOCKET_NAME, type Backend, type ContainerRef } from '../backend/types.js';
+import type { Backend, ContainerRef } from '../backend/types.js';
+import { runtimeEnv } from './runtime-env.js';
 import type { HubConfig } from '../config.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
 import { hashToken, newSecret } from '../store/tokens.js';
@@ -170,14 +171,13 @@ export class WarmPool {
       try {
         const profile = profiles.get(profileName);
         m.image = await backend.prepare(profile);
-        const hubUrl = config.agentUrl ? `${config.agentUrl.replace(/\/$/, '')}/v1/agent` : `ws+unix://${AGENT_SOCKET_DIR_IN_CONTAINER}/${AGENT_SOCKET_NAME}:/v1/agent`;
         m.ref = await backend.start({
           jobId: `pool:${m.id}`,
           hubId,
           image: m.image,
           profile,
           pool: profileName,
-          env: { DOCKER_AGENT_HUB_URL: hubUrl, DOCKER_AGENT_AGENT_TOKEN: token, DOCKER_AGENT_HEALTH_INTERVAL_MS: String(config.healthIntervalMs) },
+          env: runtimeEnv(config, token),
         });
         if (this.stopped || !this.members.has(m.id)) return void (await backend.destroy(m.ref));
         void backend.wait(m.ref).then(({ exitCode }) => {

@@ -6,7 +6,7 @@ import type { OutputFrame } from '../../schemas/agent-frame.js';
 import type { HubConfig } from '../config.js';
 import { HubError } from '../errors.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
-import { AGENT_SOCKET_DIR_IN_CONTAINER, AGENT_SOCKET_NAME, type Backend, type ContainerInfo, type ContainerRef } from '../backend/types.js';
+import type { Backend, ContainerInfo, ContainerRef } from '../backend/types.js';
 import type { NewEvent } from '../store/events.js';
 import type { Job, JobPatch, JobSpec, JobStore, ListQuery, StepSummary } from '../store/jobs.js';
 import { hashToken, newSecret } from '../store/tokens.js';
@@ -19,6 +19,7 @@ import type { EventBus } from './event-bus.js';
 import { canTransition, isTerminal } from './lifecycle.js';
 import { jobSpec } from './job-spec.js';
 import { ActiveJob } from './active-job.js';
+import { runtimeEnv } from './runtime-env.js';
 import { WarmPool } from './pool.js';
 import { recoveryPlan } from './recovery.js';
 
@@ -379,20 +380,13 @@ export class JobService {
       const token = newSecret('agt');
       const deadlineAt = Date.now() + job.spec.timeout * 1000 + this.graces.deadlineMs;
       if (!this.transition(job.id, 'starting', { image, agentTokenHash: hashToken(token), deadlineAt })) return;
-      const hubUrl = config.agentUrl
-        ? `${config.agentUrl.replace(/\/$/, '')}/v1/agent`
-        : `ws+unix://${AGENT_SOCKET_DIR_IN_CONTAINER}/${AGENT_SOCKET_NAME}:/v1/agent`;
       a.ref = await backend.start({
         jobId: job.id,
         hubId,
         image,
         profile,
         ...(job.spec.workspace ? { workspace: this.deps.workspaces.path(job.spec.workspace) } : {}),
-        env: {
-          DOCKER_AGENT_HUB_URL: hubUrl,
-          DOCKER_AGENT_AGENT_TOKEN: token,
-          DOCKER_AGENT_HEALTH_INTERVAL_MS: String(config.healthIntervalMs),
-        },
+        env: runtimeEnv(config, token),
       });
       this.deps.store.update(job.id, { containerId: a.ref.id });
       // Cancelled while the container was being created: finish() could not remove it.
