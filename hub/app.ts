@@ -3,7 +3,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { routePath } from 'hono/route';
-import type { Authenticator } from './auth.js';
+import { credentialsOf, type Authenticator } from './auth.js';
 import { HubError } from './errors.js';
 import type { Backend, NetworkStatus } from './backend/types.js';
 import type { JobService } from './jobs/service.js';
@@ -29,6 +29,12 @@ import type { EventLog } from './store/events.js';
 import { auditEntry, worthAuditing, type AuditLog } from './audit.js';
 import type { TokenStore } from './store/tokens.js';
 import type { WorkspaceOwners } from './store/workspace-owners.js';
+import type { SessionStore } from './store/sessions.js';
+import type { StreamRegistry } from './api/stream-registry.js';
+import { sessionRoutes, signInRoute } from './api/session.js';
+import { liveRoutes } from './api/live.js';
+import { statsOf, statsRoutes } from './api/stats.js';
+import { dashboardRoutes } from './api/dashboard.js';
 
 export interface AppDeps {
   jobs: JobService;
@@ -54,7 +60,13 @@ export interface AppDeps {
   audit: AuditLog;
   /** The job network's isolation, as found at start. */
   network?: NetworkStatus;
+  sessions: SessionStore;
+  /** Open streams (event streams, shells, live feeds), ended when their token or session does. */
+  streams: StreamRegistry;
 }
+
+/** How long the live feed reuses one look at the engine. */
+const HEALTH_CACHE_MS = 5000;
 
 /** The id a request is about: `/v1/jobs/:id/…`, `/v1/tokens/:id`. */
 function objectOf(path: string): string | null {
@@ -79,23 +91,32 @@ export function createApp(deps: AppDeps) {
 
   // Prometheus' text format; a token with the `metrics` scope (or admin) may read it.
   app.get('/metrics', async (c) => {
-    const principal = await deps.auth.check(c.req.header('authorization'));
+    const principal = await deps.auth.checkRequest(credentialsOf(c.req.method, (n) => c.req.header(n)));
     requireScope(principal, 'metrics', 'reading the metrics');
     return c.body(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType });
   });
 
-  app.get('/health', async (c) => {
+  /** GET /health's answer: 200 while the engine answers (`degraded` says what the hub lacks), else 503. */
+  async function health(): Promise<{ status: 200 | 503; body: Record<string, unknown> }> {
     try {
       const engine = await deps.backend.info();
       const { network } = deps;
-      // Still 200: the hub runs jobs; `degraded` and the rules tell the operator what is missing.
       const pool = deps.jobs.poolState();
-      if (network && !network.isolated) return c.json({ status: 'degraded', engine, network, pool });
-      return c.json({ status: 'ok', engine, pool, ...(network ? { network: { name: network.name, isolated: true } } : {}) });
+      if (network && !network.isolated) return { status: 200, body: { status: 'degraded', engine, network, pool } };
+      return { status: 200, body: { status: 'ok', engine, pool, ...(network ? { network: { name: network.name, isolated: true } } : {}) } };
     } catch (err) {
-      return c.json({ status: 'degraded', engine: { reachable: false, error: (err as Error).message } }, 503);
+      return { status: 503, body: { status: 'degraded', engine: { reachable: false, error: (err as Error).message } } };
     }
+  }
+  app.get('/health', async (c) => {
+    const { status, body } = await health();
+    return c.json(body, status);
   });
+  let cached: { at: number; body: Promise<unknown> } | undefined;
+  const cachedHealth = () => {
+    if (!cached || Date.now() - cached.at > HEALTH_CACHE_MS) cached = { at: Date.now(), body: health().then((h) => h.body) };
+    return cached.body;
+  };
 
   // Outermost, so it sees every answer, refusals by auth included.
   app.use('/v1/*', async (c, next) => {
@@ -105,8 +126,17 @@ export function createApp(deps: AppDeps) {
     const route = c.req.routePath && c.req.routePath !== '/v1/*' ? c.req.routePath : c.req.path;
     deps.audit(auditEntry({ method: c.req.method, route, object: objectOf(c.req.path) }, c.get('principal'), c.res.status, err));
   });
+  const sessionDeps = {
+    auth: deps.auth,
+    sessions: deps.sessions,
+    secure: () => deps.links.http.startsWith('https:'),
+    onSignOut: (id: string) => deps.streams.closeSession(id),
+  };
+  // Signing in is the one /v1 route without a caller yet.
+  const signIn = signInRoute(sessionDeps);
   app.use('/v1/*', async (c, next) => {
-    c.set('principal', await deps.auth.check(c.req.header('authorization')));
+    if (c.req.path === '/v1/session' && c.req.method === 'POST') return next();
+    c.set('principal', await deps.auth.checkRequest(credentialsOf(c.req.method, (n) => c.req.header(n))));
     await next();
   });
   const jsonLimit = bodyLimit({
@@ -127,5 +157,13 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/profiles', profilesRoutes(deps.profiles, deps.allowPrivileged));
   app.route('/v1/maintenance', maintenanceRoutes(deps));
   app.route('/v1/workspaces', workspacesRoutes(deps.workspaces, deps.workspaceOwners, deps.maxWorkspaceBytes));
+  app.route('/v1/session', signIn);
+  app.route('/v1/session', sessionRoutes(sessionDeps));
+  app.route('/v1/stats', statsRoutes(deps.store));
+  app.route(
+    '/v1/live',
+    liveRoutes({ ...deps, health: cachedHealth, stats: (p) => statsOf(deps.store, p) }),
+  );
+  app.route('/', dashboardRoutes());
   return app;
 }

@@ -2,12 +2,57 @@
 // when the hub is configured for it, a GitHub Actions OIDC ID token from a
 // repository on the allow-list. Both arrive as `Authorization: Bearer <token>`;
 // either way the answer is a Principal, whose id owns what it makes.
+import { timingSafeEqual } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { parse as parseCookies } from 'hono/utils/cookie';
 import { HubError } from './errors.js';
 import { admittingEntries, type OidcEntry } from './oidc-entries.js';
 import type { Principal, Scope } from './principal.js';
 import type { OidcRepositories } from './store/oidc-repositories.js';
-import type { TokenRecord, TokenStore } from './store/tokens.js';
+import type { TokenRecord, TokenStore, Verdict } from './store/tokens.js';
+import type { SessionStore } from './store/sessions.js';
+
+/** The dashboard's session cookie (HttpOnly, SameSite=Strict). */
+export const SESSION_COOKIE = 'docker_agent_session';
+
+/** What a request presents: a bearer token, or a session cookie with what guards it. */
+export interface Credentials {
+  method: string;
+  authorization?: string;
+  cookie?: string;
+  origin?: string;
+  host?: string;
+  /** X-CSRF-Token: the session's, sent by the dashboard's own page. */
+  csrf?: string;
+}
+
+/** Credentials from a request's headers (Hono's `c.req.header` or Node's `req.headers`). */
+export function credentialsOf(method: string, header: (name: string) => string | string[] | undefined): Credentials {
+  const one = (name: string) => {
+    const v = header(name);
+    return Array.isArray(v) ? v[0] : v;
+  };
+  return { method, authorization: one('authorization'), cookie: one('cookie'), origin: one('origin'), host: one('host'), csrf: one('x-csrf-token') };
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+function sameSecret(a: string | undefined, b: string): boolean {
+  if (!a) return false;
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** Whether a browser's Origin header names this hub (the Host it was asked on). */
+export function sameOrigin(origin: string | undefined, host: string | undefined): boolean {
+  if (!origin || !host) return false;
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
 
 /** The token of an `Authorization: Bearer <token>` header. */
 export function parseBearer(header: string | undefined): string | undefined {
@@ -41,6 +86,7 @@ export class Authenticator {
     private readonly tokens: TokenStore,
     private readonly oidc?: OidcSettings,
     private readonly repositories?: OidcRepositories,
+    private readonly sessions?: SessionStore,
   ) {
     // Keys are fetched on first use and cached; an unknown `kid` refetches them.
     if (oidc) this.jwks = createRemoteJWKSet(new URL(oidc.jwksUrl));
@@ -52,19 +98,46 @@ export class Authenticator {
     if (!token) throw new HubError('UNAUTHORIZED', 'missing token: send Authorization: Bearer <token>');
     const verdict = this.tokens.check(token);
     if (verdict.ok) return tokenPrincipal(verdict.token);
-    if (verdict.why === 'expired') {
-      throw new HubError('UNAUTHORIZED', `token expired on ${verdict.token!.expiresAt}: ask an admin for a new one`, { reason: 'expired' });
+    if (verdict.why === 'unknown' && this.oidc && JWT.test(token)) return this.checkOidc(token, this.oidc);
+    throw refusal(verdict, 'ask an admin for a new one');
+  }
+
+  /**
+   * The caller of a request: its bearer token when it sends one, else its dashboard
+   * session. A session's request must come from the hub's own pages: a browser's
+   * Origin, when sent, names this hub, and anything but a read carries the session's
+   * CSRF token (SameSite=Strict already keeps the cookie off other sites' requests).
+   */
+  async checkRequest(r: Credentials): Promise<Principal> {
+    const secret = r.authorization || !this.sessions ? undefined : parseCookies(r.cookie ?? '', SESSION_COOKIE)[SESSION_COOKIE];
+    if (!secret) return this.check(r.authorization);
+    const session = this.sessions!.find(secret);
+    if (!session) throw new HubError('UNAUTHORIZED', 'your dashboard session has ended (signed out, timed out or its token revoked): sign in again', { reason: 'session ended' });
+    const verdict = this.tokens.checkId(session.tokenId);
+    if (!verdict.ok) {
+      this.sessions!.close(session.id);
+      throw refusal(verdict, 'sign in again with a working token');
     }
-    if (verdict.why === 'revoked') {
-      const why = verdict.token!.revokedWhy ? ` (${verdict.token!.revokedWhy})` : '';
-      throw new HubError('UNAUTHORIZED', `token revoked on ${verdict.token!.revokedAt}${why}: ask an admin for a new one`, { reason: 'revoked' });
+    if (r.origin !== undefined && !sameOrigin(r.origin, r.host)) {
+      throw new HubError('CROSS_SITE', `refused: a request from ${r.origin} may not use this hub's dashboard session`);
     }
-    if (this.oidc && JWT.test(token)) return this.checkOidc(token, this.oidc);
-    throw new HubError('UNAUTHORIZED', 'wrong token: send Authorization: Bearer <token> with an API token of this hub');
+    if (!SAFE_METHODS.has(r.method.toUpperCase()) && !sameSecret(r.csrf, session.csrf)) {
+      throw new HubError('CROSS_SITE', 'refused: a request made with the dashboard session needs its X-CSRF-Token header (reload the page)');
+    }
+    return { ...tokenPrincipal(verdict.token), sessionId: session.id };
+  }
+
+  /** A token for a dashboard sign-in: API tokens only (an OIDC token lives minutes, a session hours). */
+  signIn(token: string): TokenRecord {
+    const verdict = this.tokens.check(token);
+    if (verdict.ok) return verdict.token;
+    if (verdict.why === 'unknown') throw new HubError('UNAUTHORIZED', 'wrong token: sign in with an API token of this hub (docker-agent-hub token create)');
+    throw refusal(verdict, 'ask an admin for a new one');
   }
 
   /** Whether a principal checked earlier still may act (for long-lived streams): a reason when not. */
   stillValid(p: Principal): string | undefined {
+    if (p.sessionId && !this.sessions?.isOpen(p.sessionId)) return 'signed out';
     if (!p.tokenId) return undefined;
     const t = this.tokens.get(p.tokenId);
     if (!t || t.revokedAt) return 'token revoked';
@@ -119,4 +192,14 @@ export class Authenticator {
       ...(typeof claims.actor === 'string' ? { actor: claims.actor } : {}),
     };
   }
+}
+
+/** 401 for a token that does not work, saying why and what to do. */
+function refusal(verdict: Exclude<Verdict, { ok: true }>, todo: string): HubError {
+  if (verdict.why === 'expired') return new HubError('UNAUTHORIZED', `token expired on ${verdict.token!.expiresAt}: ${todo}`, { reason: 'expired' });
+  if (verdict.why === 'revoked') {
+    const why = verdict.token!.revokedWhy ? ` (${verdict.token!.revokedWhy})` : '';
+    return new HubError('UNAUTHORIZED', `token revoked on ${verdict.token!.revokedAt}${why}: ${todo}`, { reason: 'revoked' });
+  }
+  return new HubError('UNAUTHORIZED', 'wrong token: send Authorization: Bearer <token> with an API token of this hub');
 }

@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'BODY_TOO_LARGE'
   | 'UNAUTHORIZED'
   | 'SCOPE_REQUIRED'
+  | 'CROSS_SITE'
   | 'LIMIT_REACHED'
   | 'TOKEN_NOT_FOUND'
   | 'NOT_FOUND'
@@ -37,6 +38,7 @@ const STATUS: Record<ErrorCode, number> = {
   BODY_TOO_LARGE: 413,
   UNAUTHORIZED: 401,
   SCOPE_REQUIRED: 403,
+  CROSS_SITE: 403,
   LIMIT_REACHED: 429,
   TOKEN_NOT_FOUND: 404,
   NOT_FOUND: 404,

@@ -23,6 +23,8 @@ export interface Principal {
   /** Tokens only. */
   tokenId?: string;
   expiresAt?: string;
+  /** Set when the caller is a dashboard session (opened with the token above). */
+  sessionId?: string;
   /** OIDC only. */
   repository?: string;
   repositoryId?: string;

@@ -35,6 +35,11 @@ import { auditLog } from './audit.js';
 import { StreamRegistry } from './api/stream-registry.js';
 import { OidcRepositories } from './store/oidc-repositories.js';
 import { WorkspaceOwners } from './store/workspace-owners.js';
+import { SessionStore } from './store/sessions.js';
+
+/** How long a dashboard sign-in lasts, and how many one token may hold. */
+const SESSION_TTL_MS = 12 * 3_600_000;
+const SESSIONS_PER_TOKEN = 20;
 
 export interface RunningHub {
   url: string;
@@ -91,7 +96,8 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   });
 
   const network = await jobNetwork(backend, hubId, config, log);
-  const auth = new Authenticator(tokens, oidcSettings(config), new OidcRepositories(db));
+  const sessions = new SessionStore(db, opts.now ?? (() => new Date()), SESSION_TTL_MS, SESSIONS_PER_TOKEN);
+  const auth = new Authenticator(tokens, oidcSettings(config), new OidcRepositories(db), sessions);
   const streams = new StreamRegistry((p) => auth.stillValid(p));
   const audit = auditLog(log);
   const app = createApp({
@@ -101,7 +107,12 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     events,
     bus,
     ...{ jobs, auth, backend, profiles, store, links, workspaces, workspaceOwners, hubId, tokens, audit, network },
-    onRevoke: (id) => streams.closeToken(id),
+    sessions,
+    streams,
+    onRevoke: (id) => {
+      sessions.closeForToken(id);
+      streams.closeToken(id);
+    },
     allowPrivileged: config.allowPrivileged,
     maxBodyBytes: config.maxBodyBytes,
     maxWorkspaceBytes: config.maxWorkspaceBytes,

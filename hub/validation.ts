@@ -8,7 +8,8 @@ import profile from '../schemas/profile.schema.json' with { type: 'json' };
 import snapshot from '../schemas/snapshot.schema.json' with { type: 'json' };
 import task from '../schemas/task.schema.json' with { type: 'json' };
 import token from '../schemas/token.schema.json' with { type: 'json' };
-import type { AgentMessage, AgentRequest, JobRequest, Profile, TokenRequest } from '../schemas/types.gen.js';
+import session from '../schemas/session.schema.json' with { type: 'json' };
+import type { AgentMessage, AgentRequest, JobRequest, Profile, SignInRequest, TokenRequest } from '../schemas/types.gen.js';
 import type { Issue } from './errors.js';
 import { userIssues } from './profiles/user.js';
 
@@ -20,6 +21,7 @@ ajv.addSchema(token);
 ajv.addSchema(task);
 ajv.addSchema(agent);
 ajv.addSchema(snapshot);
+ajv.addSchema(session);
 
 export function describe(errors: ErrorObject[] | null | undefined, oneOfHint = 'must match exactly one of the allowed shapes'): Issue[] {
   const issues: Issue[] = [];
@@ -70,3 +72,4 @@ export const validateProfile: Validator<Profile> = (value) => {
 export const validateAgentMessage = validator<AgentMessage>(ajv.getSchema(`${agentProtocol.$id}#/$defs/agentMessage`)!);
 export const validateTokenRequest = validator<TokenRequest>(ajv.getSchema(`${token.$id}#/$defs/request`)!);
 export const validateAgentRequest = validator<AgentRequest>(ajv.getSchema(`${agent.$id}#/$defs/request`)!);
+export const validateSignIn = validator<SignInRequest>(ajv.getSchema(`${session.$id}#/$defs/signIn`)!);

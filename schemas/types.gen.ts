@@ -651,3 +651,76 @@ export interface SnapshotView {
    */
   url: string;
 }
+
+// session.schema.json
+/**
+ * Who is signed in, as GET /v1/session shows it. The session's secret travels only in its HttpOnly cookie; the page sends `csrf` back as X-CSRF-Token on every request that changes something.
+ */
+export interface SessionView {
+  principal: {
+    /**
+     * the owner recorded on what it makes
+     */
+    id: string;
+    kind: "token" | "oidc";
+    /**
+     * the token's name or the repository's
+     */
+    label: string;
+    scopes: string[];
+  };
+  /**
+   * the session's CSRF token; null when the caller sent a bearer token
+   */
+  csrf: string | null;
+  /**
+   * when the session ends (an ISO 8601 time); null for a bearer token
+   */
+  expiresAt: string | null;
+}
+/**
+ * POST /v1/session: an API token of this hub.
+ *
+ * This interface was referenced by `SessionView`'s JSON-Schema
+ * via the `definition` "signIn".
+ */
+export interface SignInRequest {
+  token: string;
+}
+
+// stats.schema.json
+/**
+ * GET /v1/stats: what the caller's jobs (admin: everyone's) did in the last hours.
+ */
+export interface TaskStats {
+  /**
+   * the start of the window (an ISO 8601 time)
+   */
+  since: string;
+  hours: number;
+  /**
+   * jobs that ended in each hour of the window, oldest first
+   */
+  jobsPerHour: {
+    /**
+     * the hour's start (an ISO 8601 time)
+     */
+    hour: string;
+    ended: number;
+    succeeded: number;
+  }[];
+  profiles: {
+    profile: string;
+    ended: number;
+    succeeded: number;
+    /**
+     * succeeded ÷ ended; null when none ended
+     */
+    successRate: number | null;
+    /**
+     * seconds from start to end; null when no job ran
+     */
+    durationP50: number | null;
+    durationP95: number | null;
+  }[];
+}

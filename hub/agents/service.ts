@@ -20,6 +20,7 @@ import type { JobStore } from '../store/jobs.js';
 import type { Snapshots } from '../snapshots.js';
 import type { Snapshot } from '../store/snapshots.js';
 import { hashToken, newSecret } from '../store/tokens.js';
+import { HealthHistory } from './health-history.js';
 
 /** How often idle agents are looked for. */
 const IDLE_SWEEP_MS = 1000;
@@ -71,6 +72,8 @@ export function agentView(a: Agent): AgentView {
 
 export class AgentService {
   private readonly live = new Map<string, Live>();
+  /** CPU and memory over the last minutes, by agent id. */
+  readonly history = new HealthHistory();
   private readonly idleSweep: NodeJS.Timeout;
   private stopped = false;
 
@@ -151,6 +154,7 @@ export class AgentService {
     }
     if (!opts.keepVolume) await this.deps.backend.removeVolume(agent.volume);
     this.deps.agents.remove(agent.id);
+    this.history.forget(agent.id);
   }
 
   /** Commits the agent, paused while it is read, with its /workspace: a snapshot new agents and jobs can start from. */
@@ -217,7 +221,10 @@ export class AgentService {
     return {
       label: `agent ${agent.name}`,
       report: (msg) => this.report(agent.id, msg),
-      health: (h) => this.update(agent.id, { health: { ...h, at: new Date().toISOString() } }),
+      health: (h) => {
+        this.history.add(agent.id, h);
+        this.update(agent.id, { health: { ...h, at: new Date().toISOString() } });
+      },
       detach: () => {
         if (live.link === link) live.link = undefined;
       },

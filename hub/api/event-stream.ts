@@ -5,16 +5,16 @@
 import { WebSocketServer, type WebSocket } from 'ws';
 import { HubError } from '../errors.js';
 import type { EventBus } from '../jobs/event-bus.js';
-import { isTerminal } from '../jobs/lifecycle.js';
+import { isFinalStatus, isTerminal } from '../jobs/lifecycle.js';
+import { followLog } from '../jobs/log-cursor.js';
 import type { JobService } from '../jobs/service.js';
 import { toWire, type EventLog } from '../store/events.js';
-import type { Authenticator } from '../auth.js';
+import { credentialsOf, type Authenticator } from '../auth.js';
 import { rejectUpgrade, type UpgradeHandler } from '../agents/upgrade.js';
 import { auditEntry, worthAuditing, type AuditLog } from '../audit.js';
 import { requireScope, type Principal } from '../principal.js';
 import type { StreamRegistry } from './stream-registry.js';
 
-const PAGE = 64;
 const HIGH_WATER = 1024 * 1024;
 
 export interface EventStreamDeps {
@@ -35,7 +35,7 @@ export function eventStream(deps: EventStreamDeps): UpgradeHandler {
     let from: number;
     let principal: Principal | undefined;
     try {
-      principal = await deps.auth.check(req.headers.authorization);
+      principal = await deps.auth.checkRequest(credentialsOf('GET', (n) => req.headers[n]));
       requireScope(principal, 'jobs', 'streaming a job\'s events');
       const url = new URL(req.url ?? '/', 'http://hub');
       jobId = decodeURIComponent(EVENTS_PATH.exec(url.pathname)![1]!);
@@ -60,36 +60,18 @@ export function eventStream(deps: EventStreamDeps): UpgradeHandler {
 }
 
 async function follow(ws: WebSocket, jobId: string, from: number, { jobs, log, bus }: EventStreamDeps) {
-  let wake: () => void = () => {};
-  const unfollow = bus.follow(jobId, () => wake());
-  ws.on('close', () => wake());
-  let next = from;
   try {
-    while (ws.readyState === ws.OPEN) {
-      // Ask for a wake-up before reading, so an event stored in between is not missed.
-      const more = new Promise<void>((r) => (wake = r));
-      const page = log.read(jobId, next, PAGE);
-      for (const e of page) {
-        await send(ws, JSON.stringify(toWire(e)));
-        next = e.seq + 1;
-        if (e.type === 'status' && isTerminal(e.payload.state as never)) {
-          ws.close(1000, 'job ended');
-          return;
-        }
-      }
-      if (page.length < PAGE) {
-        // A `from` past the end of an ended job's log: nothing more will come.
-        if (page.length === 0 && isTerminal(jobs.get(jobId).state)) {
-          ws.close(1000, 'job ended');
-          return;
-        }
-        await more;
-      }
-    }
+    const how = await followLog(log, bus, jobId, from, {
+      open: () => ws.readyState === ws.OPEN,
+      onGone: (wake) => ws.on('close', wake),
+      send: (e) => send(ws, JSON.stringify(toWire(e))),
+      isLast: isFinalStatus,
+      // A `from` past the end of an ended job's log: nothing more will come.
+      ended: () => isTerminal(jobs.get(jobId).state),
+    });
+    if (how === 'ended') ws.close(1000, 'job ended');
   } catch {
     ws.terminate();
-  } finally {
-    unfollow();
   }
 }
 

@@ -5,7 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { parseShellSize, readShellFrame, SHELL_CHANNEL, SHELL_PROTOCOL, shellFrame, type ShellSize } from '../../schemas/shell-frame.js';
-import type { Authenticator } from '../auth.js';
+import { credentialsOf, type Authenticator } from '../auth.js';
 import type { Backend, ContainerRef, ExecSession } from '../backend/types.js';
 import { HubError } from '../errors.js';
 import type { JobService } from '../jobs/service.js';
@@ -47,7 +47,7 @@ export function shellStream(deps: ShellStreamDeps): UpgradeHandler {
     let target: Target;
     let principal: Principal | undefined;
     try {
-      principal = await deps.auth.check(req.headers.authorization);
+      principal = await deps.auth.checkRequest(credentialsOf('GET', (n) => req.headers[n]));
       requireScope(principal, 'jobs', 'opening a shell');
       target = resolve(req, deps, principal);
       if ((open.get(target.ref.id) ?? 0) >= MAX_SHELLS_PER_CONTAINER) {

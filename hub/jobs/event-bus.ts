@@ -6,6 +6,8 @@ import type { EventLog, NewEvent } from '../store/events.js';
 
 export class EventBus {
   private readonly followers = new Map<string, Set<() => void>>();
+  /** Woken by every log's events (the dashboard's overview). */
+  private readonly everything = new Set<() => void>();
 
   constructor(
     private readonly db: Db,
@@ -40,7 +42,14 @@ export class EventBus {
     };
   }
 
+  /** Wakes on any log's events; returns how to stop. */
+  followAll(wake: () => void): () => void {
+    this.everything.add(wake);
+    return () => this.everything.delete(wake);
+  }
+
   private wake(jobId: string): void {
     for (const wake of this.followers.get(jobId) ?? []) wake();
+    for (const wake of this.everything) wake();
   }
 }

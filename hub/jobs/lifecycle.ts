@@ -25,3 +25,8 @@ export function canTransition(from: JobState, to: JobState): boolean {
 }
 
 export const ALL_STATES = Object.keys(TRANSITIONS) as JobState[];
+
+/** Whether a stored event is a job's final status: nothing follows it in the job's log. */
+export function isFinalStatus(e: { type: string; payload: Record<string, unknown> }): boolean {
+  return e.type === 'status' && isTerminal(e.payload.state as JobState);
+}

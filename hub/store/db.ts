@@ -94,6 +94,17 @@ const MIGRATIONS = [
    );
    ALTER TABLE jobs ADD COLUMN agent TEXT;
    CREATE INDEX jobs_agent ON jobs(agent, state);`,
+  // Dashboard sign-ins: a session stands for the token it was opened with, stored hashed.
+  `CREATE TABLE sessions (
+     hash TEXT PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     token_id TEXT NOT NULL,
+     csrf TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     expires_at TEXT NOT NULL
+   );
+   CREATE INDEX sessions_token ON sessions(token_id);
+   CREATE INDEX jobs_ended ON jobs(ended_at);`,
 ];
 
 export function openDb(file: string): Db {

@@ -57,6 +57,13 @@ export interface Job {
   snapshot?: Snapshot;
 }
 
+export interface EndedJob {
+  profile: string;
+  state: JobState;
+  startedAt: string | null;
+  endedAt: string;
+}
+
 interface Row {
   rowid: number;
   id: string;
@@ -230,6 +237,14 @@ export class JobStore {
       .prepare(`SELECT rowid, * FROM jobs WHERE agent = ? AND state IN ('queued','preparing','starting','running','snapshotting') ORDER BY rowid`)
       .all(agentId) as Row[];
     return rows.map(fromRow);
+  }
+
+  /** Jobs that ended since `since` (of `owner` when given), the newest `limit`: what the task metrics are made of. */
+  endedSince(since: string, owner: string | undefined, limit: number): EndedJob[] {
+    const byOwner = owner === undefined ? '' : 'AND owner = ?';
+    return this.db
+      .prepare(`SELECT profile, state, started_at AS startedAt, ended_at AS endedAt FROM jobs WHERE ended_at >= ? ${byOwner} ORDER BY ended_at DESC LIMIT ?`)
+      .all(since, ...(owner === undefined ? [] : [owner]), limit) as EndedJob[];
   }
 
   /** Jobs not ended, by state. */

@@ -82,7 +82,15 @@ export class TokenStore {
 
   /** What a presented secret is: a working token, or why it is not one. */
   check(token: string): Verdict {
-    const row = this.db.prepare('SELECT * FROM tokens WHERE hash = ?').get(hashToken(token)) as Row | undefined;
+    return this.verdict(this.db.prepare('SELECT * FROM tokens WHERE hash = ?').get(hashToken(token)) as Row | undefined);
+  }
+
+  /** The same, for the token with this id (a session's). */
+  checkId(id: string): Verdict {
+    return this.verdict(this.db.prepare('SELECT * FROM tokens WHERE id = ?').get(id) as Row | undefined);
+  }
+
+  private verdict(row: Row | undefined): Verdict {
     if (!row) return { ok: false, why: 'unknown' };
     const rec = fromRow(row);
     if (rec.revokedAt) return { ok: false, token: rec, why: 'revoked' };
