@@ -1,6 +1,7 @@
 // Bundles the hub (for Node on the host) and the runtime (one self-contained file
 // for the Node that Debian ships inside agent images).
 import { build } from 'esbuild';
+import { copyFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -17,8 +18,27 @@ const hostBundle = {
   logLevel: 'warning',
 };
 
+/** The dashboard: one script and one stylesheet (with xterm.js's and uPlot's), and its page, served by the hub. */
+async function buildDashboard() {
+  await build({
+    entryPoints: { app: `${root}web/main.tsx` },
+    outdir: `${root}build/web`,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: ['chrome110', 'firefox110', 'safari16'],
+    jsx: 'automatic',
+    jsxImportSource: 'preact',
+    minify: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+  copyFileSync(`${root}web/index.html`, `${root}build/web/index.html`);
+}
+
 export async function buildAll() {
   await Promise.all([
+    buildDashboard(),
     build({ ...hostBundle, entryPoints: [`${root}hub/main.ts`], outfile: `${root}build/hub.mjs` }),
     build({ ...hostBundle, entryPoints: [`${root}bench/jobs.ts`], outfile: `${root}build/bench.mjs` }),
     build({ ...hostBundle, entryPoints: [`${root}cli/main.ts`], outfile: `${root}build/cli.mjs` }),

@@ -310,8 +310,11 @@ export async function ensureNode24(say) {
   return `${version()} installed`;
 }
 
-/** Programs the tests drive as their users' own tools do: a real terminal (tmux) for the CLI's shell, Prometheus' promtool for /metrics. */
-const TEST_TOOLS = { tmux: 'tmux', promtool: 'prometheus' };
+/**
+ * Programs the tests drive as their users' own tools do: a real terminal (tmux) for
+ * the CLI's shell, Prometheus' promtool for /metrics, a real browser for the dashboard.
+ */
+const TEST_TOOLS = { tmux: 'tmux', promtool: 'prometheus', chromium: 'chromium' };
 
 export async function ensureTestTools(say) {
   const missing = Object.entries(TEST_TOOLS).filter(([cmd]) => !which(cmd)).map(([, pkg]) => pkg);
@@ -334,7 +337,7 @@ export async function buildBundles() {
   } catch (err) {
     throw new SetupError(`bundling failed: ${err.message.split('\n')[0]}`, 'fix the errors esbuild printed above');
   }
-  return 'built build/hub.mjs and build/runtime.cjs';
+  return 'built build/hub.mjs, build/runtime.cjs and the dashboard (build/web)';
 }
 
 // ---------------------------------------------------------------- c. Docker engine

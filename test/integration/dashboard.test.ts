@@ -1,0 +1,263 @@
+// The dashboard in Debian's headless Chromium against a real hub and engine: sign-in
+// with a session cookie, the live overview, a job's log streaming with its colours,
+// cancel, an agent's chart, start/stop/destroy and its shell, what another principal
+// sees, sign-out and revocation; and what a cross-site page cannot do with the cookie.
+import http from 'node:http';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { WebSocket } from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HubClient } from '../../client/index.js';
+import { SESSION_COOKIE } from '../../hub/auth.js';
+import { launchBrowser, screenshot } from '../helpers/browser.js';
+import { settledAgent, startTestHub, type TestHub } from '../helpers/hub.js';
+
+let t: TestHub;
+let browser: Browser;
+let alice: { client: HubClient; token: string; id: string };
+let bob: { client: HubClient; token: string; id: string };
+const contexts: BrowserContext[] = [];
+
+async function principal(name: string) {
+  const created = await t.client.createToken({ name, scopes: ['jobs'] });
+  return { client: new HubClient({ url: t.hub.url, token: created.token }), token: created.token, id: created.id };
+}
+
+/** A fresh browser profile signed in with `token`, on the overview. */
+async function signedIn(token: string, viewport = { width: 1280, height: 900 }): Promise<Page> {
+  const context = await browser.newContext({ viewport });
+  contexts.push(context);
+  const page = await context.newPage();
+  await page.goto(t.hub.url);
+  await page.getByTestId('token').fill(token);
+  await page.getByTestId('sign-in').click();
+  await page.getByTestId('who').waitFor();
+  await page.locator('[data-testid=health]').waitFor();
+  return page;
+}
+
+/** The visible lines of an xterm.js terminal (its DOM renderer's rows). */
+function terminalLines(page: Page, testId: string): Promise<string[]> {
+  return page.locator(`[data-testid=${testId}] .xterm-rows > div`).allTextContents().then((rows) => rows.map((r) => r.replace(/\u00a0/g, ' ').trimEnd()));
+}
+
+async function waitForLine(page: Page, testId: string, line: string | RegExp, timeout = 60_000): Promise<void> {
+  await page.waitForFunction(
+    ([id, text, isRe]) =>
+      [...document.querySelectorAll(`[data-testid=${id}] .xterm-rows > div`)].some((r) => {
+        const s = (r.textContent ?? '').replace(/\u00a0/g, ' ').trimEnd();
+        return isRe ? new RegExp(text as string).test(s) : s === text;
+      }),
+    [testId, typeof line === 'string' ? line : line.source, typeof line !== 'string'] as const,
+    { timeout },
+  );
+}
+
+async function cookieOf(page: Page): Promise<string> {
+  const c = (await page.context().cookies()).find((x) => x.name === SESSION_COOKIE)!;
+  return `${c.name}=${c.value}`;
+}
+
+beforeAll(async () => {
+  // Frequent health frames, so a chart gets its points in a second or two.
+  t = await startTestHub({ DOCKER_AGENT_HEALTH_INTERVAL_MS: '300' });
+  browser = await launchBrowser();
+  alice = await principal('alice');
+  bob = await principal('bob');
+});
+
+afterAll(async () => {
+  for (const c of contexts) await c.close().catch(() => {});
+  await browser?.close();
+  await t?.close();
+});
+
+describe('the dashboard in a browser', () => {
+  it('signs in with a token into an HttpOnly, SameSite=Strict session; the token is in no URL', async () => {
+    const urls: string[] = [];
+    const context = await browser.newContext();
+    contexts.push(context);
+    const page = await context.newPage();
+    page.on('request', (r) => urls.push(r.url()));
+    await page.goto(t.hub.url);
+    await page.getByTestId('token').waitFor();
+    await screenshot(page, 'sign-in');
+    await page.getByTestId('token').fill('not-a-token');
+    await page.getByTestId('sign-in').click();
+    await expect(page.getByRole('alert').textContent()).resolves.toMatch(/wrong token/);
+    await page.getByTestId('token').fill(alice.token);
+    await page.getByTestId('sign-in').click();
+    await expect(page.getByTestId('who').textContent()).resolves.toBe('alice');
+    const cookie = (await context.cookies()).find((c) => c.name === SESSION_COOKIE)!;
+    expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/' });
+    expect(cookie.value).not.toContain(alice.token);
+    expect(urls.some((u) => u.includes(alice.token) || u.includes(cookie.value))).toBe(false);
+    // Scripts cannot read the session.
+    expect(await page.evaluate(() => document.cookie)).not.toContain(SESSION_COOKIE);
+  });
+
+  it('shows a job submitted through the API without a reload, and streams its log live with its colours', async () => {
+    const page = await signedIn(alice.token);
+    await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
+    const job = await alice.client.createJob({ run: "printf '\\033[32mgreen\\033[0m\\n'; for i in $(seq 1 8); do echo tick$i; sleep 0.4; done" });
+    const row = page.locator(`tr[data-job="${job.id}"]`);
+    await row.waitFor({ timeout: 60_000 });
+    await screenshot(page, 'overview');
+    await row.getByRole('link').click();
+    await waitForLine(page, 'log', 'tick1');
+    // Seen while the job still runs: the log came live, not at the end.
+    expect((await alice.client.getJob(job.id)).state).toBe('running');
+    await waitForLine(page, 'log', 'tick8');
+    await page.locator('.item-head .state-succeeded').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('exit-code').textContent()).toBe('0');
+    // \e[32m as xterm.js draws it: green (palette colour 2).
+    await expect(page.locator('[data-testid=log] .xterm-fg-2', { hasText: 'green' }).count()).resolves.toBeGreaterThan(0);
+    await expect(page.locator('[data-testid=steps] tbody tr').first().textContent()).resolves.toMatch(/run.*succeeded.*0/);
+    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42);
+    await screenshot(page, 'job');
+  });
+
+  it('cancels a running job from its page', async () => {
+    const page = await signedIn(alice.token);
+    const job = await alice.client.createJob({ run: 'echo started; sleep 300' });
+    await page.goto(`${t.hub.url}/#/jobs/${job.id}`);
+    await waitForLine(page, 'log', 'started');
+    await page.getByTestId('cancel').click();
+    await page.locator('.item-head .state-cancelled').waitFor({ timeout: 60_000 });
+    expect((await alice.client.getJob(job.id)).state).toBe('cancelled');
+    // What it printed is kept.
+    expect(await terminalLines(page, 'log')).toContain('started');
+  });
+
+  it("draws an agent's CPU and memory, runs `echo hi` in its shell, and stops, starts and destroys it", async () => {
+    await alice.client.createAgent({ name: 'dash-agent' });
+    expect(await settledAgent(alice.client, 'dash-agent')).toBe('running');
+    const page = await signedIn(alice.token);
+    await page.locator('a[data-agent=dash-agent]').click();
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=cpu-chart]')?.getAttribute('data-points')) >= 3, undefined, { timeout: 30_000 });
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=memory-chart]')?.getAttribute('data-points')) >= 3);
+    await screenshot(page, 'agent');
+
+    await page.getByTestId('open-shell').click();
+    await page.locator('[data-testid=shell] .xterm-rows').waitFor();
+    await page.locator('[data-testid=shell]').click();
+    await page.keyboard.type('echo hi\n');
+    await waitForLine(page, 'shell', 'hi', 30_000);
+    await screenshot(page, 'shell');
+    await page.getByTestId('open-shell').click();
+
+    await page.getByTestId('stop').click();
+    await page.locator('.item-head .state-stopped').waitFor({ timeout: 60_000 });
+    expect((await alice.client.getAgent('dash-agent')).state).toBe('stopped');
+    await page.getByTestId('start').click();
+    await page.locator('.item-head .state-running').waitFor({ timeout: 60_000 });
+    page.once('dialog', (d) => void d.accept());
+    await page.getByTestId('destroy').click();
+    await page.locator('[data-testid=health]').waitFor({ timeout: 60_000 });
+    await expect(alice.client.getAgent('dash-agent')).rejects.toThrow(/no agent|not found/i);
+  });
+
+  it("does not show another principal's jobs, on the overview or by its address", async () => {
+    const theirs = await bob.client.createJob({ run: 'echo bob' });
+    const page = await signedIn(alice.token);
+    // Alice's later job on the page means the overview was made after Bob's job existed.
+    const mine = await alice.client.createJob({ run: 'echo alice' });
+    await page.locator(`tr[data-job="${mine.id}"]`).waitFor({ timeout: 60_000 });
+    expect(await page.locator(`tr[data-job="${theirs.id}"]`).count()).toBe(0);
+    await page.goto(`${t.hub.url}/#/jobs/${theirs.id}`);
+    await page.reload();
+    await page.getByText('no such job (or not yours)').waitFor();
+    const res = await fetch(`${t.hub.url}/v1/live?job=${theirs.id}`, { headers: { cookie: await cookieOf(page) } });
+    expect(res.status).toBe(404);
+  });
+
+  it('lays out on a phone without sideways scrolling', async () => {
+    const page = await signedIn(alice.token, { width: 390, height: 844 });
+    const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(await overflow()).toBeLessThanOrEqual(0);
+    await screenshot(page, 'phone-overview');
+    const job = (await alice.client.listJobs({ limit: 1 })).jobs[0]!;
+    await page.goto(`${t.hub.url}/#/jobs/${job.id}`);
+    await page.locator('[data-testid=log] .xterm-rows').waitFor();
+    expect(await overflow()).toBeLessThanOrEqual(0);
+    await screenshot(page, 'phone-job');
+  });
+
+  it('signing out ends the session: the cookie no longer opens anything', async () => {
+    const page = await signedIn(alice.token);
+    const cookie = await cookieOf(page);
+    expect((await fetch(`${t.hub.url}/v1/jobs`, { headers: { cookie } })).status).toBe(200);
+    await page.getByTestId('sign-out').click();
+    await page.getByTestId('token').waitFor();
+    const after = await fetch(`${t.hub.url}/v1/jobs`, { headers: { cookie } });
+    expect(after.status).toBe(401);
+    expect(((await after.json()) as { error: { message: string } }).error.message).toMatch(/session has ended/);
+  });
+
+  it('revoking the token ends its sessions and their live streams at once', async () => {
+    const carol = await principal('carol');
+    const page = await signedIn(carol.token);
+    const cookie = await cookieOf(page);
+    await t.client.revokeToken(carol.id);
+    // The page's live stream is ended by the hub and the page asks for a sign-in.
+    await page.getByText(/Signed out: token revoked/).waitFor({ timeout: 10_000 });
+    expect((await fetch(`${t.hub.url}/v1/jobs`, { headers: { cookie } })).status).toBe(401);
+  });
+});
+
+describe('the session cookie against other sites', () => {
+  let cookie: string;
+  let csrf: string;
+  beforeAll(async () => {
+    const res = await fetch(`${t.hub.url}/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: alice.token }) });
+    expect(res.status).toBe(201);
+    cookie = res.headers.getSetCookie()[0]!.split(';')[0]!;
+    csrf = ((await res.json()) as { csrf: string }).csrf;
+  });
+
+  it('refuses a state-changing request without the CSRF token, or from another origin', async () => {
+    const submit = (headers: Record<string, string>) =>
+      fetch(`${t.hub.url}/v1/jobs`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', ...headers }, body: JSON.stringify({ run: 'true' }) });
+    const bare = await submit({});
+    expect(bare.status).toBe(403);
+    expect(((await bare.json()) as { error: { code: string } }).error.code).toBe('CROSS_SITE');
+    expect((await submit({ 'x-csrf-token': 'wrong' })).status).toBe(403);
+    expect((await submit({ 'x-csrf-token': csrf, origin: 'http://evil.example' })).status).toBe(403);
+    const ok = await submit({ 'x-csrf-token': csrf, origin: t.hub.url });
+    expect(ok.status).toBe(201);
+  });
+
+  it('refuses a sign-in posted by another site', async () => {
+    const res = await fetch(`${t.hub.url}/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json', origin: 'http://evil.example' }, body: JSON.stringify({ token: alice.token }) });
+    expect(res.status).toBe(403);
+  });
+
+  it("refuses a WebSocket opened with the cookie from another site's page", async () => {
+    const job = await alice.client.createJob({ run: 'true' });
+    const url = `${t.hub.url.replace(/^http/, 'ws')}/v1/jobs/${job.id}/events`;
+    const status = (origin: string) =>
+      new Promise<number>((resolve) => {
+        const ws = new WebSocket(url, { headers: { cookie, origin } });
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.on('open', () => {
+          ws.close();
+          resolve(101);
+        });
+        ws.on('error', () => resolve(-1));
+      });
+    expect(await status('http://evil.example')).toBe(403);
+    expect(await status(t.hub.url)).toBe(101);
+  });
+
+  it('serves the first load (page, script, styles) under 500 KB compressed', async () => {
+    const size = (path: string) =>
+      new Promise<number>((resolve, reject) => {
+        http.get(`${t.hub.url}${path}`, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
+          let n = 0;
+          res.on('data', (c: Buffer) => (n += c.length));
+          res.on('end', () => (res.statusCode === 200 && res.headers['content-encoding'] === 'gzip' ? resolve(n) : reject(new Error(`${path}: ${res.statusCode}`))));
+        });
+      });
+    const total = (await Promise.all(['/', '/ui/app.js', '/ui/app.css'].map(size))).reduce((a, b) => a + b, 0);
+    expect(total).toBeLessThan(500 * 1024);
+  });
+});
