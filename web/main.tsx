@@ -106,17 +106,28 @@ function Dashboard({ session, onOut }: { session: SessionView; onOut: (notice: s
   useEffect(() => {
     log.reset();
     setJob(undefined);
-    if (route.page === 'job') void refreshJob(route.id);
-    return openLive(item, {
-      overview: setOverview,
-      connected: setConnected,
-      event: (e: JobEvent) => {
-        const text = printable(e);
-        if (text) log.push(text);
-        if (route.page === 'job' && ['status', 'step', 'snapshot', 'exit'].includes(e.type)) void refreshJob(route.id);
-      },
-      ended: (reason) => onOut(`Signed out: ${reason}.`),
+    let close = () => {};
+    let left = false;
+    // A job or agent that is not there (or not the caller's) is said so; the overview still comes live.
+    const itemExists = item ? fetch(item.kind === 'job' ? `/v1/jobs/${encodeURIComponent(item.id)}` : `/v1/agents/${encodeURIComponent(item.id)}`).then((r) => r.status !== 404) : Promise.resolve(false);
+    void itemExists.then((exists) => {
+      if (left) return;
+      if (route.page === 'job' && exists) void refreshJob(route.id);
+      close = openLive(exists ? item : null, {
+        overview: setOverview,
+        connected: setConnected,
+        event: (e: JobEvent) => {
+          const text = printable(e);
+          if (text) log.push(text);
+          if (route.page === 'job' && ['status', 'step', 'snapshot', 'exit'].includes(e.type)) void refreshJob(route.id);
+        },
+        ended: (reason) => onOut(`Signed out: ${reason}.`),
+      });
     });
+    return () => {
+      left = true;
+      close();
+    };
   }, [itemKey]);
 
   const out = async () => {

@@ -9,6 +9,8 @@ import profile from '../../schemas/profile.schema.json' with { type: 'json' };
 import snapshot from '../../schemas/snapshot.schema.json' with { type: 'json' };
 import task from '../../schemas/task.schema.json' with { type: 'json' };
 import token from '../../schemas/token.schema.json' with { type: 'json' };
+import session from '../../schemas/session.schema.json' with { type: 'json' };
+import stats from '../../schemas/stats.schema.json' with { type: 'json' };
 
 type Schema = Record<string, unknown>;
 
@@ -24,6 +26,8 @@ const FILES: Record<string, { $id: string }> = {
   SnapshotSchemas: snapshot,
   TokenView: token,
   Profile: profile,
+  SessionView: session,
+  TaskStats: stats,
 };
 const componentOf = new Map(Object.entries(FILES).map(([c, f]) => [f.$id.split('/').pop()!, c]));
 const def = (file: { $id: string }, name: string): Schema => ref(`${componentOf.get(file.$id.split('/').pop()!)}/$defs/${name}`);
@@ -106,6 +110,14 @@ export const ROUTES: Route[] = [
   { method: 'get', path: '/v1/tokens', summary: 'The API tokens (never their secrets)', scope: 'admin', ok: { status: 200, description: 'the tokens', content: json(list('tokens', ref('TokenView'))) } },
   { method: 'delete', path: '/v1/tokens/{id}', summary: 'Revoke a token (its streams end at once)', scope: 'admin', params: [id], ok: { status: 200, description: 'revoked', content: json(ref('TokenView')) } },
 
+  { method: 'post', path: '/v1/session', summary: "Sign in to the dashboard with an API token: sets the session cookie (HttpOnly, SameSite=Strict); refused when posted from another site's page", scope: 'public', body: { type: 'application/json', schema: def(session, 'signIn') }, ok: { status: 201, description: 'signed in; the answer has the CSRF token to send as X-CSRF-Token', content: json(ref('SessionView')) } },
+  { method: 'get', path: '/v1/session', summary: 'Who is calling, and the session\'s CSRF token', scope: 'any', ok: { status: 200, description: 'the caller', content: json(ref('SessionView')) } },
+  { method: 'delete', path: '/v1/session', summary: 'Sign out: the session and its open streams end', scope: 'any', ok: { status: 204, description: 'signed out' } },
+  { method: 'get', path: '/v1/live', summary: "The dashboard's live feed (server-sent events): `overview` when it changes; with ?job, that job's events as `job`; with ?agent, the agent's log as `agent-log`; `end` when the session or token stops working", scope: 'jobs', params: [{ name: 'job', in: 'query', schema: { type: 'string', maxLength: 200 } }, { name: 'agent', in: 'query', schema: def(agent, 'name') }, { name: 'from', in: 'query', schema: { type: 'integer', minimum: 1 } }], ok: { status: 200, description: 'an event stream; `job` and `agent-log` events carry a JobEvent with its seq as the SSE id', content: { 'text/event-stream': { schema: { type: 'string' } } } } },
+  { method: 'get', path: '/v1/stats', summary: 'Task metrics: jobs per hour, success rate, duration p50/p95 per profile', scope: 'jobs', params: [{ name: 'hours', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 168 } }], ok: { status: 200, description: 'the metrics', content: json(ref('TaskStats')) } },
+  { method: 'get', path: '/', summary: 'The dashboard (sign in with an API token)', scope: 'public', ok: { status: 200, description: 'the page', content: { 'text/html': { schema: { type: 'string' } } } } },
+  { method: 'get', path: '/ui/{file}', summary: "The dashboard's script and styles", scope: 'public', params: [{ name: 'file', in: 'path', schema: { type: 'string', maxLength: 100 } }], ok: { status: 200, description: 'the file', content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } } },
+
   { method: 'post', path: '/v1/maintenance/prune', summary: 'Remove ended jobs, stale images, old snapshots and uploads, orphaned containers', scope: 'admin', body: { type: 'application/json', schema: { type: 'object' } }, ok: { status: 200, description: 'what was (or would be) removed', content: json({ type: 'object' }) } },
 ];
 
@@ -146,12 +158,15 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'docker-agent hub', version: '0.1.0', description: 'Jobs and named agents in hardened containers. Every route but /health needs `Authorization: Bearer <token>`; `x-scope` names the scope it needs (admin has all).' },
+    info: { title: 'docker-agent hub', version: '0.1.0', description: 'Jobs and named agents in hardened containers. Every route but /health, the dashboard and the sign-in needs `Authorization: Bearer <token>`, or the dashboard\'s session cookie with X-CSRF-Token on anything that changes something; `x-scope` names the scope it needs (admin has all).' },
     servers: [{ url: serverUrl }],
-    security: [{ bearer: [] }],
+    security: [{ bearer: [] }, { session: [] }],
     paths,
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API token of the hub, or a GitHub Actions OIDC token from an allowed repository' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'An API token of the hub, or a GitHub Actions OIDC token from an allowed repository' },
+        session: { type: 'apiKey', in: 'cookie', name: 'docker_agent_session', description: 'The dashboard\'s sign-in (POST /v1/session); requests that change something also send X-CSRF-Token' },
+      },
       schemas: {
         Error: ERROR,
         ...Object.fromEntries(Object.entries(FILES).map(([c, f]) => [c, bundled(c, f)])),
