@@ -11,10 +11,12 @@ export interface ChartProps {
   format: (v: number) => string;
   color: string;
   height?: number;
+  /** A sparkline for a card: no axes. */
+  compact?: boolean;
   testId?: string;
 }
 
-export function Chart({ title, points, format, color, height = 120, testId }: ChartProps) {
+export function Chart({ title, points, format, color, height = 120, compact = false, testId }: ChartProps) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
 
@@ -27,8 +29,8 @@ export function Chart({ title, points, format, color, height = 120, testId }: Ch
       cursor: { show: false },
       series: [{}, { label: title, stroke: color, fill: `${color}33`, width: 1.5, value: (_u, v) => (v == null ? '–' : format(v)) }],
       axes: [
-        { stroke: '#8b93a1', grid: { stroke: '#2a2f3a' }, ticks: { stroke: '#2a2f3a' } },
-        { stroke: '#8b93a1', grid: { stroke: '#2a2f3a' }, ticks: { stroke: '#2a2f3a' }, size: 70, values: (_u, vals) => vals.map((v) => format(v)) },
+        { show: !compact, stroke: '#8b93a1', grid: { stroke: '#2a2f3a' }, ticks: { stroke: '#2a2f3a' } },
+        { show: !compact, stroke: '#8b93a1', grid: { stroke: '#2a2f3a' }, ticks: { stroke: '#2a2f3a' }, size: 70, values: (_u, vals) => vals.map((v) => format(v)) },
       ],
       scales: { y: { range: (_u, min, max) => [0, Math.max(max, min + 1) * 1.1] } },
     };
@@ -40,7 +42,7 @@ export function Chart({ title, points, format, color, height = 120, testId }: Ch
       plot.current?.destroy();
       plot.current = null;
     };
-  }, [title, height, color]);
+  }, [title, height, color, compact]);
 
   useEffect(() => {
     plot.current?.setData([points.map((p) => p[0]), points.map((p) => p[1])]);

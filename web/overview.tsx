@@ -119,8 +119,8 @@ export function OverviewPage({ o, now }: { o: Overview; now: number }) {
                 <p>
                   {a.profile} · {a.currentJob ? `running job ${a.currentJob.slice(0, 8)}` : 'idle'}
                 </p>
-                <Chart title="CPU" points={a.samples.map((s) => [s[0], s[1]])} format={(v) => `${v.toFixed(0)}%`} color="#3fb950" height={60} />
-                <Chart title="memory" points={a.samples.map((s) => [s[0], s[2]])} format={bytes} color="#d29922" height={60} />
+                <Chart title="CPU" points={a.samples.map((s) => [s[0], s[1]])} format={(v) => `${v.toFixed(0)}%`} color="#3fb950" height={40} compact />
+                <Chart title="memory" points={a.samples.map((s) => [s[0], s[2]])} format={bytes} color="#d29922" height={40} compact />
               </a>
             ))}
           </div>
