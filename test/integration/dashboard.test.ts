@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubClient } from '../../client/index.js';
 import { SESSION_COOKIE } from '../../hub/auth.js';
 import { launchBrowser, screenshot } from '../helpers/browser.js';
-import { settledAgent, startTestHub, type TestHub } from '../helpers/hub.js';
+import { collect, settledAgent, startTestHub, type TestHub } from '../helpers/hub.js';
 
 let t: TestHub;
 let browser: Browser;
@@ -201,6 +201,21 @@ describe('the dashboard in a browser', () => {
     // The page's live stream is ended by the hub and the page asks for a sign-in.
     await page.getByText(/Signed out: token revoked/).waitFor({ timeout: 10_000 });
     expect((await fetch(`${t.hub.url}/v1/jobs`, { headers: { cookie } })).status).toBe(401);
+  });
+});
+
+describe('GET /v1/stats', () => {
+  it("counts the caller's own ended jobs, their success rate and durations", async () => {
+    const dave = await principal('dave');
+    for (const run of ['true', 'exit 3']) {
+      await collect(dave.client, (await dave.client.createJob({ run })).id);
+    }
+    const stats = (await (await dave.client.raw('GET', '/v1/stats?hours=2')).json()) as { hours: number; jobsPerHour: Array<{ ended: number }>; profiles: Array<Record<string, unknown>> };
+    expect(stats.hours).toBe(2);
+    expect(stats.jobsPerHour.reduce((n, h) => n + h.ended, 0)).toBe(2);
+    expect(stats.profiles).toEqual([expect.objectContaining({ profile: 'default', ended: 2, succeeded: 1, successRate: 0.5 })]);
+    expect(stats.profiles[0]!.durationP95).toEqual(expect.any(Number));
+    expect((await dave.client.raw('GET', '/v1/stats?hours=0')).status).toBe(400);
   });
 });
 
