@@ -1,6 +1,6 @@
 // An agent's page: start, stop, destroy; CPU and memory; its log live; a shell.
 import { useState } from 'preact/hooks';
-import { del, post } from './api.js';
+import { hub } from './api.js';
 import { Chart } from './chart.js';
 import { ago, bytes } from './format.js';
 import type { Overview } from './live.js';
@@ -33,7 +33,7 @@ export function AgentPage({ agent, subscribe, gone }: { agent: Agent | undefined
         </h2>
         <div class="actions">
           {agent.state === 'stopped' && (
-            <button onClick={act('starting', () => post(`${path}/start`))} data-testid="start">
+            <button onClick={act('starting', () => hub.startAgent(agent.name))} data-testid="start">
               Start
             </button>
           )}
@@ -43,14 +43,14 @@ export function AgentPage({ agent, subscribe, gone }: { agent: Agent | undefined
             </button>
           )}
           {(running || agent.state === 'starting') && (
-            <button onClick={act('stopping', () => post(`${path}/stop`))} data-testid="stop">
+            <button onClick={act('stopping', () => hub.stopAgent(agent.name))} data-testid="stop">
               Stop
             </button>
           )}
           <button
             class="danger"
             data-testid="destroy"
-            onClick={() => confirm(`Destroy agent ${agent.name} and its /workspace volume?`) && act('destroying', () => del(path), gone)()}
+            onClick={() => confirm(`Destroy agent ${agent.name} and its /workspace volume?`) && act('destroying', () => hub.destroyAgent(agent.name), gone)()}
           >
             Destroy
           </button>

@@ -2,7 +2,7 @@
 // snapshot download.
 import { useState } from 'preact/hooks';
 import type { JobEvent, JobView } from '../schemas/types.gen.js';
-import { post } from './api.js';
+import { hub } from './api.js';
 import { bytes, duration, elapsed, owner } from './format.js';
 import { State } from './overview.js';
 import { LogView } from './terminal.js';
@@ -27,7 +27,7 @@ export function JobPage({ job, now, subscribe }: { job: JobView | undefined; now
   if (!job) return <p class="page empty">no such job (or not yours)</p>;
   const cancel = async () => {
     try {
-      await post(`/v1/jobs/${job.id}/cancel`);
+      await hub.cancelJob(job.id);
       setMessage('cancelling…');
     } catch (err) {
       setMessage((err as Error).message);

@@ -3,7 +3,7 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import type { JobEvent, JobView, SessionView } from '../schemas/types.gen.js';
-import { currentSession, HubCallError, signIn, signOut } from './api.js';
+import { currentSession, exists, hub, HubApiError, signIn, signOut } from './api.js';
 import { AgentPage } from './agent.js';
 import { JobPage, printable } from './job.js';
 import { openLive, useNow, type LiveItem, type Overview } from './live.js';
@@ -98,10 +98,7 @@ function Dashboard({ session, onOut }: { session: SessionView; onOut: (notice: s
   const item: LiveItem | null = route.page === 'job' ? { kind: 'job', id: route.id } : route.page === 'agent' ? { kind: 'agent', id: route.name } : null;
   const itemKey = item ? `${item.kind}:${item.id}` : '';
 
-  const refreshJob = useCallback(async (id: string) => {
-    const res = await fetch(`/v1/jobs/${encodeURIComponent(id)}`, { credentials: 'same-origin' });
-    setJob(res.ok ? ((await res.json()) as JobView) : undefined);
-  }, []);
+  const refreshJob = useCallback((id: string) => hub.getJob(id).then(setJob, () => setJob(undefined)), []);
 
   useEffect(() => {
     log.reset();
@@ -109,11 +106,11 @@ function Dashboard({ session, onOut }: { session: SessionView; onOut: (notice: s
     let close = () => {};
     let left = false;
     // A job or agent that is not there (or not the caller's) is said so; the overview still comes live.
-    const itemExists = item ? fetch(item.kind === 'job' ? `/v1/jobs/${encodeURIComponent(item.id)}` : `/v1/agents/${encodeURIComponent(item.id)}`).then((r) => r.status !== 404) : Promise.resolve(false);
-    void itemExists.then((exists) => {
+    const itemExists = item ? exists(item.kind === 'job' ? hub.getJob(item.id) : hub.getAgent(item.id)) : Promise.resolve(false);
+    void itemExists.then((there) => {
       if (left) return;
-      if (route.page === 'job' && exists) void refreshJob(route.id);
-      close = openLive(exists ? item : null, {
+      if (route.page === 'job' && there) void refreshJob(route.id);
+      close = openLive(there ? item : null, {
         overview: setOverview,
         connected: setConnected,
         event: (e: JobEvent) => {
@@ -169,7 +166,7 @@ function App() {
   const [notice, setNotice] = useState('');
   const [error, setError] = useState('');
   useEffect(() => {
-    currentSession().then(setSession, (err: Error) => setError(err instanceof HubCallError ? err.message : `the hub does not answer: ${err.message}`));
+    currentSession().then(setSession, (err: Error) => setError(err instanceof HubApiError ? err.message : `the hub does not answer: ${err.message}`));
   }, []);
   if (error) return <p class="page error">{error}</p>;
   if (session === undefined) return <p class="page empty">…</p>;
