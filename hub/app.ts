@@ -33,7 +33,7 @@ import type { SessionStore } from './store/sessions.js';
 import type { StreamRegistry } from './api/stream-registry.js';
 import { sessionRoutes, signInRoute } from './api/session.js';
 import { liveRoutes } from './api/live.js';
-import { statsOf, statsRoutes } from './api/stats.js';
+import { cachedStats, statsRoutes } from './api/stats.js';
 import { dashboardRoutes } from './api/dashboard.js';
 
 export interface AppDeps {
@@ -67,6 +67,14 @@ export interface AppDeps {
 
 /** How long the live feed reuses one look at the engine. */
 const HEALTH_CACHE_MS = 5000;
+/** A hung engine makes /health say so instead of hanging its callers. */
+const HEALTH_TIMEOUT_MS = 3000;
+
+function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
 
 /** The id a request is about: `/v1/jobs/:id/…`, `/v1/tokens/:id`. */
 function objectOf(path: string): string | null {
@@ -99,7 +107,7 @@ export function createApp(deps: AppDeps) {
   /** GET /health's answer: 200 while the engine answers (`degraded` says what the hub lacks), else 503. */
   async function health(): Promise<{ status: 200 | 503; body: Record<string, unknown> }> {
     try {
-      const engine = await deps.backend.info();
+      const engine = await withTimeout(deps.backend.info(), HEALTH_TIMEOUT_MS, `the engine did not answer within ${HEALTH_TIMEOUT_MS / 1000} s`);
       const { network } = deps;
       const pool = deps.jobs.poolState();
       if (network && !network.isolated) return { status: 200, body: { status: 'degraded', engine, network, pool } };
@@ -151,7 +159,7 @@ export function createApp(deps: AppDeps) {
   // Any principal may read what the API is (it says nothing of anyone's objects).
   app.get('/v1/openapi.json', (c) => c.json(openApiDocument(deps.links.http)));
   app.route('/v1/jobs', jobsRoutes(deps.jobs, deps.links));
-  app.route('/v1/agents', agentsRoutes(deps.agents, deps.snapshots, deps.events, deps.bus));
+  app.route('/v1/agents', agentsRoutes(deps.agents, deps.snapshots, deps.events, deps.bus, deps.streams));
   app.route('/v1/snapshots', snapshotsRoutes(deps.snapshots));
   app.route('/v1/tokens', tokensRoutes(deps.tokens, deps.onRevoke));
   app.route('/v1/profiles', profilesRoutes(deps.profiles, deps.allowPrivileged));
@@ -159,11 +167,9 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/workspaces', workspacesRoutes(deps.workspaces, deps.workspaceOwners, deps.maxWorkspaceBytes));
   app.route('/v1/session', signIn);
   app.route('/v1/session', sessionRoutes(sessionDeps));
-  app.route('/v1/stats', statsRoutes(deps.store));
-  app.route(
-    '/v1/live',
-    liveRoutes({ ...deps, health: cachedHealth, stats: (p) => statsOf(deps.store, p) }),
-  );
+  const stats = cachedStats(deps.store);
+  app.route('/v1/stats', statsRoutes(stats));
+  app.route('/v1/live', liveRoutes({ ...deps, health: cachedHealth, stats }));
   app.route('/', dashboardRoutes());
   return app;
 }

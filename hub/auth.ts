@@ -24,6 +24,8 @@ export interface Credentials {
   host?: string;
   /** X-CSRF-Token: the session's, sent by the dashboard's own page. */
   csrf?: string;
+  /** Sec-Fetch-Site: what the browser says of the request's initiator. */
+  fetchSite?: string;
 }
 
 /** Credentials from a request's headers (Hono's `c.req.header` or Node's `req.headers`). */
@@ -32,7 +34,15 @@ export function credentialsOf(method: string, header: (name: string) => string |
     const v = header(name);
     return Array.isArray(v) ? v[0] : v;
   };
-  return { method, authorization: one('authorization'), cookie: one('cookie'), origin: one('origin'), host: one('host'), csrf: one('x-csrf-token') };
+  return {
+    method,
+    authorization: one('authorization'),
+    cookie: one('cookie'),
+    origin: one('origin'),
+    host: one('host'),
+    csrf: one('x-csrf-token'),
+    fetchSite: one('sec-fetch-site'),
+  };
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -111,6 +121,14 @@ export class Authenticator {
   async checkRequest(r: Credentials): Promise<Principal> {
     const secret = r.authorization || !this.sessions ? undefined : parseCookies(r.cookie ?? '', SESSION_COOKIE)[SESSION_COOKIE];
     if (!secret) return this.check(r.authorization);
+    // A second cookie of the name was planted by another page of the site (a sibling port or subdomain): trust neither.
+    if ((r.cookie ?? '').split(';').filter((c) => c.trim().startsWith(`${SESSION_COOKIE}=`)).length > 1) {
+      throw new HubError('UNAUTHORIZED', `more than one ${SESSION_COOKIE} cookie was sent (another page of this site set one): clear this site's cookies and sign in again`);
+    }
+    // SameSite=Strict lets a sibling port or subdomain through (same site, not same origin); the browser says which it was.
+    if (r.fetchSite !== undefined && !['same-origin', 'none'].includes(r.fetchSite)) {
+      throw new HubError('CROSS_SITE', `refused: a ${r.fetchSite} request may not use this hub's dashboard session`);
+    }
     const session = this.sessions!.find(secret);
     if (!session) throw new HubError('UNAUTHORIZED', 'your dashboard session has ended (signed out, timed out or its token revoked): sign in again', { reason: 'session ended' });
     const verdict = this.tokens.checkId(session.tokenId);

@@ -1,6 +1,7 @@
 // /v1/agents: named agents — create, look at, list, start, stop, destroy, and
 // follow their logs. Jobs are sent to an agent through POST /v1/jobs {agent}.
 // Every route: a principal with the `jobs` scope, and only its own agents (admin: all).
+import { EventEmitter } from 'node:events';
 import { Hono } from 'hono';
 import { agentView, type AgentService } from '../agents/service.js';
 import { HubError, validationError } from '../errors.js';
@@ -10,11 +11,12 @@ import { validateAgentRequest } from '../validation.js';
 import type { Snapshots } from '../snapshots.js';
 import { readJson } from './body.js';
 import { needsScope, type HubEnv } from './env.js';
+import type { StreamRegistry } from './stream-registry.js';
 
 const PAGE = 256;
 const MAX_TAIL = 10_000;
 
-export function agentsRoutes(agents: AgentService, snapshots: Snapshots, events: EventLog, bus: EventBus) {
+export function agentsRoutes(agents: AgentService, snapshots: Snapshots, events: EventLog, bus: EventBus, streams: StreamRegistry) {
   const app = new Hono<HubEnv>();
   app.use('*', needsScope('jobs', 'working with agents'));
 
@@ -52,27 +54,41 @@ export function agentsRoutes(agents: AgentService, snapshots: Snapshots, events:
     if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0 && tail <= MAX_TAIL)) {
       throw new HubError('VALIDATION_FAILED', `tail=${tailRaw}: expected an integer from 0 to ${MAX_TAIL}`, { issues: [{ path: 'tail', message: `expected an integer from 0 to ${MAX_TAIL}` }] });
     }
+    // Hono answers HEAD with this handler and never reads the body: no stream for it.
+    if (c.req.raw.method === 'HEAD') return c.body(null, 200, { 'content-type': 'application/x-ndjson' });
     const follow = ['1', 'true'].includes(c.req.query('follow') ?? '');
     const key = agentLogKey(agent.id);
     let next = tail === undefined ? 1 : Math.max(1, events.lastSeq(key) - tail + 1);
     let wake = () => {};
     let unfollow = () => {};
+    let ended = false;
+    // A followed log is an open stream: it ends when its token is revoked or its session signs out.
+    const handle = Object.assign(new EventEmitter(), {
+      close: () => {
+        ended = true;
+        wake();
+      },
+    });
     const encoder = new TextEncoder();
     const body = new ReadableStream<Uint8Array>({
       start() {
-        if (follow) unfollow = bus.follow(key, () => wake());
+        if (!follow) return;
+        unfollow = bus.follow(key, () => wake());
+        streams.add(handle, c.get('principal'));
       },
       // Pulled as the client reads: a slow reader holds one page at most.
       async pull(controller) {
         for (;;) {
           const more = new Promise<void>((r) => (wake = r));
-          const page = events.read(key, next, PAGE);
+          const page = ended ? [] : events.read(key, next, PAGE);
           if (page.length) {
             next = page.at(-1)!.seq + 1;
             controller.enqueue(encoder.encode(page.map((e) => `${JSON.stringify(toWire(e))}\n`).join('')));
             return;
           }
-          if (!follow) {
+          if (!follow || ended) {
+            unfollow();
+            handle.emit('close');
             controller.close();
             return;
           }
@@ -81,6 +97,7 @@ export function agentsRoutes(agents: AgentService, snapshots: Snapshots, events:
       },
       cancel() {
         unfollow();
+        handle.emit('close');
         wake();
       },
     });

@@ -33,8 +33,10 @@ const TICK_MS = 2000;
 const COALESCE_MS = 200;
 /** A comment line this often keeps proxies from closing a quiet stream. */
 const KEEPALIVE_MS = 15_000;
-const ENDED_SHOWN = 50;
+const NEWEST_SHOWN = 50;
 const UNFINISHED_SHOWN = 200;
+/** A client that takes longer than this to take one message is let go. */
+const WRITE_TIMEOUT_MS = 10_000;
 /** Open live streams one principal may hold (tabs); more is a 429. */
 export const MAX_LIVE_PER_PRINCIPAL = 16;
 
@@ -62,11 +64,13 @@ export interface LiveDeps {
 const UNFINISHED = ['queued', 'preparing', 'starting', 'running', 'snapshotting'] as const;
 
 function overviewOf(deps: LiveDeps, p: Principal, health: unknown, stats: TaskStats): Overview {
+  // The unfinished ones (few, by the state index) and the newest of all (by rowid, no sort).
   const unfinished = deps.jobs.list({ states: [...UNFINISHED], limit: UNFINISHED_SHOWN }, p);
-  const ended = deps.jobs.list({ states: ['succeeded', 'failed', 'timed_out', 'cancelled', 'error'], limit: ENDED_SHOWN }, p);
+  const newest = deps.jobs.list({ states: [], limit: NEWEST_SHOWN }, p);
+  const seen = new Set(unfinished.map((j) => j.id));
   return {
     at: new Date().toISOString(),
-    jobs: [...unfinished, ...ended].map((j) => jobView(j, deps.links)),
+    jobs: [...unfinished, ...newest.filter((j) => !seen.has(j.id))].map((j) => jobView(j, deps.links)),
     agents: deps.agents.list(p).map((a) => ({ ...agentView(a), samples: deps.agents.history.of(a.id) })),
     pool: deps.jobs.poolState(),
     health,
@@ -98,6 +102,8 @@ export function liveRoutes(deps: LiveDeps) {
   app.use('*', needsScope('jobs', 'following the dashboard'));
 
   app.get('/', (c) => {
+    // Hono answers HEAD with the GET handler and never reads the body: no stream for it.
+    if (c.req.raw.method === 'HEAD') return c.body(null, 200, { 'content-type': 'text/event-stream' });
     const p = c.get('principal');
     const item = itemOf(c, deps);
     const held = open.get(p.id) ?? 0;
@@ -139,7 +145,13 @@ class LiveStream extends EventEmitter {
 
   async send(event: string, data: string, id?: string): Promise<void> {
     if (this.gone) return;
-    await this.sse.writeSSE({ event, data, ...(id ? { id } : {}) });
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise<void>((r) => (timer = setTimeout(() => (this.end(), r()), WRITE_TIMEOUT_MS)));
+    try {
+      await Promise.race([this.sse.writeSSE({ event, data, ...(id ? { id } : {}) }), stuck]);
+    } finally {
+      clearTimeout(timer);
+    }
     this.lastWrite = Date.now();
   }
 
@@ -151,7 +163,9 @@ class LiveStream extends EventEmitter {
 
   /** The registry's way to end it: the token was revoked, ran out, or the session signed out. */
   close(_code: number, reason: string): void {
-    void this.send('end', JSON.stringify({ reason })).finally(() => this.end());
+    // Say why, but end it whether or not the client takes the message.
+    void this.send('end', JSON.stringify({ reason }));
+    setTimeout(() => this.end(), 100).unref();
   }
 
   end(): void {

@@ -4,6 +4,7 @@
 // token; DELETE signs out, which also ends the session's open streams.
 import { Hono } from 'hono';
 import { deleteCookie, setCookie } from 'hono/cookie';
+import { parse as parseCookies } from 'hono/utils/cookie';
 import type { SessionView } from '../../schemas/types.gen.js';
 import { sameOrigin, SESSION_COOKIE, type Authenticator } from '../auth.js';
 import { HubError, validationError } from '../errors.js';
@@ -42,6 +43,13 @@ export function signInRoute(deps: SessionDeps) {
     const parsed = validateSignIn(await readJson(c));
     if (!parsed.ok) throw validationError('sign-in', parsed.issues);
     const token = deps.auth.signIn(parsed.value.token);
+    // The browser's earlier session (if any) ends: one browser, one session.
+    const earlier = parseCookies(c.req.header('cookie') ?? '', SESSION_COOKIE)[SESSION_COOKIE];
+    const before = earlier ? deps.sessions.find(earlier) : undefined;
+    if (before) {
+      deps.sessions.close(before.id);
+      deps.onSignOut(before.id);
+    }
     const { secret, session } = deps.sessions.open(token.id);
     setCookie(c, SESSION_COOKIE, secret, {
       httpOnly: true,
@@ -51,6 +59,7 @@ export function signInRoute(deps: SessionDeps) {
       expires: new Date(session.expiresAt),
     });
     const principal = await deps.auth.checkRequest({ method: 'GET', cookie: `${SESSION_COOKIE}=${secret}` });
+    c.set('principal', principal);
     return c.json(view(principal, session), 201);
   });
   return app;

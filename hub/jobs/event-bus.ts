@@ -6,7 +6,7 @@ import type { EventLog, NewEvent } from '../store/events.js';
 
 export class EventBus {
   private readonly followers = new Map<string, Set<() => void>>();
-  /** Woken by every log's events (the dashboard's overview). */
+  /** Woken by every log's events but output (the dashboard's overview). */
   private readonly everything = new Set<() => void>();
 
   constructor(
@@ -20,15 +20,17 @@ export class EventBus {
   publish(jobId: string, events: NewEvent[], alsoStore?: () => void): number {
     let seq = 0;
     let bytes = 0;
+    let changes = false;
     this.db.transaction(() => {
       for (const e of events) {
         seq = this.log.append(jobId, e);
         if (e.type === 'stdout' || e.type === 'stderr') bytes += e.data.length;
+        else changes = true;
       }
       alsoStore?.();
     })();
     if (bytes) this.onOutputBytes(bytes);
-    this.wake(jobId);
+    this.wake(jobId, changes);
     return seq;
   }
 
@@ -42,14 +44,14 @@ export class EventBus {
     };
   }
 
-  /** Wakes on any log's events; returns how to stop. */
+  /** Wakes on any log's events other than output (a job's state, a step, an agent's state); returns how to stop. */
   followAll(wake: () => void): () => void {
     this.everything.add(wake);
     return () => this.everything.delete(wake);
   }
 
-  private wake(jobId: string): void {
+  private wake(jobId: string, changes: boolean): void {
     for (const wake of this.followers.get(jobId) ?? []) wake();
-    for (const wake of this.everything) wake();
+    if (changes) for (const wake of this.everything) wake();
   }
 }

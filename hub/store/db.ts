@@ -104,7 +104,8 @@ const MIGRATIONS = [
      expires_at TEXT NOT NULL
    );
    CREATE INDEX sessions_token ON sessions(token_id);
-   CREATE INDEX jobs_ended ON jobs(ended_at);`,
+   CREATE INDEX jobs_ended ON jobs(ended_at);
+   CREATE INDEX jobs_owner_ended ON jobs(owner, ended_at);`,
 ];
 
 export function openDb(file: string): Db {

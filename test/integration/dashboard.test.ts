@@ -8,6 +8,7 @@ import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubClient } from '../../client/index.js';
 import { SESSION_COOKIE } from '../../hub/auth.js';
+import { MAX_LIVE_PER_PRINCIPAL } from '../../hub/api/live.js';
 import { launchBrowser, screenshot } from '../helpers/browser.js';
 import { collect, settledAgent, startTestHub, type TestHub } from '../helpers/hub.js';
 
@@ -219,6 +220,31 @@ describe('GET /v1/stats', () => {
   });
 });
 
+describe('GET /v1/live', () => {
+  it('holds at most 16 streams per principal, and a stream the client drops is let go', async () => {
+    const erin = await principal('erin');
+    const open = () => {
+      const stop = new AbortController();
+      return fetch(`${t.hub.url}/v1/live`, { headers: { authorization: `Bearer ${erin.token}` }, signal: stop.signal }).then((res) => ({ res, stop }));
+    };
+    const streams = await Promise.all(Array.from({ length: MAX_LIVE_PER_PRINCIPAL }, open));
+    expect(streams.map((s) => s.res.status)).toEqual(Array(MAX_LIVE_PER_PRINCIPAL).fill(200));
+    const over = await open();
+    expect(over.res.status).toBe(429);
+    // Another principal is not held back by erin's.
+    const other = await fetch(`${t.hub.url}/v1/live`, { headers: { authorization: `Bearer ${alice.token}` } });
+    expect(other.status).toBe(200);
+    await other.body?.cancel();
+    for (const s of streams) s.stop.abort();
+    // Dropped streams are noticed and let go: the 17th opens.
+    await expect.poll(async () => {
+      const next = await open();
+      next.stop.abort();
+      return next.res.status;
+    }, { timeout: 10_000 }).toBe(200);
+  });
+});
+
 describe('the session cookie against other sites', () => {
   let cookie: string;
   let csrf: string;
@@ -239,6 +265,38 @@ describe('the session cookie against other sites', () => {
     expect((await submit({ 'x-csrf-token': csrf, origin: 'http://evil.example' })).status).toBe(403);
     const ok = await submit({ 'x-csrf-token': csrf, origin: t.hub.url });
     expect(ok.status).toBe(201);
+  });
+
+  it('refuses a request a sibling page of the same site makes with the cookie (Sec-Fetch-Site)', async () => {
+    const read = (site: string) => fetch(`${t.hub.url}/v1/jobs`, { headers: { cookie, 'sec-fetch-site': site } });
+    expect((await read('same-site')).status).toBe(403);
+    expect((await read('cross-site')).status).toBe(403);
+    expect((await read('same-origin')).status).toBe(200);
+    expect((await read('none')).status).toBe(200);
+  });
+
+  it('trusts no session when a second cookie of its name was planted', async () => {
+    const res = await fetch(`${t.hub.url}/v1/jobs`, { headers: { cookie: `${SESSION_COOKIE}=das_planted; ${cookie}` } });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/more than one/);
+  });
+
+  it('ends the session a browser had when it signs in again', async () => {
+    const first = await fetch(`${t.hub.url}/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: alice.token }) });
+    const old = first.headers.getSetCookie()[0]!.split(';')[0]!;
+    const again = await fetch(`${t.hub.url}/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json', cookie: old }, body: JSON.stringify({ token: alice.token }) });
+    expect(again.status).toBe(201);
+    expect((await fetch(`${t.hub.url}/v1/jobs`, { headers: { cookie: old } })).status).toBe(401);
+    expect((await fetch(`${t.hub.url}/v1/jobs`, { headers: { cookie: again.headers.getSetCookie()[0]!.split(';')[0]! } })).status).toBe(200);
+  });
+
+  it('answers HEAD on the streaming routes without holding a stream', async () => {
+    for (let i = 0; i < MAX_LIVE_PER_PRINCIPAL + 4; i++) {
+      expect((await fetch(`${t.hub.url}/v1/live`, { method: 'HEAD', headers: { cookie } })).status).toBe(200);
+    }
+    const live = await fetch(`${t.hub.url}/v1/live`, { headers: { cookie } });
+    expect(live.status).toBe(200);
+    await live.body?.cancel();
   });
 
   it('refuses a sign-in posted by another site', async () => {
