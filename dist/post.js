@@ -24186,7 +24186,7 @@ function readShellFrame(frame) {
   return { channel: frame[0], body: frame.subarray(1) };
 }
 
-// client/index.ts
+// client/http.ts
 var HubApiError = class extends Error {
   constructor(status, code, message, details = {}) {
     super(message);
@@ -24206,15 +24206,18 @@ function isEndState(state) {
 function isFinalEvent(e) {
   return e.type === "status" && isEndState(e.state);
 }
-var HubClient = class {
+var HubHttp = class {
   constructor(opts) {
     this.opts = opts;
     this.base = opts.url.replace(/\/$/, "");
   }
   opts;
   base;
-  async token() {
-    return typeof this.opts.token === "string" ? this.opts.token : this.opts.token();
+  /** How this client proves who it is on a request of `method`. */
+  async authHeaders(method = "GET") {
+    if (this.opts.token !== void 0) return { authorization: `Bearer ${typeof this.opts.token === "string" ? this.opts.token : await this.opts.token()}` };
+    const csrf = method === "GET" ? null : this.opts.csrf?.();
+    return csrf ? { "x-csrf-token": csrf } : {};
   }
   health() {
     return this.request("GET", "/health");
@@ -24252,16 +24255,6 @@ var HubClient = class {
   revokeToken(id) {
     return this.request("DELETE", `/v1/tokens/${encodeURIComponent(id)}`);
   }
-  /** Streams a tar (or gzipped tar) to the hub; its id goes into a job request's `workspace`. */
-  uploadWorkspace(archive, contentType, opts = {}) {
-    return this.request("POST", `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ""}`, void 0, { stream: archive, contentType });
-  }
-  /** A job's snapshot as a tar in `docker save` format: the layers it adds to its base, or with `full` the whole image. */
-  async downloadSnapshot(jobId, opts = {}) {
-    const res = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(jobId)}/snapshot${opts.full ? "?full=1" : ""}`, { headers: { authorization: `Bearer ${await this.token()}` } });
-    if (!res.ok || !res.body) throw apiError(res.status, await res.text());
-    return Readable.fromWeb(res.body);
-  }
   createAgent(req) {
     return this.request("POST", "/v1/agents", req);
   }
@@ -24298,7 +24291,7 @@ var HubClient = class {
     let res;
     try {
       res = await fetch(`${this.base}/v1/agents/${encodeURIComponent(name)}/logs?${q}`, {
-        headers: { authorization: `Bearer ${await this.token()}` },
+        headers: await this.authHeaders(),
         ...opts.signal ? { signal: opts.signal } : {}
       });
     } catch (err) {
@@ -24319,11 +24312,78 @@ var HubClient = class {
       if (!opts.signal?.aborted) throw err;
     }
   }
+  /** Sends a request as it is given (for callers that test the API's edges). */
+  async raw(method, path, init = {}) {
+    return fetch(`${this.base}${path}`, {
+      method,
+      body: init.body,
+      headers: { ...await this.authHeaders(method), "content-type": "application/json", ...init.headers }
+    });
+  }
+  /** Who is calling; in the dashboard, also the session's CSRF token. */
+  session() {
+    return this.request("GET", "/v1/session");
+  }
+  /** Trades an API token for a dashboard session (the browser keeps its cookie). */
+  signIn(token) {
+    return this.request("POST", "/v1/session", { token });
+  }
+  async signOut() {
+    await this.request("DELETE", "/v1/session");
+  }
+  /** Task metrics over the last `hours`. */
+  stats(hours = 24) {
+    return this.request("GET", `/v1/stats?hours=${hours}`);
+  }
+  /** A JSON request, or with `upload` a body of that type as it is; the JSON answer. */
+  async request(method, path, body, upload) {
+    let res;
+    try {
+      res = await fetch(`${this.base}${path}`, {
+        method,
+        headers: {
+          ...await this.authHeaders(method),
+          ...upload ? { "content-type": upload.contentType } : body === void 0 ? {} : { "content-type": "application/json" }
+        },
+        // A streamed upload is sent as it is read (Node's fetch asks for half duplex).
+        ...upload ? { body: upload.body, duplex: "half" } : { body: body === void 0 ? void 0 : JSON.stringify(body) }
+      });
+    } catch (err) {
+      const cause = err.cause?.message ?? err.message;
+      throw new Error(`cannot reach the hub at ${this.base || "this page"}: ${cause}`);
+    }
+    const text = await res.text();
+    if (!res.ok) throw apiError(res.status, text);
+    return text ? JSON.parse(text) : void 0;
+  }
+};
+function apiError(status, body) {
+  try {
+    const { error } = JSON.parse(body);
+    const { code, message, ...details } = error;
+    return new HubApiError(status, code, message, details);
+  } catch {
+    return new HubApiError(status, "HTTP_ERROR", `hub answered ${status}: ${body.slice(0, 200)}`);
+  }
+}
+
+// client/index.ts
+var HubClient = class extends HubHttp {
+  /** Streams a tar (or gzipped tar) to the hub; its id goes into a job request's `workspace`. */
+  uploadWorkspace(archive, contentType, opts = {}) {
+    return this.request("POST", `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ""}`, void 0, { body: Readable.toWeb(archive), contentType });
+  }
+  /** A job's snapshot as a tar in `docker save` format: the layers it adds to its base, or with `full` the whole image. */
+  async downloadSnapshot(jobId, opts = {}) {
+    const res = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(jobId)}/snapshot${opts.full ? "?full=1" : ""}`, { headers: await this.authHeaders() });
+    if (!res.ok || !res.body) throw apiError(res.status, await res.text());
+    return Readable.fromWeb(res.body);
+  }
   /** An interactive shell in a running job's container (`{job}`) or a named agent's (`{agent}`); `onOutput` gets the terminal's bytes. */
   async shell(target, size, onOutput) {
     const path = "job" in target ? `jobs/${encodeURIComponent(target.job)}` : `agents/${encodeURIComponent(target.agent)}`;
     const url = `${this.base.replace(/^http/, "ws")}/v1/${path}/shell?cols=${size.cols}&rows=${size.rows}`;
-    const ws = new wrapper_default(url, SHELL_PROTOCOL, { headers: { authorization: `Bearer ${await this.token()}` } });
+    const ws = new wrapper_default(url, SHELL_PROTOCOL, { headers: await this.authHeaders() });
     let exit;
     const exited = new Promise((resolve, reject) => {
       ws.on("close", (code, reason) => {
@@ -24356,14 +24416,6 @@ var HubClient = class {
       exited
     };
   }
-  /** Sends a request as it is given (for callers that test the API's edges). */
-  async raw(method, path, init = {}) {
-    return fetch(`${this.base}${path}`, {
-      method,
-      body: init.body,
-      headers: { authorization: `Bearer ${await this.token()}`, "content-type": "application/json", ...init.headers }
-    });
-  }
   /** The job's events from `from` on, live, ending after the final one. */
   async *events(jobId, opts = {}) {
     let next = opts.from ?? 1;
@@ -24390,7 +24442,7 @@ var HubClient = class {
   }
   async *eventsOnce(jobId, from, signal) {
     const url = `${this.base.replace(/^http/, "ws")}/v1/jobs/${encodeURIComponent(jobId)}/events?from=${from}`;
-    const ws = new wrapper_default(url, { headers: { authorization: `Bearer ${await this.token()}` } });
+    const ws = new wrapper_default(url, { headers: await this.authHeaders() });
     const queue = [];
     let done = false;
     let failure;
@@ -24436,36 +24488,7 @@ var HubClient = class {
       if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.terminate();
     }
   }
-  /** A JSON request, or with `upload`, a streamed body of that type; the JSON answer. */
-  async request(method, path, body, upload) {
-    let res;
-    try {
-      res = await fetch(`${this.base}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${await this.token()}`,
-          ...upload ? { "content-type": upload.contentType } : body === void 0 ? {} : { "content-type": "application/json" }
-        },
-        ...upload ? { body: Readable.toWeb(upload.stream), duplex: "half" } : { body: body === void 0 ? void 0 : JSON.stringify(body) }
-      });
-    } catch (err) {
-      const cause = err.cause?.message ?? err.message;
-      throw new Error(`cannot reach the hub at ${this.base}: ${cause}`);
-    }
-    const text = await res.text();
-    if (!res.ok) throw apiError(res.status, text);
-    return text ? JSON.parse(text) : void 0;
-  }
 };
-function apiError(status, body) {
-  try {
-    const { error } = JSON.parse(body);
-    const { code, message, ...details } = error;
-    return new HubApiError(status, code, message, details);
-  } catch {
-    return new HubApiError(status, "HTTP_ERROR", `hub answered ${status}: ${body.slice(0, 200)}`);
-  }
-}
 
 // action/inputs.ts
 var InputError = class extends Error {
