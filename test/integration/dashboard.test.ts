@@ -129,6 +129,20 @@ describe('the dashboard in a browser', () => {
     expect(await terminalLines(page, 'log')).toContain('started');
   });
 
+  it("links a job's snapshot, which downloads with the session", async () => {
+    const page = await signedIn(alice.token);
+    const job = await alice.client.createJob({ run: 'echo kept > /workspace/kept.txt', snapshot: true });
+    await page.goto(`${t.hub.url}/#/jobs/${job.id}`);
+    const link = page.getByTestId('snapshot');
+    await link.waitFor({ timeout: 120_000 });
+    const href = await link.getAttribute('href');
+    expect(href).toBe(`/v1/jobs/${job.id}/snapshot`);
+    const res = await fetch(`${t.hub.url}${href}`, { headers: { cookie: await cookieOf(page) } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/x-tar');
+    await res.body?.cancel();
+  });
+
   it("draws an agent's CPU and memory, runs `echo hi` in its shell, and stops, starts and destroys it", async () => {
     await alice.client.createAgent({ name: 'dash-agent' });
     expect(await settledAgent(alice.client, 'dash-agent')).toBe('running');
