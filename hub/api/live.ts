@@ -41,7 +41,6 @@ const WRITE_TIMEOUT_MS = 10_000;
 export const MAX_LIVE_PER_PRINCIPAL = 16;
 
 export interface Overview {
-  at: string;
   jobs: JobView[];
   agents: Array<AgentView & { samples: HealthPoint[] }>;
   pool: unknown;
@@ -58,6 +57,7 @@ export interface LiveDeps {
   streams: StreamRegistry;
   /** What GET /health answers, cached by the caller. */
   health: () => Promise<unknown>;
+  /** Task metrics, cached by the caller. */
   stats: (p: Principal) => TaskStats;
 }
 
@@ -69,7 +69,6 @@ function overviewOf(deps: LiveDeps, p: Principal, health: unknown, stats: TaskSt
   const newest = deps.jobs.list({ states: [], limit: NEWEST_SHOWN }, p);
   const seen = new Set(unfinished.map((j) => j.id));
   return {
-    at: new Date().toISOString(),
     jobs: [...unfinished, ...newest.filter((j) => !seen.has(j.id))].map((j) => jobView(j, deps.links)),
     agents: deps.agents.list(p).map((a) => ({ ...agentView(a), samples: deps.agents.history.of(a.id) })),
     pool: deps.jobs.poolState(),
@@ -181,16 +180,10 @@ async function overviews(deps: LiveDeps, p: Principal, live: LiveStream): Promis
   live.once('close', () => wake());
   const unfollow = deps.bus.followAll(() => wake());
   let last = '';
-  let stats: TaskStats | undefined;
-  let statsAt = 0;
   try {
     while (!live.gone) {
       const woken = new Promise<void>((r) => (wake = r));
-      if (Date.now() - statsAt >= TICK_MS * 5) {
-        stats = deps.stats(p);
-        statsAt = Date.now();
-      }
-      const text = JSON.stringify(overviewOf(deps, p, await deps.health(), stats!), (k, v) => (k === 'at' ? undefined : v));
+      const text = JSON.stringify(overviewOf(deps, p, await deps.health(), deps.stats(p)));
       if (text !== last) {
         await live.send('overview', text);
         last = text;
