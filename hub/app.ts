@@ -35,6 +35,7 @@ import { sessionRoutes, signInRoute } from './api/session.js';
 import { liveRoutes } from './api/live.js';
 import { cachedStats, statsRoutes } from './api/stats.js';
 import { dashboardRoutes } from './api/dashboard.js';
+import type { HealthReport } from '../schemas/live.js';
 
 export interface AppDeps {
   jobs: JobService;
@@ -105,7 +106,7 @@ export function createApp(deps: AppDeps) {
   });
 
   /** GET /health's answer: 200 while the engine answers (`degraded` says what the hub lacks), else 503. */
-  async function health(): Promise<{ status: 200 | 503; body: Record<string, unknown> }> {
+  async function health(): Promise<{ status: 200 | 503; body: HealthReport }> {
     try {
       const engine = await withTimeout(deps.backend.info(), HEALTH_TIMEOUT_MS, `the engine did not answer within ${HEALTH_TIMEOUT_MS / 1000} s`);
       const { network } = deps;
@@ -120,7 +121,7 @@ export function createApp(deps: AppDeps) {
     const { status, body } = await health();
     return c.json(body, status);
   });
-  let cached: { at: number; body: Promise<unknown> } | undefined;
+  let cached: { at: number; body: Promise<HealthReport> } | undefined;
   const cachedHealth = () => {
     if (!cached || Date.now() - cached.at > HEALTH_CACHE_MS) cached = { at: Date.now(), body: health().then((h) => h.body) };
     return cached.body;

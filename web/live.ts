@@ -2,17 +2,10 @@
 // and the log of the one job or agent the page shows. Switching pages opens a new
 // one for the new item and closes the old.
 import { useEffect, useState } from 'preact/hooks';
-import type { AgentView, JobEvent, JobView, TaskStats } from '../schemas/types.gen.js';
+import type { JobEvent } from '../schemas/types.gen.js';
+import type { LiveOverview as Overview } from '../schemas/live.js';
 
-export type HealthPoint = [number, number, number];
-
-export interface Overview {
-  jobs: JobView[];
-  agents: Array<AgentView & { samples: HealthPoint[] }>;
-  pool: Record<string, { idle: number; starting: number; minIdle: number; max: number }>;
-  health: { status: string; engine?: { version?: string; reachable?: boolean; error?: string; backend?: string }; network?: { name?: string; isolated?: boolean; problem?: string } };
-  stats: TaskStats;
-}
+export type { Overview };
 
 export interface LiveItem {
   kind: 'job' | 'agent';

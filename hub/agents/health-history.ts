@@ -1,8 +1,7 @@
 // The last minutes of each agent's CPU and memory, as its runtime reported them, for
 // the dashboard's charts. In memory only: a restart starts the charts afresh.
 
-/** [unix seconds, CPU %, memory bytes] */
-export type HealthPoint = [number, number, number];
+import type { HealthPoint } from '../../schemas/live.js';
 
 export class HealthHistory {
   private readonly points = new Map<string, HealthPoint[]>();

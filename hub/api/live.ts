@@ -12,9 +12,9 @@
 import { EventEmitter } from 'node:events';
 import { Hono, type Context } from 'hono';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
-import type { AgentView, JobView, TaskStats } from '../../schemas/types.gen.js';
+import type { TaskStats } from '../../schemas/types.gen.js';
+import type { HealthReport, LiveOverview } from '../../schemas/live.js';
 import { agentView, type AgentService } from '../agents/service.js';
-import type { HealthPoint } from '../agents/health-history.js';
 import { HubError } from '../errors.js';
 import type { EventBus } from '../jobs/event-bus.js';
 import { isFinalStatus, isTerminal } from '../jobs/lifecycle.js';
@@ -40,14 +40,6 @@ const WRITE_TIMEOUT_MS = 10_000;
 /** Open live streams one principal may hold (tabs); more is a 429. */
 export const MAX_LIVE_PER_PRINCIPAL = 16;
 
-export interface Overview {
-  jobs: JobView[];
-  agents: Array<AgentView & { samples: HealthPoint[] }>;
-  pool: unknown;
-  health: unknown;
-  stats: TaskStats;
-}
-
 export interface LiveDeps {
   jobs: JobService;
   agents: AgentService;
@@ -56,14 +48,14 @@ export interface LiveDeps {
   links: Links;
   streams: StreamRegistry;
   /** What GET /health answers, cached by the caller. */
-  health: () => Promise<unknown>;
+  health: () => Promise<HealthReport>;
   /** Task metrics, cached by the caller. */
   stats: (p: Principal) => TaskStats;
 }
 
 const UNFINISHED = ['queued', 'preparing', 'starting', 'running', 'snapshotting'] as const;
 
-function overviewOf(deps: LiveDeps, p: Principal, health: unknown, stats: TaskStats): Overview {
+function overviewOf(deps: LiveDeps, p: Principal, health: HealthReport, stats: TaskStats): LiveOverview {
   // The unfinished ones (few, by the state index) and the newest of all (by rowid, no sort).
   const unfinished = deps.jobs.list({ states: [...UNFINISHED], limit: UNFINISHED_SHOWN }, p);
   const newest = deps.jobs.list({ states: [], limit: NEWEST_SHOWN }, p);
