@@ -171,6 +171,15 @@ function App() {
   if (error) return <p class="page error">{error}</p>;
   if (session === undefined) return <p class="page empty">…</p>;
   if (!session || !session.csrf) return <SignIn onIn={(s) => (setNotice(''), setSession(s))} notice={notice} />;
+  // The dashboard shows jobs and agents: a token for the metrics alone sees none of it.
+  if (!session.principal.scopes.some((s) => s === 'jobs' || s === 'admin')) {
+    return (
+      <SignIn
+        onIn={(s) => (setNotice(''), setSession(s))}
+        notice={`Token "${session.principal.label}" has the scopes ${session.principal.scopes.join(', ') || 'none'}; the dashboard needs jobs (or admin).`}
+      />
+    );
+  }
   return <Dashboard key={session.principal.id} session={session} onOut={(n) => (setNotice(n), setSession(null))} />;
 }
 
