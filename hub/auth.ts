@@ -156,7 +156,8 @@ export class Authenticator {
   /** Whether a principal checked earlier still may act (for long-lived streams): a reason when not. */
   stillValid(p: Principal): string | undefined {
     if (p.sessionId && !this.sessions?.isOpen(p.sessionId)) return 'signed out';
-    if (!p.tokenId) return undefined;
+    // An OIDC token lives minutes: its streams end with it (clients reconnect with a fresh one).
+    if (!p.tokenId) return p.expiresAt && p.expiresAt <= this.tokens.nowIso() ? `token expired on ${p.expiresAt}` : undefined;
     const t = this.tokens.get(p.tokenId);
     if (!t || t.revokedAt) return 'token revoked';
     if (t.expiresAt && t.expiresAt <= this.tokens.nowIso()) return `token expired on ${t.expiresAt}`;
@@ -206,6 +207,7 @@ export class Authenticator {
       repository,
       repositoryId,
       sub,
+      ...(typeof claims.exp === 'number' ? { expiresAt: new Date(claims.exp * 1000).toISOString() } : {}),
       ...(typeof claims.ref === 'string' ? { ref: claims.ref } : {}),
       ...(typeof claims.actor === 'string' ? { actor: claims.actor } : {}),
     };

@@ -23,8 +23,8 @@ export class StreamRegistry {
   add(ws: Stream, p: Principal): void {
     this.open.set(ws, p);
     ws.once('close', () => this.open.delete(ws));
-    // Only token holders can be revoked or run out here; OIDC callers renew on reconnect.
-    if (p.tokenId && !this.timer) {
+    // Streams of principals that can end (a token, a session, an OIDC token's exp) are looked at every second.
+    if ((p.tokenId || p.expiresAt) && !this.timer) {
       this.timer = setInterval(() => this.sweep(), SWEEP_MS);
       this.timer.unref();
     }
@@ -43,7 +43,7 @@ export class StreamRegistry {
   private sweep(): void {
     let tokens = 0;
     for (const [ws, p] of this.open) {
-      if (!p.tokenId) continue;
+      if (!p.tokenId && !p.expiresAt) continue;
       tokens++;
       const why = this.stillValid(p);
       if (why) this.end(ws, why);

@@ -220,6 +220,25 @@ describe('token ends', () => {
   });
 });
 
+describe('OIDC token ends', () => {
+  it("closes a stream opened with an OIDC token when the token's exp passes (the client reconnects with a fresh one)", async () => {
+    const token = await repo('octo-org/app', 101);
+    const job = await new HubClient({ url: t.hub.url, token }).createJob({ run: 'sleep 60' });
+    const stream = await openStream(job, token);
+    await stream.opened;
+    // Past the fake service's 300 s lifetime.
+    clockOffsetMs = 600_000;
+    try {
+      const closed = await stream.closed;
+      expect(closed.code).toBe(4401);
+      expect(closed.reason).toMatch(/^token expired on 20\d\d-/);
+    } finally {
+      clockOffsetMs = 0;
+    }
+    await t.client.cancelJob(job.id);
+  });
+});
+
 describe('OIDC bound to what cannot be renamed', () => {
   it('admits a sub the entry allows and refuses one it does not, saying why', async () => {
     const main = new HubClient({ url: t.hub.url, token: await repo('octo-org/site', 201, 'ref:refs/heads/main') });
