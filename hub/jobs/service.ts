@@ -570,7 +570,7 @@ export class JobService {
   async reapOrphans(dryRun: boolean, containers?: ContainerInfo[]): Promise<string[]> {
     const { backend, store, hubId, log } = this.deps;
     const orphans = (containers ?? (await backend.list(hubId))).filter((c) =>
-      c.agentId ? !this.agents?.owns(c.agentId) : c.pool ? !this.pool.owns(c.id) : !this.active.has(c.jobId) && !store.get(c.jobId)?.spec.keep,
+      c.agentId ? !this.agents?.owns(c.agentId) : c.pool ? !this.pool.owns(c) : !this.active.has(c.jobId) && !store.get(c.jobId)?.spec.keep,
     );
     if (!dryRun) {
       for (const c of orphans) {
