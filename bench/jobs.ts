@@ -182,7 +182,8 @@ async function main(): Promise<Row[]> {
     for (;;) {
       const agents = await cold.client.listAgents();
       if (agents.filter((a) => a.state === 'running').length >= names.length) break;
-      if (agents.some((a) => a.state === 'error')) throw new Error('an idle agent failed to start');
+      const failed = agents.find((a) => a.state === 'error');
+      if (failed) throw new Error(`idle agent ${failed.name} failed to start: ${(failed as { reason?: string }).reason ?? 'no reason given'}`);
       await new Promise((r) => setTimeout(r, 250));
     }
     const containers = await docker.listContainers({ filters: { label: [`docker-agent.hub=${cold.hub.hubId}`, 'docker-agent.agent'] } });
