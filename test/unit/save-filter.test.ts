@@ -9,9 +9,9 @@ import { legacyLayerIds, withoutLayers } from '../../hub/backend/docker/save-fil
 const EMPTY_CONFIG = '{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"AttachStdout":false,"AttachStderr":false,"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":null,"Cmd":null,"Image":"","Volumes":null,"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":null}';
 const diff = (c: string) => `sha256:${c.repeat(64)}`;
 
-async function tarOf(entries: Array<[string, string]>): Promise<Readable> {
+async function tarOf(entries: Array<[string, string]>, sorted = true): Promise<Readable> {
   const p = tar.pack();
-  for (const [name, content] of [...entries].sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [name, content] of sorted ? [...entries].sort(([a], [b]) => a.localeCompare(b)) : entries) {
     if (name.endsWith('/')) p.entry({ name, type: 'directory' });
     else p.entry({ name }, content);
   }
@@ -69,6 +69,15 @@ describe('a docker save without its base layers', () => {
     expect(out.has(blob(base0))).toBe(false);
     expect(out.get(blob(own))).toBe('OWN');
     expect([...out.keys()]).toEqual(expect.arrayContaining(['index.json', 'manifest.json', 'oci-layout']));
+  });
+
+  it('keeps, without holding it, a legacy layer whose json comes after it', async () => {
+    const [base0] = [diff('a')];
+    const [id0] = legacyLayerIds([base0], EMPTY_CONFIG);
+    const save = await tarOf([[`${id0}/VERSION`, '1.0'], [`${id0}/layer.tar`, 'BASE0'], [`${id0}/json`, '{}'], ['manifest.json', '[]']], false);
+    const out = await namesIn(withoutLayers(save, [base0], () => []).stream);
+    expect(out.get(`${id0}/layer.tar`)).toBe('BASE0');
+    expect([...out.keys()]).toEqual([`${id0}/VERSION`, `${id0}/layer.tar`, `${id0}/json`, 'manifest.json']);
   });
 
   it('stops the save when its reader goes away', async () => {

@@ -91,7 +91,12 @@ export function withoutLayers(save: NodeJS.ReadableStream, drop: string[], trail
     const legacyDir = /^([0-9a-f]{64})\/(.*)$/.exec(header.name);
     if (!legacyDir) return stream.pipe(out.entry(header, next));
     const [, dir, file] = legacyDir as unknown as [string, string, string];
-    const verdict = dirs.get(dir);
+    let verdict = dirs.get(dir);
+    if (verdict === undefined && file === 'layer.tar') {
+      // No `json` before it (a save not in tar order): never held in memory, so kept.
+      dirs.set(dir, (verdict = ''));
+      release(true);
+    }
     if (verdict !== undefined) {
       if (verdict) return skip();
       return stream.pipe(out.entry(header, next));
