@@ -43,6 +43,8 @@ const one = (x: number): Summary => ({ median: x, p99: x, n: 1 });
 
 function row(what: string, unit: Row['unit'], raw: Summary | null, hub: Summary, note?: string): Row {
   const ratio = raw ? (unit === 'jobs/s' ? raw.median / hub.median : hub.median / raw.median) : null;
+  // Each result as it comes, so a run that fails later still shows what it measured.
+  progress(`${what}: raw ${raw ? raw.median.toFixed(1) : '–'}, hub ${hub.median.toFixed(1)} (p99 ${hub.p99.toFixed(0)}) ${unit}`);
   return { what, unit, raw, hub, ratio, ...(note ? { note } : {}) };
 }
 
@@ -178,12 +180,18 @@ async function main(): Promise<Row[]> {
   progress(`idle memory and API latency with ${N.agents} idle agents`);
   {
     const names = Array.from({ length: N.agents }, (_, i) => `bench-idle-${i}`);
-    for (const name of names) await cold.client.createAgent({ name });
-    for (;;) {
-      const agents = await cold.client.listAgents();
-      if (agents.filter((a) => a.state === 'running').length >= names.length) break;
-      if (agents.some((a) => a.state === 'error')) throw new Error('an idle agent failed to start');
-      await new Promise((r) => setTimeout(r, 250));
+    // In batches: what is measured is 200 agents idling, not 200 Node start-ups at once on 2 cores
+    // (those starve each other past the 60 s a runtime has to dial in).
+    const batch = 25;
+    for (let i = 0; i < names.length; i += batch) {
+      for (const name of names.slice(i, i + batch)) await cold.client.createAgent({ name });
+      for (;;) {
+        const agents = await cold.client.listAgents();
+        if (agents.filter((a) => a.state === 'running').length >= Math.min(names.length, i + batch)) break;
+        const failed = agents.find((a) => a.state === 'error');
+        if (failed) throw new Error(`idle agent ${failed.name} failed to start: ${(failed as { reason?: string }).reason ?? 'no reason given'}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
     }
     const containers = await docker.listContainers({ filters: { label: [`docker-agent.hub=${cold.hub.hubId}`, 'docker-agent.agent'] } });
     const mem = summarize(await Promise.all(containers.map((c) => memoryOf(docker, c.Id))));

@@ -6,7 +6,7 @@
 import type { AgentTask } from '../schemas/types.gen.js';
 import { AgentChannel } from './channel.js';
 import { healthSampler } from './health.js';
-import { TaskRunner } from './steps.js';
+import type { TaskRunner } from './steps.js';
 
 const log = (msg: string) => process.stderr.write(`[docker-agent runtime] ${msg}\n`);
 
@@ -28,6 +28,9 @@ const reconnectDeadlineMs = Number(process.env.DOCKER_AGENT_RECONNECT_DEADLINE_M
 const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOCKER_AGENT_')));
 
 const channel = new AgentChannel({ url, token, reconnectDeadlineMs, log });
+// Dialled first: the steps' code loads while the hub answers (a cold job waits for both).
+channel.connect();
+const steps = import('./steps.js');
 const sample = healthSampler();
 const health = setInterval(() => channel.sendVolatile({ t: 'health', ...sample() }), healthIntervalMs);
 
@@ -47,6 +50,7 @@ channel.on('fatal', (err: Error) => {
 
 async function runOne(task: AgentTask, opts: { shared: boolean }): Promise<void> {
   // An agent's container also holds shells and what earlier tasks left running: a cancel ends this task's processes only.
+  const { TaskRunner } = await steps;
   runner = new TaskRunner({ channel, cwd: process.cwd(), baseEnv, ...(opts.shared ? { killAll: () => {} } : {}) });
   const { exitCode, outcome } = await runner.run(task);
   runner = undefined;
@@ -78,4 +82,3 @@ channel.once('welcome', async (task: AgentTask | undefined) => {
   clearInterval(health);
   channel.close();
 });
-channel.connect();

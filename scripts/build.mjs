@@ -52,6 +52,7 @@ export async function buildAll() {
       target: 'node18',
       // ws tries these optional native speed-ups; the runtime does without them.
       external: ['bufferutil', 'utf-8-validate'],
+      plugins: [lazyTlsForWs()],
       logLevel: 'warning',
     }),
   ]);
@@ -80,4 +81,23 @@ export async function buildAction(outdir = `${root}dist`) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   await buildAll();
   if (process.argv.includes('--action')) await buildAction();
+}
+
+/**
+ * ws loads https and tls at the top, for wss:// URLs; the runtime mostly dials a
+ * Unix socket. Loaded on first use instead: Debian's Node (inside agent images)
+ * has no code cache for its own modules and compiles them at every start, and
+ * these two cost a cold job ~10-20 ms of it.
+ */
+function lazyTlsForWs() {
+  return {
+    name: 'lazy-tls-for-ws',
+    setup(b) {
+      b.onResolve({ filter: /^(https|tls)$/ }, (a) => (/[\\/]node_modules[\\/]ws[\\/]/.test(a.importer) ? { path: a.path, namespace: 'lazy-builtin' } : undefined));
+      b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (a) => ({
+        contents: `let m; module.exports = new Proxy({}, { get: (_, k) => (m ??= require(${JSON.stringify(`node:${a.path}`)}))[k] });`,
+        loader: 'js',
+      }));
+    },
+  };
 }

@@ -29,6 +29,8 @@ interface Pooled {
   image: string;
   seq: number;
   startedAt: number;
+  /** When its runtime dialled in: its time to live counts from there, so a slow start on a busy engine does not use it up. */
+  idleSince?: number;
   /** The job it was given; from then on it is that job's container. */
   job?: string;
 }
@@ -110,6 +112,7 @@ export class WarmPool {
     if (!m || this.stopped) return undefined;
     m.link?.close(4000, 'replaced by a newer connection');
     m.link = link;
+    m.idleSince ??= Date.now();
     link.send({ t: 'welcome', session: newSecret('ses'), acked: m.seq });
     return {
       label: `pooled container ${m.id}`,
@@ -141,9 +144,12 @@ export class WarmPool {
     }
   }
 
-  /** A container of this pool's, waiting or given to a job (the reaper leaves those alone). */
-  owns(containerId: string): boolean {
-    return [...this.members.values()].some((m) => m.ref?.id === containerId);
+  /**
+   * A container of this pool's, waiting or given to a job (the reaper leaves those
+   * alone); known by its label too, since its id is not known while it is created.
+   */
+  owns(c: ContainerRef): boolean {
+    return [...this.members.values()].some((m) => m.ref?.id === c.id || c.jobId === `pool:${m.id}`);
   }
 
   /** Gives up an idle container so a queued job gets its slot; true when one went. */
@@ -205,7 +211,10 @@ export class WarmPool {
     const now = Date.now();
     for (const m of [...this.members.values()]) {
       const s = this.settings(m.profile);
-      if (!m.job && m.ref && (!s || now - m.startedAt > s.ttlMs)) this.remove(m, 'past its time to live');
+      if (m.job) continue;
+      if (m.idleSince !== undefined && (!s || now - m.idleSince > s.ttlMs)) this.remove(m, 'past its time to live');
+      // As long as a job's runtime gets to dial in: one that never does would hold its slot for good.
+      else if (m.idleSince === undefined && m.ref && now - m.startedAt > this.deps.config.agentConnectTimeoutMs) this.remove(m, 'its runtime never dialled in');
     }
     this.refill();
   }

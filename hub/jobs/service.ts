@@ -91,6 +91,8 @@ export interface JobServiceDeps {
 
 export class JobService {
   private readonly active = new Map<string, ActiveJob>();
+  /** Containers of ended jobs still being removed, by container id. */
+  private readonly removals = new Map<string, Promise<void>>();
   private stopped = false;
   private agents?: AgentHooks;
 
@@ -431,7 +433,7 @@ export class JobService {
     return step?.timeout ? `step "${step.name}" ran past its ${step.timeout} s limit` : `job ran past its ${job.spec.timeout} s limit`;
   }
 
-  /** Ends a job once: container removed (unless kept), then the final events stored. */
+  /** Ends a job once: snapshot taken (if asked for), the final events stored, the container removed after (unless kept). */
   private async finish(
     id: string,
     state: Extract<JobState, 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'error'>,
@@ -457,9 +459,7 @@ export class JobService {
           events.push({ type: 'error', code: 'SNAPSHOT_FAILED', message: `the snapshot was not kept: ${taken.stopped}` });
         } else events.push(taken.event);
       }
-      if (a.ref && !a.agentId && !job.spec.keep) {
-        await this.deps.backend.destroy(a.ref).catch((err) => this.deps.log(`job ${id}: removing its container failed: ${err.message}`));
-      }
+      if (a.ref && !a.agentId && !job.spec.keep) this.removeLater(id, a.ref);
     }
     if (opts.exitCode !== undefined) events.push({ type: 'exit', code: opts.exitCode });
     this.transition(
@@ -480,6 +480,20 @@ export class JobService {
     if (job.agent) this.agents?.jobEnded(job.agent, id, state);
     else this.pool.release(id);
     this.pump();
+  }
+
+  /**
+   * Removes an ended job's container without making the job wait for it: the
+   * engine takes ~70-80 ms to remove one, and the job's output and exit are
+   * stored already. stop() waits for what is still under way; a hub killed first
+   * leaves the container to the next start's reapOrphans (its job has ended).
+   */
+  private removeLater(jobId: string, ref: ContainerRef): void {
+    const removal = this.deps.backend
+      .destroy(ref)
+      .catch((err) => this.deps.log(`job ${jobId}: removing its container failed: ${err.message}`))
+      .finally(() => this.removals.delete(ref.id));
+    this.removals.set(ref.id, removal);
   }
 
   /**
@@ -569,9 +583,14 @@ export class JobService {
   /** Removes this hub's containers that no running job owns (kept ones stay); returns their ids. */
   async reapOrphans(dryRun: boolean, containers?: ContainerInfo[]): Promise<string[]> {
     const { backend, store, hubId, log } = this.deps;
-    const orphans = (containers ?? (await backend.list(hubId))).filter((c) =>
-      c.agentId ? !this.agents?.owns(c.agentId) : c.pool ? !this.pool.owns(c.id) : !this.active.has(c.jobId) && !store.get(c.jobId)?.spec.keep,
-    );
+    const orphan = (c: ContainerInfo): boolean => {
+      // An ended job's container whose removal is under way is going already.
+      if (this.removals.has(c.id)) return false;
+      if (c.agentId) return !this.agents?.owns(c.agentId);
+      if (c.pool) return !this.pool.owns(c);
+      return !this.active.has(c.jobId) && !store.get(c.jobId)?.spec.keep;
+    };
+    const orphans = (containers ?? (await backend.list(hubId))).filter(orphan);
     if (!dryRun) {
       for (const c of orphans) {
         log(`removing container ${c.id.slice(0, 12)}: no running job owns it`);
@@ -581,12 +600,12 @@ export class JobService {
     return orphans.map((c) => c.id);
   }
 
-  /** Stops timers (for a clean shutdown); running containers are left to the next start. */
+  /** Stops timers (for a clean shutdown); running containers are left to the next start, ended jobs' ones go first. */
   async stop(): Promise<void> {
     this.stopped = true;
     for (const a of this.active.values()) a.clearTimers();
     // The containers waiting in the pool have no job to lose: they go now, the next start makes fresh ones.
-    await this.pool.close();
+    await Promise.all([this.pool.close(), ...this.removals.values()]);
   }
 }
 

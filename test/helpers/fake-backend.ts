@@ -89,8 +89,11 @@ export class FakeBackend implements Backend {
   async exec(_ref: ContainerRef, _o: ExecOptions): Promise<ExecSession> {
     throw new Error('not in the fake');
   }
+  /** While set, removals wait for it: a test can look at a job whose container is still going. */
+  destroyGate?: Promise<void>;
   async destroy(ref: ContainerRef) {
     this.calls.push(`destroy ${ref.id}`);
+    await this.destroyGate;
     const c = this.find(ref.id);
     if (c) {
       c.removed = true;

@@ -68,6 +68,20 @@ export async function containersOf(hubId: string) {
   return docker.listContainers({ all: true, filters: { label: [`docker-agent.hub=${hubId}`] } });
 }
 
+/**
+ * This hub's containers that `which` picks, once none is left, or those still
+ * there at the deadline: an ended job's container is removed after its end is
+ * reported, so a test waits for it to go rather than expecting it gone at once.
+ */
+export async function containersLeft(hubId: string, which: (c: Docker.ContainerInfo) => boolean = () => true, deadlineMs = 10_000) {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    const left = (await containersOf(hubId)).filter(which);
+    if (left.length === 0 || Date.now() >= until) return left;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** What a test hub leaves on the engine and the host: its containers, its agents' volumes, its snapshots, its job network and that network's packet filter rules. */
 export async function removeContainers(hubId: string) {
   for (const c of await containersOf(hubId)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});

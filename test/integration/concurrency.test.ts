@@ -1,6 +1,6 @@
 // Many jobs at once: all finish, each with its own output.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect, containersOf, finalState, output, startTestHub, type TestHub } from '../helpers/hub.js';
+import { collect, containersLeft, finalState, output, startTestHub, type TestHub } from '../helpers/hub.js';
 
 let t: TestHub;
 beforeAll(async () => {
@@ -19,6 +19,6 @@ describe('concurrent jobs', () => {
       expect(finalState(events)).toBe('succeeded');
       expect(output(events)).toBe(`job ${i}\n`);
     });
-    expect(await containersOf(t.hub.hubId)).toEqual([]);
+    expect(await containersLeft(t.hub.hubId)).toEqual([]);
   });
 });

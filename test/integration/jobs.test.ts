@@ -1,6 +1,6 @@
 // The job path end to end: HTTP in, a real hardened container, live events out.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect, containersOf, docker, finalState, output, startTestHub, type TestHub } from '../helpers/hub.js';
+import { collect, containersLeft, containersOf, docker, finalState, output, startTestHub, type TestHub } from '../helpers/hub.js';
 
 let t: TestHub;
 beforeAll(async () => {
@@ -32,7 +32,7 @@ describe('a job on the real engine', () => {
     const done = await t.client.getJob(job.id);
     expect(done).toMatchObject({ state: 'succeeded', exitCode: 0 });
     expect(done.steps.map((s) => s.state)).toEqual(['succeeded', 'succeeded', 'succeeded']);
-    expect((await containersOf(t.hub.hubId)).filter((c) => c.Labels['docker-agent.job'] === job.id)).toEqual([]);
+    expect(await containersLeft(t.hub.hubId, (c) => c.Labels['docker-agent.job'] === job.id)).toEqual([]);
   });
 
   it('keeps a failing step\'s exit code and skips the steps after it', async () => {
@@ -65,7 +65,7 @@ describe('a job on the real engine', () => {
     const done = await t.client.getJob(job.id);
     expect(done.exitCode).toBe(124);
     expect(done.reason).toMatch(/2 s limit/);
-    expect((await containersOf(t.hub.hubId)).filter((c) => c.Labels['docker-agent.job'] === job.id)).toEqual([]);
+    expect(await containersLeft(t.hub.hubId, (c) => c.Labels['docker-agent.job'] === job.id)).toEqual([]);
   });
 
   it('enforces a step\'s own time limit', async () => {

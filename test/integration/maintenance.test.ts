@@ -1,6 +1,6 @@
 // POST /v1/maintenance/prune on a real hub and engine.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect, containersOf, docker, startTestHub, type TestHub } from '../helpers/hub.js';
+import { collect, containersLeft, containersOf, docker, startTestHub, type TestHub } from '../helpers/hub.js';
 
 let t: TestHub;
 beforeAll(async () => {
@@ -16,6 +16,8 @@ describe('maintenance', () => {
       await collect(t.client, job.id);
       ids.push(job.id);
     }
+    // Their containers go after their ends: gone, the only one without a job is the stray below.
+    expect(await containersLeft(t.hub.hubId)).toEqual([]);
     const stray = await docker.createContainer({
       Image: 'docker-agent/base:bookworm',
       Cmd: ['sleep', '300'],

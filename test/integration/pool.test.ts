@@ -27,19 +27,24 @@ async function poolContainers(): Promise<string[]> {
   return found.map((c) => c.Id);
 }
 
+/** `get()` once its value passes `test`, looked at again until the deadline. */
+async function eventually<T>(get: () => Promise<T>, test: (x: T) => boolean, what: string, timeoutMs = 30_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const x = await get();
+    if (test(x)) return x;
+    if (Date.now() > until) throw new Error(`${what}: ${JSON.stringify(x)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function pool(): Promise<PoolState> {
   return ((await t.client.health()) as unknown as { pool: PoolState }).pool;
 }
 
 /** Resolves once the pool's state passes `test` (the pool changes in the background; there is nothing to subscribe to). */
-async function poolWhere(test: (p: PoolState) => boolean, timeoutMs = 60_000): Promise<PoolState> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const p = await pool();
-    if (test(p)) return p;
-    if (Date.now() > until) throw new Error(`the pool never got there: ${JSON.stringify(p)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function poolWhere(test: (p: PoolState) => boolean): Promise<PoolState> {
+  return eventually(pool, test, 'the pool never got there', 60_000);
 }
 
 async function run(client: HubClient, req: Parameters<HubClient['createJob']>[0]) {
@@ -80,17 +85,9 @@ describe('the warm pool', () => {
 
   it('replaces waiting containers past their time to live with fresh ones', async () => {
     await poolWhere((p) => p.default?.idle === 2);
-    const before = await poolContainers();
-    expect(before).toHaveLength(2);
-    const replaced = await (async () => {
-      const until = Date.now() + 30_000;
-      for (;;) {
-        const now = await poolContainers();
-        if (now.length && now.every((id) => !before.includes(id))) return now;
-        if (Date.now() > until) throw new Error('no waiting container was replaced');
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    })();
+    // The last test's job had a pooled container too; it is removed after that job's end.
+    const before = await eventually(poolContainers, (ids) => ids.length === 2, 'the used container was never removed');
+    const replaced = await eventually(poolContainers, (now) => now.length > 0 && now.every((id) => !before.includes(id)), 'no waiting container was replaced');
     expect(replaced.some((id) => before.includes(id))).toBe(false);
   });
 

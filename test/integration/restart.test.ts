@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HubClient } from '../../client/index.js';
 import { repoPath } from '../../hub/paths.js';
-import { collect, containersOf, finalState, output, removeContainers, settledAgent, tempDataDir, TOKEN, docker } from '../helpers/hub.js';
+import { collect, containersLeft, containersOf, finalState, output, removeContainers, settledAgent, tempDataDir, TOKEN, docker } from '../helpers/hub.js';
 
 const dataDir = tempDataDir();
 let hub: ChildProcess | undefined;
@@ -62,7 +62,7 @@ describe('hub restart', () => {
     expect(finalState(events), JSON.stringify(events.filter((e) => e.type === 'status' || e.type === 'error'))).toBe('succeeded');
     expect(output(events)).toBe(Array.from({ length: 8 }, (_, i) => `tick ${i + 1}\n`).join(''));
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
-    expect(await containersOf(hubId)).toEqual([]);
+    expect(await containersLeft(hubId)).toEqual([]);
   });
 
   it('ends a job whose container vanished while the hub was down as error, with the reason', async () => {

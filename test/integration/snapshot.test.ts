@@ -77,13 +77,17 @@ describe('snapshots', () => {
     const bytesOf = async (full: boolean) => {
       let n = 0;
       const names: string[] = [];
+      let base = '';
       const extract = tar.extract();
       (await t.client.downloadSnapshot(job.id, { full })).pipe(extract);
       for await (const entry of extract) {
         names.push(entry.header.name);
-        for await (const c of entry) n += (c as Buffer).length;
+        for await (const c of entry) {
+          n += (c as Buffer).length;
+          if (entry.header.name === 'docker-agent-base.json') base += c;
+        }
       }
-      return { n, names };
+      return { n, names, base };
     };
     // A reader that goes away mid-download leaves the hub serving (and the next download whole).
     const partial = await t.client.downloadSnapshot(job.id);
@@ -100,6 +104,9 @@ describe('snapshots', () => {
     expect(layers.n).toBeGreaterThan(3_000_000);
     expect(layers.names).toContain('docker-agent-base.json');
     expect(layers.names).toContain('manifest.json');
+    // Named by id, with every layer it shares with the job's image, each left out of the archive.
+    const profileImage = await docker.getImage((await docker.getImage(image).inspect()).Parent).inspect();
+    expect(JSON.parse(layers.base)).toEqual({ image: profileImage.Id, tags: profileImage.RepoTags, layers: profileImage.RootFS.Layers });
 
     // Loaded back (the base is on this engine): the same image id, with the job's files.
     const archive: Buffer[] = [];

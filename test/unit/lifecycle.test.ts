@@ -156,6 +156,28 @@ describe('the job lifecycle on a scripted backend', () => {
     expect(link.closed).toMatchObject({ code: 1000 });
   });
 
+  it('reports a job\'s end without waiting for its container\'s removal, and a stopping hub waits for that removal', async () => {
+    const h = hub();
+    let release!: () => void;
+    h.backend.destroyGate = new Promise((r) => (release = r));
+    const job = h.jobs.submit({ run: 'true' }, admin);
+    const { session } = await dialIn(h, job.id);
+    session.report({ t: 'done', n: 1, exitCode: 0, outcome: 'succeeded' });
+    expect(await until(h, job.id, ended)).toBe('succeeded');
+    const container = h.backend.containers[0]!;
+    expect(h.backend.calls).toContain(`destroy ${container.ref.id}`);
+    expect(container.removed).toBe(false);
+    // Going already: maintenance does not count it as an orphan.
+    expect(await h.jobs.reapOrphans(true)).toEqual([]);
+    let stopped = false;
+    const stopping = h.jobs.stop().then(() => (stopped = true));
+    await new Promise((r) => setImmediate(r));
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    expect(container.removed).toBe(true);
+  });
+
   it('cancels a running job: its runtime is told, and it ends cancelled after the grace when the runtime says nothing', async () => {
     const h = hub();
     const job = h.jobs.submit({ run: 'sleep 100' }, admin);

@@ -32,8 +32,20 @@ interface BuildMessage {
   errorDetail?: { message?: string };
 }
 
+/**
+ * How old the last look at a profile's image may be before a job's start looks
+ * again (in the background: the job starts from the image found last).
+ */
+const RECHECK_MS = 2000;
+
 export class ImageBuilder {
   private readonly inFlight = new Map<string, Promise<string>>();
+  /**
+   * The image each profile was last found in. Looking costs two engine calls and
+   * hashing the runtime and the context (~20-60 ms of every cold start); a profile
+   * edited on disk is a new object, so it is never served an old image.
+   */
+  private readonly found = new WeakMap<Profile, { tag: string; at: number }>();
 
   constructor(
     private readonly docker: Docker,
@@ -58,6 +70,23 @@ export class ImageBuilder {
   }
 
   async ensure(profile: Profile, onProgress: (p: BuildProgress) => void = () => {}): Promise<string> {
+    const last = this.found.get(profile);
+    if (!last) return this.lookUp(profile, onProgress);
+    if (Date.now() - last.at > RECHECK_MS) {
+      last.at = Date.now();
+      // A new base or runtime gives a new tag, built here while jobs go on starting from the last one.
+      void this.lookUp(profile, () => {}).catch(() => this.found.delete(profile));
+    }
+    return last.tag;
+  }
+
+  private async lookUp(profile: Profile, onProgress: (p: BuildProgress) => void): Promise<string> {
+    const tag = await this.buildOnce(profile, onProgress);
+    this.found.set(profile, { tag, at: Date.now() });
+    return tag;
+  }
+
+  private async buildOnce(profile: Profile, onProgress: (p: BuildProgress) => void): Promise<string> {
     const { tag, ctx } = await this.plan(profile);
     const running = this.inFlight.get(tag);
     if (running) {
