@@ -44,7 +44,8 @@ function load(dir: string): Map<string, Asset> {
 export function dashboardRoutes(dir = repoPath('build', 'web')) {
   let assets: Map<string, Asset> | undefined;
   const serve = (c: Context, name: string) => {
-    assets ??= load(dir);
+    // Kept once found; a hub started before the page was built finds it on a later request.
+    if (!assets?.size) assets = load(dir);
     const asset = assets.get(name);
     if (!asset) {
       if (!assets.size) throw new HubError('NOT_FOUND', 'the dashboard is not built: run `npm run setup` (or `npm start`), then reload');
