@@ -64,6 +64,11 @@ export function sameOrigin(origin: string | undefined, host: string | undefined)
   }
 }
 
+/** The session secret a Cookie header carries (the first of its name), if any. */
+export function sessionSecretOf(cookie: string | undefined): string | undefined {
+  return parseCookies(cookie ?? '', SESSION_COOKIE)[SESSION_COOKIE];
+}
+
 /** The token of an `Authorization: Bearer <token>` header. */
 export function parseBearer(header: string | undefined): string | undefined {
   return /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1];
@@ -119,7 +124,7 @@ export class Authenticator {
    * CSRF token (SameSite=Strict already keeps the cookie off other sites' requests).
    */
   async checkRequest(r: Credentials): Promise<Principal> {
-    const secret = r.authorization || !this.sessions ? undefined : parseCookies(r.cookie ?? '', SESSION_COOKIE)[SESSION_COOKIE];
+    const secret = r.authorization || !this.sessions ? undefined : sessionSecretOf(r.cookie);
     if (!secret) return this.check(r.authorization);
     // A second cookie of the name was planted by another page of the site (a sibling port or subdomain): trust neither.
     if ((r.cookie ?? '').split(';').filter((c) => c.trim().startsWith(`${SESSION_COOKIE}=`)).length > 1) {
@@ -158,10 +163,9 @@ export class Authenticator {
     if (p.sessionId && !this.sessions?.isOpen(p.sessionId)) return 'signed out';
     // An OIDC token lives minutes: its streams end with it (clients reconnect with a fresh one).
     if (!p.tokenId) return p.expiresAt && p.expiresAt <= this.tokens.nowIso() ? `token expired on ${p.expiresAt}` : undefined;
-    const t = this.tokens.get(p.tokenId);
-    if (!t || t.revokedAt) return 'token revoked';
-    if (t.expiresAt && t.expiresAt <= this.tokens.nowIso()) return `token expired on ${t.expiresAt}`;
-    return undefined;
+    const verdict = this.tokens.checkId(p.tokenId);
+    if (verdict.ok) return undefined;
+    return verdict.why === 'expired' ? `token expired on ${verdict.token!.expiresAt}` : 'token revoked';
   }
 
   private async checkOidc(token: string, oidc: OidcSettings): Promise<Principal> {

@@ -4,9 +4,8 @@
 // token; DELETE signs out, which also ends the session's open streams.
 import { Hono } from 'hono';
 import { deleteCookie, setCookie } from 'hono/cookie';
-import { parse as parseCookies } from 'hono/utils/cookie';
 import type { SessionView } from '../../schemas/types.gen.js';
-import { sameOrigin, SESSION_COOKIE, type Authenticator } from '../auth.js';
+import { sameOrigin, SESSION_COOKIE, sessionSecretOf, tokenPrincipal, type Authenticator } from '../auth.js';
 import { HubError, validationError } from '../errors.js';
 import type { Principal } from '../principal.js';
 import type { SessionStore } from '../store/sessions.js';
@@ -44,7 +43,7 @@ export function signInRoute(deps: SessionDeps) {
     if (!parsed.ok) throw validationError('sign-in', parsed.issues);
     const token = deps.auth.signIn(parsed.value.token);
     // The browser's earlier session (if any) ends: one browser, one session.
-    const earlier = parseCookies(c.req.header('cookie') ?? '', SESSION_COOKIE)[SESSION_COOKIE];
+    const earlier = sessionSecretOf(c.req.header('cookie'));
     const before = earlier ? deps.sessions.find(earlier) : undefined;
     if (before) {
       deps.sessions.close(before.id);
@@ -58,7 +57,7 @@ export function signInRoute(deps: SessionDeps) {
       secure: deps.secure(),
       expires: new Date(session.expiresAt),
     });
-    const principal = await deps.auth.checkRequest({ method: 'GET', cookie: `${SESSION_COOKIE}=${secret}` });
+    const principal = { ...tokenPrincipal(token), sessionId: session.id };
     c.set('principal', principal);
     return c.json(view(principal, session), 201);
   });
