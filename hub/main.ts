@@ -29,6 +29,9 @@ async function prepare(config: HubConfig, names: string[]): Promise<void> {
 }
 
 async function serveHub(config: HubConfig): Promise<void> {
+  // The last line of defence, not the design: every piece of work ends its own failures with a reason, and one
+  // that slips through is logged here instead of ending the hub for every other caller.
+  process.on('unhandledRejection', (err) => log(`an unexpected failure was caught; the hub goes on: ${(err as Error)?.stack ?? err}`));
   const hub = await startHub(config, log);
   const tokenFile = join(config.dataDir, 'token');
   log(`docker-agent hub ${hub.hubId} listening on ${hub.url}`);

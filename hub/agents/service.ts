@@ -72,6 +72,8 @@ export function agentView(a: Agent): AgentView {
 
 export class AgentService {
   private readonly live = new Map<string, Live>();
+  /** The last of each agent's start, stop, snapshot and destroy: the next waits for it, so two never interleave. */
+  private readonly turns = new Map<string, { tail: Promise<unknown>; waiting: number }>();
   /** CPU and memory over the last minutes, by agent id. */
   readonly history = new HealthHistory();
   private readonly idleSweep: NodeJS.Timeout;
@@ -79,7 +81,7 @@ export class AgentService {
 
   constructor(private readonly deps: AgentServiceDeps) {
     deps.jobs.useAgents(this);
-    this.idleSweep = setInterval(() => void this.stopIdle(), IDLE_SWEEP_MS);
+    this.idleSweep = setInterval(() => this.detached('the idle sweep', this.stopIdle()), IDLE_SWEEP_MS);
     this.idleSweep.unref();
   }
 
@@ -113,9 +115,8 @@ export class AgentService {
       ...(req.from ? { fromImage: this.deps.snapshots.imageOf(req.from.snapshot, principal) } : {}),
     });
     if (!created) throw new HubError('AGENT_EXISTS', `an agent named ${req.name} exists already on this hub; pick another name`);
-    const agent = agents.get(id)!;
-    void this.boot(agent);
-    return agent;
+    this.bootLater(id);
+    return agents.get(id)!;
   }
 
   /** An agent by name; someone else's is a 404 like a missing one. */
@@ -134,31 +135,40 @@ export class AgentService {
   async start(name: string, principal: Principal): Promise<Agent> {
     const agent = this.get(name, principal);
     if (agent.state === 'running' || agent.state === 'starting') return agent;
-    void this.boot(agent);
-    return this.deps.agents.get(agent.id)!;
+    this.bootLater(agent.id);
+    return this.deps.agents.get(agent.id) ?? agent;
   }
 
   /** Stops the container (what it ran ends; /workspace stays); the agent's queued jobs wait for its next start. */
   async stop(name: string, principal: Principal, reason = 'stopped by request'): Promise<Agent> {
     const agent = this.get(name, principal);
-    await this.halt(agent, 'stopped', reason);
-    return this.deps.agents.get(agent.id)!;
+    await this.inTurn(agent.id, () => this.halt(agent.id, 'stopped', reason));
+    return this.deps.agents.get(agent.id) ?? agent;
   }
 
   /** Removes the container and, unless kept, the volume; its unfinished jobs are cancelled. */
   async destroy(name: string, principal: Principal, opts: { keepVolume: boolean }): Promise<void> {
     const agent = this.get(name, principal);
-    await this.halt(agent, 'stopped', 'destroyed');
-    for (const job of this.deps.store.unfinishedOnAgent(agent.id)) {
-      await this.deps.jobs.cancel(job.id, undefined, `agent ${agent.name} was destroyed`).catch(() => {});
-    }
-    if (!opts.keepVolume) await this.deps.backend.removeVolume(agent.volume);
-    this.deps.agents.remove(agent.id);
-    this.history.forget(agent.id);
+    await this.inTurn(agent.id, async () => {
+      // Destroyed by a call that came first: nothing left to do.
+      if (!this.deps.agents.get(agent.id)) return;
+      await this.halt(agent.id, 'stopped', 'destroyed');
+      for (const job of this.deps.store.unfinishedOnAgent(agent.id)) {
+        await this.deps.jobs.cancel(job.id, undefined, `agent ${agent.name} was destroyed`).catch(() => {});
+      }
+      if (!opts.keepVolume) await this.deps.backend.removeVolume(agent.volume);
+      this.deps.agents.remove(agent.id);
+      this.history.forget(agent.id);
+    });
   }
 
   /** Commits the agent, paused while it is read, with its /workspace: a snapshot new agents and jobs can start from. */
   async snapshot(name: string, principal: Principal): Promise<Snapshot> {
+    const agent = this.get(name, principal);
+    return this.inTurn(agent.id, () => this.takeSnapshot(name, principal));
+  }
+
+  private async takeSnapshot(name: string, principal: Principal): Promise<Snapshot> {
     const agent = this.get(name, principal);
     const live = this.live.get(agent.id);
     if (agent.state !== 'running' || !live) throw new HubError('NOT_RUNNING', `agent ${name} is ${agent.state}; start it first`);
@@ -268,8 +278,16 @@ export class AgentService {
 
   // ── the container ──────────────────────────────────────────────────────────
 
-  private async boot(agent: Agent): Promise<void> {
+  /** Boots the agent in its turn, in the background: whatever goes wrong ends in its state, never in the caller's. */
+  private bootLater(id: string): void {
+    this.detached(`booting agent ${id}`, this.inTurn(id, () => this.boot(id)));
+  }
+
+  private async boot(id: string): Promise<void> {
     const { backend, profiles, config, hubId } = this.deps;
+    // Read now, in its turn: it may have been destroyed, or started, by the call before.
+    const agent = this.deps.agents.get(id);
+    if (!agent || agent.state === 'running' || this.stopped) return;
     this.update(agent.id, { state: 'starting', reason: null, currentJob: null, agentSeq: 0 });
     this.event(agent.id, { type: 'agent', state: 'starting' });
     try {
@@ -299,24 +317,28 @@ export class AgentService {
     const live: Live = { ref, seq, shells: 0, stopping: false };
     this.live.set(agentId, live);
     live.connectTimer = setTimeout(() => {
-      void this.fail(agentId, live, `its runtime did not connect within ${config.agentConnectTimeoutMs / 1000} s`);
+      this.fail(agentId, live, `its runtime did not connect within ${config.agentConnectTimeoutMs / 1000} s`);
     }, config.agentConnectTimeoutMs);
-    void backend.wait(ref).then(({ exitCode }) => {
-      if (!live.stopping && this.live.get(agentId) === live) void this.fail(agentId, live, `its container stopped (exit code ${exitCode})`);
-    });
+    backend.wait(ref).then(
+      ({ exitCode }) => this.fail(agentId, live, `its container stopped (exit code ${exitCode})`),
+      (err: Error) => this.fail(agentId, live, `the engine lost track of its container: ${err.message}`),
+    );
   }
 
-  private async fail(agentId: string, live: Live, reason: string): Promise<void> {
-    // After close() the store may be closed: the next start settles what is left.
-    if (this.stopped) return;
+  /** The agent's container `live` failed: it ends `error` with the reason and the container's last words, in its turn. */
+  private fail(agentId: string, live: Live, reason: string): void {
+    this.detached(`agent ${agentId}`, this.inTurn(agentId, async () => {
+      // After close() the store may be closed: the next start settles what is left. A container stopped on purpose, or replaced, is no failure.
+      if (this.stopped || live.stopping || this.live.get(agentId) !== live) return;
+      const logs = (await this.deps.backend.logs(live.ref, 20).catch(() => '')).trim();
+      await this.halt(agentId, 'error', logs ? `${reason}; its last words:\n${logs}` : reason);
+    }));
+  }
+
+  /** Ends the container (the volume stays) and the job it was running; the agent is left `state`. A destroyed agent is a no-op. */
+  private async halt(agentId: string, state: 'stopped' | 'error', reason: string): Promise<void> {
     const agent = this.deps.agents.get(agentId);
     if (!agent) return;
-    const logs = (await this.deps.backend.logs(live.ref, 20)).trim();
-    await this.halt(agent, 'error', logs ? `${reason}; its last words:\n${logs}` : reason);
-  }
-
-  /** Ends the container (the volume stays) and the job it was running; the agent is left `state`. */
-  private async halt(agent: Agent, state: 'stopped' | 'error', reason: string): Promise<void> {
     const live = this.live.get(agent.id);
     if (live) {
       live.stopping = true;
@@ -338,7 +360,12 @@ export class AgentService {
       if (!agent.idleTimeout || agent.state !== 'running' || !live || live.shells > 0 || agent.currentJob) continue;
       if (this.deps.store.nextOnAgent(agent.id)) continue;
       if (now - Date.parse(agent.lastActivityAt) < agent.idleTimeout * 1000) continue;
-      await this.halt(agent, 'stopped', `idle for ${agent.idleTimeout} s (idleTimeout)`);
+      await this.inTurn(agent.id, async () => {
+        // Looked at again in its turn: a job, a shell or a stop may have come first.
+        const now = this.deps.agents.get(agent.id);
+        if (now?.state !== 'running' || now.currentJob || (this.live.get(agent.id)?.shells ?? 0) > 0) return;
+        await this.halt(agent.id, 'stopped', `idle for ${agent.idleTimeout} s (idleTimeout)`);
+      });
     }
   }
 
@@ -356,7 +383,7 @@ export class AgentService {
       } else {
         if (c) await this.deps.backend.destroy(c).catch(() => {});
         // It was starting, or its container is gone: start it afresh, as it was meant to run.
-        void this.boot(agent);
+        this.bootLater(agent.id);
       }
     }
   }
@@ -374,6 +401,30 @@ export class AgentService {
       live.stopping = true;
       clearTimeout(live.connectTimer);
     }
+  }
+
+  /** Runs `work` once the agent's earlier start, stop, snapshot or destroy has ended (at once when none is under way). */
+  private inTurn<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const turn = this.turns.get(id) ?? { tail: Promise.resolve(), waiting: 0 };
+    turn.waiting++;
+    this.turns.set(id, turn);
+    const run = async () => {
+      try {
+        return await work();
+      } finally {
+        // Gone before its caller resumes, so the next call finds the agent free and runs at once.
+        if (--turn.waiting === 0 && this.turns.get(id) === turn) this.turns.delete(id);
+      }
+    };
+    // Called at once when free, so a start's `starting` is stored before its caller is answered.
+    const result = turn.waiting === 1 ? run() : turn.tail.then(run);
+    turn.tail = result.catch(() => {});
+    return result;
+  }
+
+  /** Work nobody waits for: a failure is logged, never left to end the process. */
+  private detached(what: string, work: Promise<unknown>): void {
+    work.catch((err: Error) => this.deps.log(`${what}: ${err?.stack ?? err}`));
   }
 
   private update(id: string, patch: AgentPatch): void {

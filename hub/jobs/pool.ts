@@ -23,7 +23,10 @@ export interface PoolSettings {
 interface Pooled {
   id: string;
   profile: string;
-  tokenHash: string;
+  /** Its one-time token's hash, until its runtime first attaches with it. */
+  tokenHash?: string;
+  /** The session secret's hash its runtime was given: what a reconnect proves itself with. */
+  sessionHash?: string;
   ref?: ContainerRef;
   link?: AgentLink;
   image: string;
@@ -45,6 +48,8 @@ export interface PoolDeps {
   load(): { running: number; queued: boolean };
   /** A pooled container's runtime reported for the job it was given. */
   report(jobId: string, msg: StepMessage | DoneMessage | OutputFrame): void;
+  /** A pooled container given to `jobId` has its runtime on `link`, proving itself with `sessionHash` (given, or back after its connection dropped). */
+  connected(jobId: string, link: AgentLink, sessionHash: string): void;
   /** A pooled container died under its job. */
   lost(jobId: string, reason: string): void;
 }
@@ -95,6 +100,7 @@ export class WarmPool {
     const m = [...this.members.values()].find((x) => x.profile === profile && !x.job && x.link && x.ref);
     if (!m) return undefined;
     m.job = jobId;
+    if (m.sessionHash) this.deps.connected(jobId, m.link!, m.sessionHash);
     setImmediate(() => this.refill());
     return { link: m.link!, ref: m.ref!, seq: m.seq, image: m.image, env: {} };
   }
@@ -105,15 +111,22 @@ export class WarmPool {
     this.refill();
   }
 
-  /** A runtime of a pooled container dialled in with its one-time token. */
+  /**
+   * A runtime of a pooled container dialled in: with its one-time token (spent
+   * here), or with the session secret it was given, after its connection dropped.
+   */
   attach(token: string, link: AgentLink): RuntimeSession | undefined {
     const hash = hashToken(token);
-    const m = [...this.members.values()].find((x) => x.tokenHash === hash);
+    const m = [...this.members.values()].find((x) => x.tokenHash === hash || x.sessionHash === hash);
     if (!m || this.stopped) return undefined;
     m.link?.close(4000, 'replaced by a newer connection');
     m.link = link;
     m.idleSince ??= Date.now();
-    link.send({ t: 'welcome', session: newSecret('ses'), acked: m.seq });
+    const session = newSecret('ses');
+    m.tokenHash = undefined;
+    m.sessionHash = hashToken(session);
+    link.send({ t: 'welcome', session, acked: m.seq });
+    if (m.job) this.deps.connected(m.job, link, m.sessionHash);
     return {
       label: `pooled container ${m.id}`,
       report: (msg) => {
@@ -186,12 +199,16 @@ export class WarmPool {
           env: runtimeEnv(config, token),
         });
         if (this.stopped || !this.members.has(m.id)) return void (await backend.destroy(m.ref));
-        void backend.wait(m.ref).then(({ exitCode }) => {
+        const ended = (why: string) => {
           if (!this.members.has(m.id) || this.stopped) return;
           this.members.delete(m.id);
-          if (m.job) this.deps.lost(m.job, `its container stopped (exit code ${exitCode}) before the job ended`);
+          if (m.job) this.deps.lost(m.job, `${why} before the job ended`);
           else this.refill();
-        });
+        };
+        backend.wait(m.ref).then(
+          ({ exitCode }) => ended(`its container stopped (exit code ${exitCode})`),
+          (err: Error) => ended(`the engine lost track of its container (${err.message})`),
+        );
       } catch (err) {
         this.members.delete(m.id);
         this.deps.log(`warm pool of ${profileName}: starting a container failed: ${(err as Error).message}`);

@@ -109,6 +109,12 @@ export class JobService {
         queued: deps.store.nextQueued(1).length > 0,
       }),
       report: (jobId, msg) => void this.agentReport(jobId, msg),
+      connected: (jobId, link, sessionHash) => {
+        const a = this.active.get(jobId);
+        if (a && !a.ending) a.agent = link;
+        // Stored with the job, so its runtime can dial back in to a restarted hub as a one-shot job's does.
+        deps.store.update(jobId, { sessionHash });
+      },
       lost: (jobId, reason) => void this.finish(jobId, 'error', { reason, events: [{ type: 'error', code: 'AGENT_LOST', message: reason }] }),
     });
   }
@@ -354,7 +360,8 @@ export class JobService {
       const [job] = store.nextQueued(1, full);
       if (!job) break;
       // A warm container of its profile turns a pool slot into the job's; a cold start needs a slot of its own.
-      const warm = this.pool.take(job.profile, job.id);
+      // A job from a snapshot needs that image: never a pooled container of the plain profile.
+      const warm = job.spec.fromImage ? undefined : this.pool.take(job.profile, job.id);
       if (!warm) {
         if (taken >= config.maxJobs) break;
         // Waiting pooled containers count against the limit, but never keep a queued job from its slot.
@@ -415,13 +422,18 @@ export class JobService {
         void this.failWithLogs(a, `the agent did not connect within ${config.agentConnectTimeoutMs / 1000} s`);
       });
     }
-    void backend.wait(a.ref!).then(({ exitCode }) => {
-      if (!a.ending) void this.failWithLogs(a, `the agent container stopped (exit code ${exitCode}) before the job ended`);
-    });
+    backend.wait(a.ref!).then(
+      ({ exitCode }) => {
+        if (!a.ending) void this.failWithLogs(a, `the agent container stopped (exit code ${exitCode}) before the job ended`);
+      },
+      (err: Error) => {
+        if (!a.ending) void this.failWithLogs(a, `the engine lost track of the job's container: ${err.message}`);
+      },
+    );
   }
 
   private async failWithLogs(a: ActiveJob, reason: string): Promise<void> {
-    const logs = a.ref ? (await this.deps.backend.logs(a.ref, 20)).trim() : '';
+    const logs = a.ref ? (await this.deps.backend.logs(a.ref, 20).catch(() => '')).trim() : '';
     await this.finish(a.id, 'error', {
       reason,
       events: [{ type: 'error', code: 'AGENT_LOST', message: logs ? `${reason}; its last words:\n${logs}` : reason }],
@@ -583,9 +595,12 @@ export class JobService {
   /** Removes this hub's containers that no running job owns (kept ones stay); returns their ids. */
   async reapOrphans(dryRun: boolean, containers?: ContainerInfo[]): Promise<string[]> {
     const { backend, store, hubId, log } = this.deps;
+    const held = new Set([...this.active.values()].map((a) => a.ref?.id));
     const orphan = (c: ContainerInfo): boolean => {
       // An ended job's container whose removal is under way is going already.
       if (this.removals.has(c.id)) return false;
+      // What a container is comes from the hub's records first: a running job's may be a pooled one, or carry labels its snapshot image inherited.
+      if (held.has(c.id)) return false;
       if (c.agentId) return !this.agents?.owns(c.agentId);
       if (c.pool) return !this.pool.owns(c);
       return !this.active.has(c.jobId) && !store.get(c.jobId)?.spec.keep;

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodeOutputFrame } from '../../schemas/agent-frame.js';
 import type { JobState } from '../../schemas/types.gen.js';
 import { AgentService } from '../../hub/agents/service.js';
+import type { ContainerRef } from '../../hub/backend/types.js';
 import { loadConfig } from '../../hub/config.js';
 import { EventBus } from '../../hub/jobs/event-bus.js';
 import { jobSpec } from '../../hub/jobs/job-spec.js';
@@ -309,5 +310,131 @@ describe('a named agent on a scripted backend', () => {
     ]);
     await h.agents.destroy('unit', admin, { keepVolume: false });
     expect(h.backend.removedVolumes).toEqual([agent.volume]);
+  });
+});
+
+describe('the warm pool keeps its containers\' runtimes to the same rules as every other', () => {
+  /** A hub with one idle pooled container whose runtime has dialled in; returns it and its first session. */
+  async function warmHub(backend = new FakeBackend()) {
+    const h = hub(backend, { DOCKER_AGENT_POOL_MIN_IDLE: '1' });
+    const started = backend.started((id) => id.startsWith('pool:'));
+    h.jobs.pump();
+    const c = await started;
+    await new Promise((resolve) => setImmediate(resolve));
+    const link = new FakeLink();
+    const token = c.spec.env.DOCKER_AGENT_AGENT_TOKEN!;
+    h.jobs.attach(token, link);
+    return { h, c, token, link, session: (link.sent[0] as { session: string }).session };
+  }
+
+  it('spends a pooled container\'s one-time token at its first attach', async () => {
+    const { h, token } = await warmHub();
+    expect(() => h.jobs.attach(token, new FakeLink())).toThrow(/unknown or spent agent token/);
+  });
+
+  it('keeps a pooled job when its runtime reconnects with its session after the connection dropped', async () => {
+    const { h, c, session, link } = await warmHub();
+    const job = h.jobs.submit({ run: 'echo warm' }, admin);
+    await until(h, job.id, (s) => s === 'running');
+    expect(h.store.get(job.id)!.containerId).toBe(c.ref.id);
+    expect(link.sent.some((m) => m.t === 'task')).toBe(true);
+    const again = new FakeLink();
+    const resumed = h.jobs.attach(session, again);
+    expect(again.sent[0]).toMatchObject({ t: 'welcome' });
+    resumed.report(out(1, 'warm\n'));
+    resumed.report({ t: 'done', n: 2, exitCode: 0, outcome: 'succeeded' });
+    expect(await until(h, job.id, ended)).toBe('succeeded');
+    expect(stdout(h, job.id)).toBe('warm\n');
+  });
+
+  it('re-attaches a pooled job after a hub restart, and its container is not taken for an orphan', async () => {
+    const backend = new FakeBackend();
+    const { h: first, c, session } = await warmHub(backend);
+    const job = first.jobs.submit({ run: 'echo warm' }, admin);
+    await until(first, job.id, (s) => s === 'running');
+    first.close();
+    hubs = hubs.filter((x) => x !== first);
+
+    const second = hub(backend);
+    await second.jobs.recover();
+    expect(c.removed).toBe(false);
+    const resumed = second.jobs.attach(session, new FakeLink());
+    resumed.report({ t: 'done', n: 1, exitCode: 0, outcome: 'succeeded' });
+    expect(await until(second, job.id, ended)).toBe('succeeded');
+  });
+
+  it('never gives a job from a snapshot a pooled container of the plain profile', async () => {
+    const { h, c } = await warmHub();
+    const snaps = new Snapshots(new SnapshotStore(h.db), h.backend, { http: 'http://hub', ws: 'ws://hub' });
+    snaps.record({ id: 'snap-1', owner: admin.id, source: 'test', image: 'snap/one', bytes: 1 });
+    const job = h.jobs.submit({ run: 'true', from: { snapshot: 'snap-1' } }, admin);
+    await until(h, job.id, (s) => s === 'starting');
+    const own = h.backend.containers.find((x) => x.ref.jobId === job.id)!;
+    expect(own.spec.image).toBe('snap/one');
+    expect(h.store.get(job.id)!.containerId).not.toBe(c.ref.id);
+  });
+});
+
+describe('recovery judges a container by the hub\'s records', () => {
+  it('finds a job\'s pooled container by its id, whatever its labels say', () => {
+    const job = { id: 'j1', state: 'running', containerId: 'c9' } as never;
+    const [step] = recoveryPlan([job], [{ id: 'c9', jobId: 'pool:p1', pool: 'default', running: true }]);
+    expect(step).toMatchObject({ action: 'reattach', container: { id: 'c9' } });
+  });
+});
+
+describe('nothing a caller does to a named agent ends the hub', () => {
+  let unhandled: unknown[];
+  const onUnhandled = (err: unknown) => unhandled.push(err);
+  beforeEach(() => {
+    unhandled = [];
+    process.on('unhandledRejection', onUnhandled);
+  });
+  afterEach(() => {
+    process.off('unhandledRejection', onUnhandled);
+  });
+
+  async function runningAgent(h: Hub, name: string) {
+    const agent = h.agents.create({ name }, admin);
+    await h.backend.started(agentLogKey(agent.id));
+    await new Promise((resolve) => setImmediate(resolve));
+    h.agents.attach(h.backend.tokenOf(agentLogKey(agent.id)), new FakeLink());
+    return agent;
+  }
+
+  it('takes a start and a destroy sent together one after the other: the agent is gone, no container is left, the hub goes on', async () => {
+    const h = hub();
+    const agent = await runningAgent(h, 'twice');
+    await h.agents.stop('twice', admin);
+    const starting = h.agents.start('twice', admin);
+    const destroying = h.agents.destroy('twice', admin, { keepVolume: true });
+    await Promise.all([starting, destroying]);
+    // The boot queued before the destroy ran first; the destroy then removed what it started.
+    await until(h, h.jobs.submit({ run: 'true' }, admin).id, (s) => s === 'starting');
+    expect(() => h.agents.get('twice', admin)).toThrow(/no agent named twice/);
+    const left = h.backend.containers.filter((c) => c.spec.agent?.id === agent.id && !c.removed);
+    expect(left).toEqual([]);
+    expect(unhandled).toEqual([]);
+  });
+
+  it('ends an agent whose engine loses its container with that reason, and keeps serving', async () => {
+    class LosingBackend extends FakeBackend {
+      lose?: (err: Error) => void;
+      override wait(ref: ContainerRef) {
+        if (!ref.jobId.startsWith('agent:')) return super.wait(ref);
+        return new Promise<{ exitCode: number }>((_, reject) => (this.lose = reject));
+      }
+    }
+    const backend = new LosingBackend();
+    const h = hub(backend);
+    await runningAgent(h, 'lost');
+    backend.lose!(new Error('no such container'));
+    const agent = await when(h, agentLogKey(h.agents.get('lost').id), () => {
+      const a = h.agents.get('lost');
+      return a.state === 'error' ? a : undefined;
+    });
+    expect(agent.reason).toMatch(/the engine lost track of its container: no such container/);
+    expect(h.jobs.submit({ run: 'true' }, admin).state).toBe('queued');
+    expect(unhandled).toEqual([]);
   });
 });

@@ -121,8 +121,9 @@ export class DockerBackend implements Backend {
       [LABELS.job]: spec.jobId,
       [LABELS.hub]: spec.hubId,
       [LABELS.profile]: profile.name,
-      ...(spec.agent ? { [LABELS.agent]: spec.agent.id } : {}),
-      ...(spec.pool ? { [LABELS.pool]: spec.pool } : {}),
+      // Always set, empty when not: a container inherits its image's labels, and a snapshot's image carries those of the container it was taken from.
+      [LABELS.agent]: spec.agent?.id ?? '',
+      [LABELS.pool]: spec.pool ?? '',
     };
     // A named agent's /workspace outlives its container; labelled so that its hub can find it.
     if (spec.agent) await this.docker.createVolume({ Name: spec.agent.volume, Labels: { [LABELS.hub]: spec.hubId, [LABELS.agent]: spec.agent.id } });
