@@ -24,7 +24,7 @@ import type { Snapshots } from './snapshots.js';
 import type { HubMetrics } from './metrics.js';
 import { requireScope } from './principal.js';
 import type { AgentService } from './agents/service.js';
-import type { EventBus } from './jobs/event-bus.js';
+import type { EventBus } from './events/event-bus.js';
 import type { EventLog } from './store/events.js';
 import { auditEntry, worthAuditing, type AuditLog } from './audit.js';
 import type { TokenStore } from './store/tokens.js';

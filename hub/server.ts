@@ -7,8 +7,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
-import { agentChannel } from './agents/agent-channel.js';
-import { rejectUpgrade, type UpgradeHandler } from './agents/upgrade.js';
+import { agentChannel } from './api/agent-channel.js';
+import { rejectUpgrade, type UpgradeHandler } from './api/upgrade.js';
 import { eventStream, EVENTS_PATH } from './api/event-stream.js';
 import { shellStream, SHELL_PATH } from './api/shell-stream.js';
 import { createApp } from './app.js';
@@ -16,7 +16,7 @@ import { DockerBackend } from './backend/docker/backend.js';
 import { AGENT_SOCKET_NAME, type NetworkStatus } from './backend/types.js';
 import type { HubConfig } from './config.js';
 import { HubError } from './errors.js';
-import { EventBus } from './jobs/event-bus.js';
+import { EventBus } from './events/event-bus.js';
 import { JobService } from './jobs/service.js';
 import { AgentService } from './agents/service.js';
 import { AgentStore } from './store/agents.js';
@@ -88,6 +88,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const jobs = new JobService({ config, hubId, store, bus, backend, profiles, workspaces, workspaceOwners, snapshots, links, log, onState: (job, state) => metrics.jobState(job, state) });
   const agentStore = new AgentStore(db);
   const agents = new AgentService({ config, hubId, agents: agentStore, store, bus, backend, profiles, jobs, snapshots, log });
+  jobs.useAgents(agents);
   metrics.readFrom({
     jobsByState: () => store.countUnfinished(),
     agentsByState: () => agentStore.list().reduce<Record<string, number>>((n, a) => ({ ...n, [a.state]: (n[a.state] ?? 0) + 1 }), {}),

@@ -7,16 +7,16 @@ import { randomUUID } from 'node:crypto';
 import type { AgentRequest, AgentView, HubMessage, StepMessage, DoneMessage } from '../../schemas/types.gen.js';
 import type { OutputFrame } from '../../schemas/agent-frame.js';
 import { SNAPSHOT_REPO, type Backend, type ContainerRef } from '../backend/types.js';
-import { runtimeEnv } from '../jobs/runtime-env.js';
+import { runtimeEnv } from '../sandboxes/runtime-env.js';
 import type { HubConfig } from '../config.js';
 import { HubError } from '../errors.js';
-import type { EventBus } from '../jobs/event-bus.js';
-import type { AgentLink, JobService, RuntimeSession } from '../jobs/service.js';
+import type { EventBus } from '../events/event-bus.js';
+import type { ConnectedContainer, RuntimeLink, RuntimeSession } from '../sandboxes/runtime-link.js';
 import { canSee, isAdmin, requireScope, type Principal } from '../principal.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
 import type { Agent, AgentPatch, AgentStore } from '../store/agents.js';
 import { agentLogKey, type NewEvent } from '../store/events.js';
-import type { JobStore } from '../store/jobs.js';
+import type { Job, JobStore } from '../store/jobs.js';
 import type { Snapshots } from '../snapshots.js';
 import type { Snapshot } from '../store/snapshots.js';
 import { hashToken, newSecret } from '../store/tokens.js';
@@ -24,6 +24,18 @@ import { HealthHistory } from './health-history.js';
 
 /** How often idle agents are looked for. */
 const IDLE_SWEEP_MS = 1000;
+
+/**
+ * What the agents need of the jobs that run on them, given by the composition root
+ * (the job service): named agents hold a sandbox and lend it to one job at a time,
+ * and never import the jobs layer above them.
+ */
+export interface AgentJobs {
+  runOnAgent(job: Job, target: ConnectedContainer): void;
+  agentReport(jobId: string, msg: StepMessage | DoneMessage | OutputFrame): unknown;
+  endOnAgent(jobId: string, reason: string): Promise<void>;
+  cancel(id: string, principal: undefined, reason: string): Promise<unknown>;
+}
 
 export interface AgentServiceDeps {
   config: HubConfig;
@@ -33,7 +45,7 @@ export interface AgentServiceDeps {
   bus: EventBus;
   backend: Backend;
   profiles: ProfileRegistry;
-  jobs: JobService;
+  jobs: AgentJobs;
   snapshots: Snapshots;
   log: (msg: string) => void;
 }
@@ -44,7 +56,7 @@ const SNAPSHOT_TIMEOUT_MS = 5 * 60_000;
 /** What the hub holds for an agent whose container runs. */
 interface Live {
   ref: ContainerRef;
-  link?: AgentLink;
+  link?: RuntimeLink;
   /** The last message counter of its runtime seen. */
   seq: number;
   /** Open shells: an agent with one is not idle. */
@@ -80,7 +92,6 @@ export class AgentService {
   private stopped = false;
 
   constructor(private readonly deps: AgentServiceDeps) {
-    deps.jobs.useAgents(this);
     this.idleSweep = setInterval(() => this.detached('the idle sweep', this.stopIdle()), IDLE_SWEEP_MS);
     this.idleSweep.unref();
   }
@@ -212,7 +223,7 @@ export class AgentService {
   // ── the runtime's connection (called by the job service's agent channel) ──
 
   /** A runtime proved itself with its agent's one-time token or its session token; undefined when the token is not an agent's. */
-  attach(token: string, link: AgentLink): RuntimeSession | undefined {
+  attach(token: string, link: RuntimeLink): RuntimeSession | undefined {
     const { agents } = this.deps;
     const agent = agents.byToken(hashToken(token));
     if (!agent) return undefined;

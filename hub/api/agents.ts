@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { Hono } from 'hono';
 import { agentView, type AgentService } from '../agents/service.js';
 import { HubError, validationError } from '../errors.js';
-import type { EventBus } from '../jobs/event-bus.js';
+import type { EventBus } from '../events/event-bus.js';
 import { agentLogKey, toWire, type EventLog } from '../store/events.js';
 import { validateAgentRequest } from '../validation.js';
 import type { Snapshots } from '../snapshots.js';

@@ -4,13 +4,13 @@
 // holds at most one page in memory and a late one gets the same, once.
 import { WebSocketServer, type WebSocket } from 'ws';
 import { HubError } from '../errors.js';
-import type { EventBus } from '../jobs/event-bus.js';
+import type { EventBus } from '../events/event-bus.js';
 import { isFinalStatus, isTerminal } from '../jobs/lifecycle.js';
 import { followLog } from '../jobs/log-cursor.js';
 import type { JobService } from '../jobs/service.js';
 import { toWire, type EventLog } from '../store/events.js';
 import { credentialsOf, type Authenticator } from '../auth.js';
-import { rejectUpgrade, type UpgradeHandler } from '../agents/upgrade.js';
+import { rejectUpgrade, type UpgradeHandler } from './upgrade.js';
 import { auditEntry, worthAuditing, type AuditLog } from '../audit.js';
 import { requireScope, type Principal } from '../principal.js';
 import type { StreamRegistry } from './stream-registry.js';

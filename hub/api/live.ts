@@ -16,7 +16,7 @@ import type { TaskStats } from '../../schemas/types.gen.js';
 import type { HealthReport, LiveOverview } from '../../schemas/live.js';
 import { agentView, type AgentService } from '../agents/service.js';
 import { HubError } from '../errors.js';
-import type { EventBus } from '../jobs/event-bus.js';
+import type { EventBus } from '../events/event-bus.js';
 import { isFinalStatus, isTerminal } from '../jobs/lifecycle.js';
 import { followLog } from '../jobs/log-cursor.js';
 import type { JobService } from '../jobs/service.js';

@@ -10,7 +10,7 @@ import type { Backend, ContainerRef, ExecSession } from '../backend/types.js';
 import { HubError } from '../errors.js';
 import type { JobService } from '../jobs/service.js';
 import type { AgentService } from '../agents/service.js';
-import { rejectUpgrade, type UpgradeHandler } from '../agents/upgrade.js';
+import { rejectUpgrade, type UpgradeHandler } from './upgrade.js';
 import { auditEntry, worthAuditing, type AuditLog } from '../audit.js';
 import { requireScope, type Principal } from '../principal.js';
 import type { StreamRegistry } from './stream-registry.js';

@@ -3,13 +3,13 @@
 // (its deadline, the wait for the runtime to dial in, a cancel's grace). The record
 // owns its timers: setting one replaces the last of that name, and end() clears all.
 import type { ContainerRef } from '../backend/types.js';
-import type { AgentLink } from './service.js';
+import type { RuntimeLink } from '../sandboxes/runtime-link.js';
 
 export type TimerName = 'deadline' | 'connect' | 'cancel';
 
 export class ActiveJob {
   ref?: ContainerRef;
-  agent?: AgentLink;
+  agent?: RuntimeLink;
   ending = false;
   timedOutStep?: number;
   /** Set while its snapshot is taken: a cancel stops the wait for it. */

@@ -4,7 +4,7 @@
 // the same events, once, in order. Shared by the job's WebSocket and the dashboard's
 // live feed.
 import type { EventLog, StoredEvent } from '../store/events.js';
-import type { EventBus } from './event-bus.js';
+import type { EventBus } from '../events/event-bus.js';
 
 const PAGE = 64;
 

@@ -6,11 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Profile } from '../../schemas/types.gen.js';
 import type { Backend, ContainerRef } from '../backend/types.js';
-import { runtimeEnv } from './runtime-env.js';
+import { runtimeEnv } from '../sandboxes/runtime-env.js';
 import type { HubConfig } from '../config.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
 import { hashToken, newSecret } from '../store/tokens.js';
-import type { AgentLink, AgentTarget, RuntimeSession } from './service.js';
+import type { ConnectedContainer, RuntimeLink, RuntimeSession } from '../sandboxes/runtime-link.js';
 import type { OutputFrame } from '../../schemas/agent-frame.js';
 import type { DoneMessage, StepMessage } from '../../schemas/types.gen.js';
 
@@ -28,7 +28,7 @@ interface Pooled {
   /** The session secret's hash its runtime was given: what a reconnect proves itself with. */
   sessionHash?: string;
   ref?: ContainerRef;
-  link?: AgentLink;
+  link?: RuntimeLink;
   image: string;
   seq: number;
   startedAt: number;
@@ -49,7 +49,7 @@ export interface PoolDeps {
   /** A pooled container's runtime reported for the job it was given. */
   report(jobId: string, msg: StepMessage | DoneMessage | OutputFrame): void;
   /** A pooled container given to `jobId` has its runtime on `link`, proving itself with `sessionHash` (given, or back after its connection dropped). */
-  connected(jobId: string, link: AgentLink, sessionHash: string): void;
+  connected(jobId: string, link: RuntimeLink, sessionHash: string): void;
   /** A pooled container died under its job. */
   lost(jobId: string, reason: string): void;
 }
@@ -96,7 +96,7 @@ export class WarmPool {
   }
 
   /** A connected, never-used container for a job of `profile`, handed over to `jobId`. */
-  take(profile: string, jobId: string): AgentTarget | undefined {
+  take(profile: string, jobId: string): ConnectedContainer | undefined {
     const m = [...this.members.values()].find((x) => x.profile === profile && !x.job && x.link && x.ref);
     if (!m) return undefined;
     m.job = jobId;
@@ -115,7 +115,7 @@ export class WarmPool {
    * A runtime of a pooled container dialled in: with its one-time token (spent
    * here), or with the session secret it was given, after its connection dropped.
    */
-  attach(token: string, link: AgentLink): RuntimeSession | undefined {
+  attach(token: string, link: RuntimeLink): RuntimeSession | undefined {
     const hash = hashToken(token);
     const m = [...this.members.values()].find((x) => x.tokenHash === hash || x.sessionHash === hash);
     if (!m || this.stopped) return undefined;

@@ -15,13 +15,16 @@ import type { WorkspaceOwners } from '../store/workspace-owners.js';
 import { canSee, describe, isAdmin, requireScope, type Principal } from '../principal.js';
 import { snapshotUrl, type Links } from '../links.js';
 import type { Snapshots } from '../snapshots.js';
-import type { EventBus } from './event-bus.js';
+import type { EventBus } from '../events/event-bus.js';
 import { canTransition, isTerminal } from './lifecycle.js';
 import { jobSpec } from './job-spec.js';
 import { ActiveJob } from './active-job.js';
-import { runtimeEnv } from './runtime-env.js';
+import { runtimeEnv } from '../sandboxes/runtime-env.js';
 import { WarmPool } from './pool.js';
 import { recoveryPlan } from './recovery.js';
+import type { ConnectedContainer, RuntimeLink, RuntimeSession } from '../sandboxes/runtime-link.js';
+
+export type { ConnectedContainer, RuntimeLink, RuntimeSession };
 
 /** How long the hub waits for a runtime, past what the runtime enforces itself. */
 export interface Graces {
@@ -36,38 +39,13 @@ const GRACES: Graces = { deadlineMs: 10_000, cancelMs: 5_000 };
 /** How long a job's end may wait for its snapshot. */
 const SNAPSHOT_TIMEOUT_MS = 5 * 60_000;
 
-/** What the agent channel can do with one connected runtime. */
-export interface AgentLink {
-  send(msg: HubMessage): void;
-  close(code: number, reason: string): void;
-}
-
-/** A connected runtime as the agent channel drives it: a one-shot job's, or a named agent's. */
-export interface RuntimeSession {
-  /** For the hub's log: `job …` or `agent …`. */
-  label: string;
-  report(msg: StepMessage | DoneMessage | OutputFrame): void;
-  health(h: { memoryBytes: number; cpuPercent: number }): void;
-  detach(): void;
-}
-
 /** What the job service needs of the named agents (agents/service.ts). */
 export interface AgentHooks {
-  attach(token: string, link: AgentLink): RuntimeSession | undefined;
+  attach(token: string, link: RuntimeLink): RuntimeSession | undefined;
   forJob(name: string, principal: Principal): { id: string; profile: string; env: Record<string, string> };
   jobEnded(agentId: string, jobId: string, state: string): void;
   dispatch(agentId: string): void;
   owns(agentId: string): boolean;
-}
-
-/** A named agent's container and runtime, lent to one of its jobs. */
-export interface AgentTarget {
-  link: AgentLink;
-  ref: ContainerRef;
-  /** The runtime's message counter so far: the job's messages come after it. */
-  seq: number;
-  image: string;
-  env: Record<string, string>;
 }
 
 export interface JobServiceDeps {
@@ -220,7 +198,7 @@ export class JobService {
   // ── agents ─────────────────────────────────────────────────────────────────
 
   /** A runtime proved itself with its one-time token or its session token: a one-shot job's or a named agent's. */
-  attach(token: string, link: AgentLink): RuntimeSession {
+  attach(token: string, link: RuntimeLink): RuntimeSession {
     const { store } = this.deps;
     const job = store.byAgentToken(hashToken(token));
     if (!job) {
@@ -250,7 +228,7 @@ export class JobService {
   }
 
   /** Runs a queued job on a named agent that is free: its container, its connected runtime. */
-  runOnAgent(job: Job, target: AgentTarget): void {
+  runOnAgent(job: Job, target: ConnectedContainer): void {
     if (this.stopped) return;
     const a = new ActiveJob(job.id, job.owner ?? '', target.seq, this.deps.store.outputUsage(job.id), job.agent!);
     this.active.set(job.id, a);
@@ -258,7 +236,7 @@ export class JobService {
   }
 
   /** Runs a job on a container whose runtime is connected already: a named agent's, or one from the warm pool. */
-  private async runOn(job: Job, a: ActiveJob, target: AgentTarget): Promise<void> {
+  private async runOn(job: Job, a: ActiveJob, target: ConnectedContainer): Promise<void> {
     a.ref = target.ref;
     a.agent = target.link;
     const deadlineAt = Date.now() + job.spec.timeout * 1000 + this.graces.deadlineMs;

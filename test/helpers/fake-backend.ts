@@ -4,7 +4,7 @@
 // container would give its runtime is kept, so a test can dial in as that runtime.
 import type { Profile } from '../../schemas/types.gen.js';
 import type { Backend, ContainerInfo, ContainerRef, ContainerSpec, ExecOptions, ExecSession } from '../../hub/backend/types.js';
-import type { AgentLink } from '../../hub/jobs/service.js';
+import type { RuntimeLink } from '../../hub/sandboxes/runtime-link.js';
 import type { HubMessage } from '../../schemas/types.gen.js';
 
 export interface FakeContainer {
@@ -128,7 +128,7 @@ export class FakeBackend implements Backend {
 }
 
 /** The runtime's end of the agent channel, as a test plays it: what the hub sent, and whether it closed. */
-export class FakeLink implements AgentLink {
+export class FakeLink implements RuntimeLink {
   readonly sent: HubMessage[] = [];
   closed?: { code: number; reason: string };
   send(msg: HubMessage) {

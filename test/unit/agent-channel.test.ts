@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { agentChannel, type AgentSessions } from '../../hub/agents/agent-channel.js';
+import { agentChannel, type AgentSessions } from '../../hub/api/agent-channel.js';
 import { encodeOutputFrame } from '../../schemas/agent-frame.js';
 
 let server: Server;

@@ -7,7 +7,7 @@ import { contentTag } from '../../hub/backend/docker/images.js';
 import { negotiate } from '../../hub/backend/docker/connect.js';
 import { missingCapabilities, parseMemory } from '../../hub/backend/docker/backend.js';
 import { loadConfig } from '../../hub/config.js';
-import { EventBus } from '../../hub/jobs/event-bus.js';
+import { EventBus } from '../../hub/events/event-bus.js';
 import { canTransition, isTerminal, TRANSITIONS } from '../../hub/jobs/lifecycle.js';
 import { openDb, hubId } from '../../hub/store/db.js';
 import { EventLog, toWire } from '../../hub/store/events.js';

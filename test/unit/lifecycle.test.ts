@@ -10,7 +10,7 @@ import type { JobState } from '../../schemas/types.gen.js';
 import { AgentService } from '../../hub/agents/service.js';
 import type { ContainerRef } from '../../hub/backend/types.js';
 import { loadConfig } from '../../hub/config.js';
-import { EventBus } from '../../hub/jobs/event-bus.js';
+import { EventBus } from '../../hub/events/event-bus.js';
 import { jobSpec } from '../../hub/jobs/job-spec.js';
 import { recoveryPlan } from '../../hub/jobs/recovery.js';
 import { JobService, type RuntimeSession } from '../../hub/jobs/service.js';
@@ -61,6 +61,7 @@ function hub(backend = new FakeBackend(), env: Record<string, string> = {}): Hub
     graces: { deadlineMs: 300, cancelMs: 300 },
   });
   const agents = new AgentService({ config, hubId: 'unit', agents: new AgentStore(db), store, bus, backend, profiles, jobs, snapshots, log: () => {} });
+  jobs.useAgents(agents);
   const h: Hub = {
     db, jobs, agents, store, events, bus, backend,
     close: () => {

@@ -4,7 +4,8 @@ import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { decodeOutputFrame } from '../../schemas/agent-frame.js';
 import { HubError } from '../errors.js';
-import type { AgentLink, JobService, RuntimeSession } from '../jobs/service.js';
+import type { JobService } from '../jobs/service.js';
+import type { RuntimeLink, RuntimeSession } from '../sandboxes/runtime-link.js';
 import { validateAgentMessage } from '../validation.js';
 import { bearerToken, type UpgradeHandler, rejectUpgrade } from './upgrade.js';
 
@@ -31,7 +32,7 @@ export function agentChannel(jobs: AgentSessions, log: (msg: string) => void, li
     let label = 'a runtime not attached yet';
     // ws reports a frame past maxPayload (or a malformed one) here, then closes with its code (1009, 1002); unheard, it would throw.
     ws.on('error', (err) => log(`${label}: agent channel closed: ${err.message} (frames up to ${limits.maxFrameBytes} bytes, DOCKER_AGENT_MAX_AGENT_FRAME_BYTES)`));
-    const link: AgentLink = {
+    const link: RuntimeLink = {
       send: (msg) => ws.send(JSON.stringify(msg)),
       close: (code, reason) => ws.close(code, reason),
     };
