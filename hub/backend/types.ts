@@ -70,6 +70,24 @@ export interface NetworkStatus {
   problem?: string;
 }
 
+/**
+ * The engine, as every holder of a sandbox drives it. The order of calls for one
+ * container:
+ *
+ *   info()                      once at start (and by /health), any time after
+ *   jobNetwork()                once before the first `bridge` container; may repeat
+ *   prepare(profile)            before start(); may repeat (cached by content)
+ *   start(spec) → ref           once per container; the runtime then dials the hub
+ *   putWorkspace(ref)           after start(), for a pooled container given its job
+ *   wait(ref), logs(ref)        any time after start(); wait() resolves once it stops
+ *   exec(ref), snapshot(ref)    while it exists (exec while it runs)
+ *   destroy(ref)                last; must not fail if already invoked, or the container is gone
+ *   list(hubId)                 any time: what a restarted hub finds of its own
+ *
+ * Removals (destroy, removeImage, removeVolume) are idempotent: a thing already gone
+ * is no error. What a container *is* comes from the hub's records, not from list()'s
+ * labels alone, which a snapshot's image may have passed on.
+ */
 export interface Backend {
   readonly name: string;
   /** Reachability and version of the engine; throws ENGINE_UNAVAILABLE. */
@@ -82,8 +100,9 @@ export interface Backend {
   pruneImages(opts: { keep: Set<string>; olderThan: Date; maxBytes: number; dryRun: boolean }): Promise<string[]>;
   /** Creates (or finds) this hub's job network and fences it off as far as the hub may; may repeat. `bridge` jobs need it first. */
   jobNetwork(opts: { hubId: string; allowTcpPorts: number[] }): Promise<NetworkStatus>;
+  /** Creates and starts one container with the hardened options (docker/container-options.ts); not repeated for a spec. */
   start(spec: ContainerSpec): Promise<ContainerRef>;
-  /** Resolves when the container stops. */
+  /** Resolves when the container stops (exit code -1 when it is gone); rejects only when the engine cannot say. */
   wait(ref: ContainerRef): Promise<{ exitCode: number }>;
   /** The last lines the container printed itself (the runtime's own messages). */
   logs(ref: ContainerRef, tail: number): Promise<string>;
@@ -103,6 +122,7 @@ export interface Backend {
   removeVolume(name: string): Promise<void>;
   /** A process with a TTY in a running container (an interactive shell); NOT_RUNNING when it does not run. */
   exec(ref: ContainerRef, opts: ExecOptions): Promise<ExecSession>;
+  /** Stops and removes the container; no error when it is gone, and may repeat. */
   destroy(ref: ContainerRef): Promise<void>;
   /** Every container this hub started that still exists. */
   list(hubId: string): Promise<ContainerInfo[]>;

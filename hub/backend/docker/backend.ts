@@ -13,6 +13,7 @@ import { ensureJobNetwork, removeJobNetwork } from './network.js';
 import { ImageBuilder } from './images.js';
 import { ownedArchive } from '../../workspaces.js';
 import { userIds } from '../../profiles/user.js';
+import { containerOptions, parseMemory } from './container-options.js';
 
 export interface DockerBackendOptions {
   baseImage: string;
@@ -37,14 +38,7 @@ function readCerts(dir: string | undefined): Map<string, Buffer> {
   return certs;
 }
 
-const DEFAULTS = { memory: '1g', cpus: 1, pids: 512 };
-
-export function parseMemory(value: string): number {
-  const m = /^([0-9]+(?:\.[0-9]+)?)([kmg]?)$/i.exec(value);
-  if (!m) throw new HubError('PROFILE_INVALID', `memory ${JSON.stringify(value)}: expected bytes or a number with k, m or g`);
-  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
-  return Math.round(Number(m[1]) * unit);
-}
+export { parseMemory };
 
 function isNotFound(err: unknown): boolean {
   return (err as { statusCode?: number }).statusCode === 404;
@@ -113,48 +107,17 @@ export class DockerBackend implements Backend {
   }
 
   async start(spec: ContainerSpec): Promise<ContainerRef> {
-    const { profile } = spec;
-    // Never Docker's default bridge: there jobs reach each other and the host.
-    if (profile.network === 'bridge' && !this.network) throw new HubError('INTERNAL', 'the job network is not set up (jobNetwork() was not called)');
-    const resources = { ...DEFAULTS, ...profile.resources };
-    const labels = {
-      [LABELS.job]: spec.jobId,
-      [LABELS.hub]: spec.hubId,
-      [LABELS.profile]: profile.name,
-      // Always set, empty when not: a container inherits its image's labels, and a snapshot's image carries those of the container it was taken from.
-      [LABELS.agent]: spec.agent?.id ?? '',
-      [LABELS.pool]: spec.pool ?? '',
-    };
+    const options = containerOptions(spec, {
+      network: this.network?.name,
+      agentSocketDir: this.opts.agentSocketDir,
+      logMaxSize: this.opts.containerLogMaxSize,
+      logMaxFiles: this.opts.containerLogMaxFiles,
+      privileged: privilegedHostConfig,
+    });
     // A named agent's /workspace outlives its container; labelled so that its hub can find it.
     if (spec.agent) await this.docker.createVolume({ Name: spec.agent.volume, Labels: { [LABELS.hub]: spec.hubId, [LABELS.agent]: spec.agent.id } });
-    const user = userIds(profile);
-    const container = await this.docker.createContainer({
-      name: `docker-agent-${spec.jobId.replace(':', '-')}`,
-      Image: spec.image,
-      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-      Labels: labels,
-      WorkingDir: '/workspace',
-      // The runtime refuses nothing here: the image's user is non-root, and a profile may only pick another uid.
-      User: `${user.uid}:${user.gid}`,
-      HostConfig: {
-        // A tiny init as PID 1 reaps the orphans of steps and lets the runtime kill(-1) all of them.
-        Init: true,
-        Memory: parseMemory(resources.memory),
-        MemorySwap: parseMemory(resources.memory),
-        NanoCpus: Math.round(resources.cpus * 1e9),
-        PidsLimit: resources.pids,
-        ...(profile.privileged ? privilegedHostConfig() : { CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'] }),
-        NetworkMode: profile.network === 'bridge' ? this.network!.name : 'none',
-        LogConfig: {
-          Type: 'json-file',
-          Config: { 'max-size': this.opts.containerLogMaxSize ?? '10m', 'max-file': String(this.opts.containerLogMaxFiles ?? 3) },
-        },
-        Binds: [
-          ...(this.opts.agentSocketDir ? [`${this.opts.agentSocketDir}:${AGENT_SOCKET_DIR_IN_CONTAINER}:ro`] : []),
-          ...(spec.agent ? [`${spec.agent.volume}:/workspace`] : []),
-        ],
-      },
-    });
+    const user = userIds(spec.profile);
+    const container = await this.docker.createContainer(options);
     try {
       if (spec.workspace) {
         await container.putArchive(ownedArchive(spec.workspace, user.uid, user.gid), { path: '/workspace' });
