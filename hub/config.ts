@@ -217,7 +217,7 @@ export function loadConfig(argv: string[] = [], env: NodeJS.ProcessEnv = process
   };
 }
 
-/** The table shown in the README and in `--help`. */
+/** The table shown in docs/configuration.md and in `--help`. */
 export function describeSettings(): string {
   return Object.values(SETTINGS)
     .map((s) => `${s.flag ? `--${s.flag}`.padEnd(20) : ''.padEnd(20)} ${s.env}`)

@@ -211,19 +211,19 @@ describe('action.yml', () => {
     expect(() => inputEnv(manifest, { 'hub-url': 'http://h', 'no-such-input': 'x' }, {})).toThrow(/inputs not declared in action.yml: no-such-input/);
   });
 
-  it('is what the README\'s input and output tables say', () => {
-    const readme = readFileSync(repoPath('README.md'), 'utf8');
+  it('is what the input and output tables in docs/action.md say', () => {
+    const doc = readFileSync(repoPath('docs/action.md'), 'utf8');
     const table = (header: string) => {
-      const start = readme.indexOf(header);
-      expect(start, `README has a table starting ${header}`).toBeGreaterThan(0);
-      const rows = readme.slice(start).split('\n').slice(2);
+      const start = doc.indexOf(header);
+      expect(start, `docs/action.md has a table starting ${header}`).toBeGreaterThan(0);
+      const rows = doc.slice(start).split('\n').slice(2);
       return rows.slice(0, rows.findIndex((r) => !r.startsWith('|'))).map((r) => r.split(' | ').map((c) => c.replace(/^\| /, '').trim()));
     };
     const inputRows = table('| input | default | |');
     expect(inputRows.map((r) => r[0]).sort()).toEqual(Object.keys(manifest.inputs).map((n) => `\`${n}\``).sort());
     for (const [name, input] of Object.entries(manifest.inputs)) {
       const cell = input.required ? '(required)' : input.default ? `\`${input.default}\`` : '—';
-      expect(inputRows.find((r) => r[0] === `\`${name}\``)![1], `README's default of ${name}`).toBe(cell);
+      expect(inputRows.find((r) => r[0] === `\`${name}\``)![1], `docs/action.md's default of ${name}`).toBe(cell);
     }
     const outputNames = table('| output | |').flatMap((r) => r[0]!.split(', '));
     expect(outputNames.sort()).toEqual(Object.keys(manifest.outputs).map((n) => `\`${n}\``).sort());
