@@ -48,8 +48,8 @@ export interface PoolDeps {
   load(): { running: number; queued: boolean };
   /** A pooled container's runtime reported for the job it was given. */
   report(jobId: string, msg: StepMessage | DoneMessage | OutputFrame): void;
-  /** A pooled container given to `jobId` has its runtime on `link`, proving itself with `sessionHash` (given, or back after its connection dropped). */
-  connected(jobId: string, link: RuntimeLink, sessionHash: string): void;
+  /** A pooled container was given to `jobId`: the job keeps its runtime's session, so a reconnect (to this hub or a restarted one) finds the job as a one-shot job's does. */
+  handOver(jobId: string, sessionHash: string): void;
   /** A pooled container died under its job. */
   lost(jobId: string, reason: string): void;
 }
@@ -100,7 +100,7 @@ export class WarmPool {
     const m = [...this.members.values()].find((x) => x.profile === profile && !x.job && x.link && x.ref);
     if (!m) return undefined;
     m.job = jobId;
-    if (m.sessionHash) this.deps.connected(jobId, m.link!, m.sessionHash);
+    this.deps.handOver(jobId, m.sessionHash!);
     setImmediate(() => this.refill());
     return { link: m.link!, ref: m.ref!, seq: m.seq, image: m.image, env: {} };
   }
@@ -126,7 +126,6 @@ export class WarmPool {
     m.tokenHash = undefined;
     m.sessionHash = hashToken(session);
     link.send({ t: 'welcome', session, acked: m.seq });
-    if (m.job) this.deps.connected(m.job, link, m.sessionHash);
     return {
       label: `pooled container ${m.id}`,
       report: (msg) => {

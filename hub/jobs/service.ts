@@ -87,12 +87,7 @@ export class JobService {
         queued: deps.store.nextQueued(1).length > 0,
       }),
       report: (jobId, msg) => void this.agentReport(jobId, msg),
-      connected: (jobId, link, sessionHash) => {
-        const a = this.active.get(jobId);
-        if (a && !a.ending) a.agent = link;
-        // Stored with the job, so its runtime can dial back in to a restarted hub as a one-shot job's does.
-        deps.store.update(jobId, { sessionHash });
-      },
+      handOver: (jobId, sessionHash) => deps.store.update(jobId, { sessionHash }),
       lost: (jobId, reason) => void this.finish(jobId, 'error', { reason, events: [{ type: 'error', code: 'AGENT_LOST', message: reason }] }),
     });
   }

@@ -13,7 +13,7 @@ import { ensureJobNetwork, removeJobNetwork } from './network.js';
 import { ImageBuilder } from './images.js';
 import { ownedArchive } from '../../workspaces.js';
 import { userIds } from '../../profiles/user.js';
-import { containerOptions, parseMemory } from './container-options.js';
+import { containerOptions } from './container-options.js';
 
 export interface DockerBackendOptions {
   baseImage: string;
@@ -37,8 +37,6 @@ function readCerts(dir: string | undefined): Map<string, Buffer> {
   for (const f of readdirSync(dir).filter((f) => f.endsWith('.crt')).sort()) certs.set(f, readFileSync(join(dir, f)));
   return certs;
 }
-
-export { parseMemory };
 
 function isNotFound(err: unknown): boolean {
   return (err as { statusCode?: number }).statusCode === 404;
