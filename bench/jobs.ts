@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HubClient, isFinalEvent, type JobRequest } from '../client/index.js';
 import { DockerBackend } from '../hub/backend/docker/backend.js';
-import { loadConfig } from '../hub/config.js';
+import { loadConfig } from '../hub/platform/config.js';
 import { ProfileRegistry } from '../hub/profiles/registry.js';
 import { startHub, type RunningHub } from '../hub/server.js';
 import { coldBreakdown, type Breakdown } from './breakdown.js';

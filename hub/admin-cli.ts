@@ -4,14 +4,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from './config.js';
-import { HubError, validationError } from './errors.js';
-import { SCOPES } from './principal.js';
+import { loadConfig } from './platform/config.js';
+import { HubError, validationError } from './platform/errors.js';
+import { SCOPES } from './platform/principal.js';
 import { openDb } from './store/db.js';
 import { OidcRepositories } from './store/oidc-repositories.js';
 import { TokenStore } from './store/tokens.js';
-import { createToken, revokeToken, tokenView } from './token-admin.js';
-import { validateTokenRequest } from './validation.js';
+import { createToken, revokeToken, tokenView } from './auth/tokens.js';
+import { validateTokenRequest } from './platform/validation.js';
 
 export const ADMIN_USAGE = `usage:
   docker-agent-hub token create --name NAME --scopes ${SCOPES.join(',')} [--expires-in-days N] [--json]

@@ -5,8 +5,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ADMIN_USAGE, adminCommand } from './admin-cli.js';
 import { DockerBackend } from './backend/docker/backend.js';
-import { describeSettings, loadConfig, type HubConfig } from './config.js';
-import { HubError } from './errors.js';
+import { describeSettings, loadConfig, type HubConfig } from './platform/config.js';
+import { HubError } from './platform/errors.js';
 import { ProfileRegistry } from './profiles/registry.js';
 import { startHub } from './server.js';
 

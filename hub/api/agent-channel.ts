@@ -3,10 +3,10 @@
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { decodeOutputFrame } from '../../schemas/agent-frame.js';
-import { HubError } from '../errors.js';
+import { HubError } from '../platform/errors.js';
 import type { JobService } from '../jobs/service.js';
 import type { RuntimeLink, RuntimeSession } from '../sandboxes/runtime-link.js';
-import { validateAgentMessage } from '../validation.js';
+import { validateAgentMessage } from '../platform/validation.js';
 import { bearerToken, type UpgradeHandler, rejectUpgrade } from './upgrade.js';
 
 export interface AgentChannelLimits {

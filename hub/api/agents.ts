@@ -4,11 +4,11 @@
 import { EventEmitter } from 'node:events';
 import { Hono } from 'hono';
 import { agentView, type AgentService } from '../agents/service.js';
-import { HubError, validationError } from '../errors.js';
+import { HubError, validationError } from '../platform/errors.js';
 import type { EventBus } from '../events/event-bus.js';
 import { agentLogKey, toWire, type EventLog } from '../store/events.js';
-import { validateAgentRequest } from '../validation.js';
-import type { Snapshots } from '../snapshots.js';
+import { validateAgentRequest } from '../platform/validation.js';
+import type { Snapshots } from '../snapshots/snapshots.js';
 import { readJson } from './body.js';
 import { needsScope, type HubEnv } from './env.js';
 import type { StreamRegistry } from './stream-registry.js';

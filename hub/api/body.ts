@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { HubError } from '../errors.js';
+import { HubError } from '../platform/errors.js';
 
 /** The request body as JSON, or a 400 that says why it is not. */
 export async function readJson(c: Context): Promise<unknown> {

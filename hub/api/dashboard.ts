@@ -6,8 +6,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Hono, type Context } from 'hono';
-import { HubError } from '../errors.js';
-import { repoPath } from '../paths.js';
+import { HubError } from '../platform/errors.js';
+import { repoPath } from '../platform/paths.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

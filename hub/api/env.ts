@@ -1,8 +1,8 @@
 // What the API's middleware hands the routes: the caller, as auth found it; and the
 // one guard every route group puts first: the scope its routes need.
 import type { MiddlewareHandler } from 'hono';
-import { HubError } from '../errors.js';
-import { requireScope, type Principal, type Scope } from '../principal.js';
+import { HubError } from '../platform/errors.js';
+import { requireScope, type Principal, type Scope } from '../platform/principal.js';
 
 export type HubEnv = { Variables: { principal: Principal } };
 

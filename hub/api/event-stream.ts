@@ -3,16 +3,16 @@
 // page, sends it, waits for the socket to drain and reads on, so a slow client
 // holds at most one page in memory and a late one gets the same, once.
 import { WebSocketServer, type WebSocket } from 'ws';
-import { HubError } from '../errors.js';
+import { HubError } from '../platform/errors.js';
 import type { EventBus } from '../events/event-bus.js';
 import { isFinalStatus, isTerminal } from '../jobs/lifecycle.js';
 import { followLog } from '../jobs/log-cursor.js';
 import type { JobService } from '../jobs/service.js';
 import { toWire, type EventLog } from '../store/events.js';
-import { credentialsOf, type Authenticator } from '../auth.js';
+import { credentialsOf, type Authenticator } from '../auth/authenticator.js';
 import { rejectUpgrade, type UpgradeHandler } from './upgrade.js';
-import { auditEntry, worthAuditing, type AuditLog } from '../audit.js';
-import { requireScope, type Principal } from '../principal.js';
+import { auditEntry, worthAuditing, type AuditLog } from '../auth/audit.js';
+import { requireScope, type Principal } from '../platform/principal.js';
 import type { StreamRegistry } from './stream-registry.js';
 
 const HIGH_WATER = 1024 * 1024;

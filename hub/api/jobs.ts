@@ -2,12 +2,12 @@
 import { Hono } from 'hono';
 import { Readable } from 'node:stream';
 import type { JobState, JobView } from '../../schemas/types.gen.js';
-import { HubError, validationError } from '../errors.js';
+import { HubError, validationError } from '../platform/errors.js';
 import { ALL_STATES } from '../jobs/lifecycle.js';
 import type { JobService } from '../jobs/service.js';
 import type { Job } from '../store/jobs.js';
-import { validateJobRequest } from '../validation.js';
-import { snapshotUrl, type Links } from '../links.js';
+import { validateJobRequest } from '../platform/validation.js';
+import { snapshotUrl, type Links } from '../platform/links.js';
 import { readJson } from './body.js';
 import { fullParam, needsScope, type HubEnv } from './env.js';
 

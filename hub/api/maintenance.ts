@@ -4,15 +4,15 @@
 // it removed (or would, with dryRun).
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { validationError } from '../errors.js';
+import { validationError } from '../platform/errors.js';
 import type { JobService } from '../jobs/service.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
 import type { Backend } from '../backend/types.js';
 import type { JobStore } from '../store/jobs.js';
-import type { WorkspaceStore } from '../workspaces.js';
+import type { WorkspaceStore } from '../workspaces/uploads.js';
 import { readJson } from './body.js';
 import type { HubEnv } from './env.js';
-import { requireScope } from '../principal.js';
+import { requireScope } from '../platform/principal.js';
 import type { WorkspaceOwners } from '../store/workspace-owners.js';
 
 const PruneRequest = z.strictObject({

@@ -1,12 +1,12 @@
 // /v1/profiles: what profiles there are, one in full, and a check of a profile
 // before it is saved into the profiles folder.
 import { Hono } from 'hono';
-import { HubError } from '../errors.js';
+import { HubError } from '../platform/errors.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
-import { validateProfile } from '../validation.js';
+import { validateProfile } from '../platform/validation.js';
 import { readJson } from './body.js';
 import type { HubEnv } from './env.js';
-import { hasScope, type Principal } from '../principal.js';
+import { hasScope, type Principal } from '../platform/principal.js';
 
 export function profilesRoutes(profiles: ProfileRegistry, allowPrivileged: boolean) {
   const app = new Hono<HubEnv>();

@@ -5,11 +5,11 @@
 import { Hono } from 'hono';
 import { deleteCookie, setCookie } from 'hono/cookie';
 import type { SessionView } from '../../schemas/types.gen.js';
-import { sameOrigin, SESSION_COOKIE, sessionSecretOf, tokenPrincipal, type Authenticator } from '../auth.js';
-import { HubError, validationError } from '../errors.js';
-import type { Principal } from '../principal.js';
+import { sameOrigin, SESSION_COOKIE, sessionSecretOf, tokenPrincipal, type Authenticator } from '../auth/authenticator.js';
+import { HubError, validationError } from '../platform/errors.js';
+import type { Principal } from '../platform/principal.js';
 import type { SessionStore } from '../store/sessions.js';
-import { validateSignIn } from '../validation.js';
+import { validateSignIn } from '../platform/validation.js';
 import { readJson } from './body.js';
 import type { HubEnv } from './env.js';
 

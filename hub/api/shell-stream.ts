@@ -5,14 +5,14 @@
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { parseShellSize, readShellFrame, SHELL_CHANNEL, SHELL_PROTOCOL, shellFrame, type ShellSize } from '../../schemas/shell-frame.js';
-import { credentialsOf, type Authenticator } from '../auth.js';
+import { credentialsOf, type Authenticator } from '../auth/authenticator.js';
 import type { Backend, ContainerRef, ExecSession } from '../backend/types.js';
-import { HubError } from '../errors.js';
+import { HubError } from '../platform/errors.js';
 import type { JobService } from '../jobs/service.js';
 import type { AgentService } from '../agents/service.js';
 import { rejectUpgrade, type UpgradeHandler } from './upgrade.js';
-import { auditEntry, worthAuditing, type AuditLog } from '../audit.js';
-import { requireScope, type Principal } from '../principal.js';
+import { auditEntry, worthAuditing, type AuditLog } from '../auth/audit.js';
+import { requireScope, type Principal } from '../platform/principal.js';
 import type { StreamRegistry } from './stream-registry.js';
 
 export const SHELL_PATH = /^\/v1\/(jobs|agents)\/([^/]+)\/shell$/;

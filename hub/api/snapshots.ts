@@ -3,7 +3,7 @@
 // is a 404 like a missing one; admin sees all.
 import { Hono } from 'hono';
 import { Readable } from 'node:stream';
-import type { Snapshots } from '../snapshots.js';
+import type { Snapshots } from '../snapshots/snapshots.js';
 import { fullParam, needsScope, type HubEnv } from './env.js';
 
 export function snapshotsRoutes(snapshots: Snapshots) {

@@ -2,10 +2,10 @@
 // per profile) of the caller's jobs, everyone's for admin.
 import { Hono } from 'hono';
 import type { TaskStats } from '../../schemas/types.gen.js';
-import { HubError } from '../errors.js';
-import { isAdmin, type Principal } from '../principal.js';
+import { HubError } from '../platform/errors.js';
+import { isAdmin, type Principal } from '../platform/principal.js';
 import type { JobStore } from '../store/jobs.js';
-import { taskStats } from '../stats.js';
+import { taskStats } from '../jobs/stats.js';
 import { needsScope, type HubEnv } from './env.js';
 
 const MAX_HOURS = 168;

@@ -1,7 +1,7 @@
 // The open event streams, by the principal that opened them, so a token that is
 // revoked or runs out ends its streams too: at once when revoked through the API,
 // within a second otherwise (revoked from the command line, or expired).
-import type { Principal } from '../principal.js';
+import type { Principal } from '../platform/principal.js';
 
 /** An open stream: a WebSocket, or the dashboard's live feed. */
 export interface Stream {

@@ -2,10 +2,10 @@
 // is in the answer to its POST and nowhere else. Revoking ends the token's open
 // event streams too.
 import { Hono } from 'hono';
-import { validationError } from '../errors.js';
+import { validationError } from '../platform/errors.js';
 import type { TokenStore } from '../store/tokens.js';
-import { createToken, revokeToken, tokenView } from '../token-admin.js';
-import { validateTokenRequest } from '../validation.js';
+import { createToken, revokeToken, tokenView } from '../auth/tokens.js';
+import { validateTokenRequest } from '../platform/validation.js';
 import { readJson } from './body.js';
 import { needsScope, type HubEnv } from './env.js';
 

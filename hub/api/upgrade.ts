@@ -1,8 +1,8 @@
 // Shared pieces for WebSocket upgrades on the hub's HTTP servers.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { parseBearer } from '../auth.js';
-import type { HubError } from '../errors.js';
+import { parseBearer } from '../auth/authenticator.js';
+import type { HubError } from '../platform/errors.js';
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 

@@ -5,10 +5,10 @@
 import { Hono } from 'hono';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { HubError } from '../errors.js';
-import type { WorkspaceStore } from '../workspaces.js';
+import { HubError } from '../platform/errors.js';
+import type { WorkspaceStore } from '../workspaces/uploads.js';
 import type { WorkspaceOwners } from '../store/workspace-owners.js';
-import { requireScope } from '../principal.js';
+import { requireScope } from '../platform/principal.js';
 import type { HubEnv } from './env.js';
 
 export function workspacesRoutes(workspaces: WorkspaceStore, owners: WorkspaceOwners, maxBytes: number) {

@@ -2,7 +2,7 @@
 // `steps` or a JSON task), their env and limits. Pure: no store, no engine, no
 // principal; the job service checks who may ask for what before and after.
 import type { JobRequest } from '../../schemas/types.gen.js';
-import { HubError } from '../errors.js';
+import { HubError } from '../platform/errors.js';
 import type { JobSpec } from '../store/jobs.js';
 
 export const DEFAULT_TIMEOUT_S = 3600;

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Profile } from '../../schemas/types.gen.js';
 import type { Backend, ContainerRef } from '../backend/types.js';
 import { runtimeEnv } from '../sandboxes/runtime-env.js';
-import type { HubConfig } from '../config.js';
+import type { HubConfig } from '../platform/config.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
 import { hashToken, newSecret } from '../store/tokens.js';
 import type { ConnectedContainer, RuntimeLink, RuntimeSession } from '../sandboxes/runtime-link.js';

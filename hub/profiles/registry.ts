@@ -4,8 +4,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Profile } from '../../schemas/types.gen.js';
-import { HubError, type Issue } from '../errors.js';
-import { validateProfile } from '../validation.js';
+import { HubError, type Issue } from '../platform/errors.js';
+import { validateProfile } from '../platform/validation.js';
 
 export interface ProfileProblem {
   file: string;

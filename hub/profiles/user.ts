@@ -3,7 +3,7 @@
 // value, not by spelling. Names ("root", "nobody") are refused rather than
 // resolved: the image's /etc/passwd decides what a name means, the profile's
 // reader could not see it.
-import type { Issue } from '../errors.js';
+import type { Issue } from '../platform/errors.js';
 
 export const DEFAULT_USER = { uid: 1000, gid: 1000 } as const;
 

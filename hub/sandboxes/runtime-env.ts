@@ -3,7 +3,7 @@
 // hub's Unix socket, bind-mounted read-only into the container, so it needs no
 // network; DOCKER_AGENT_AGENT_URL for engines on other hosts.
 import { AGENT_SOCKET_DIR_IN_CONTAINER, AGENT_SOCKET_NAME } from '../backend/types.js';
-import type { HubConfig } from '../config.js';
+import type { HubConfig } from '../platform/config.js';
 
 export function runtimeEnv(config: Pick<HubConfig, 'agentUrl' | 'healthIntervalMs'>, token: string): Record<string, string> {
   const hubUrl = config.agentUrl ? `${config.agentUrl.replace(/\/$/, '')}/v1/agent` : `ws+unix://${AGENT_SOCKET_DIR_IN_CONTAINER}/${AGENT_SOCKET_NAME}:/v1/agent`;

@@ -3,7 +3,7 @@
 // WAL lets the API read while the scheduler writes.
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { touchPrivate } from '../data-dir.js';
+import { touchPrivate } from '../platform/data-dir.js';
 
 export type Db = Database.Database;
 

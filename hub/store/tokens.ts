@@ -3,7 +3,7 @@
 // has a name, scopes, maybe an end (expires_at), and once revoked stays revoked
 // (the row is kept so its holder learns why it stopped working).
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Scope } from '../principal.js';
+import type { Scope } from '../platform/principal.js';
 import type { Db } from './db.js';
 
 export function hashToken(token: string): string {

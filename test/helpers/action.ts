@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { repoPath } from '../../hub/paths.js';
+import { repoPath } from '../../hub/platform/paths.js';
 import { runnerLog, type WorkflowCommand } from './workflow-commands.js';
 
 export interface ActionManifest {

@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { repoPath } from '../../hub/paths.js';
+import { repoPath } from '../../hub/platform/paths.js';
 
 export const SCREENSHOTS = repoPath('test-results', 'screenshots');
 

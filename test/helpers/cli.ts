@@ -1,7 +1,7 @@
 // Runs the `docker-agent` command the way a user's shell does: its bin, a fresh
 // process, the hub named by the environment, stdout and stderr kept apart.
 import { spawn } from 'node:child_process';
-import { repoPath } from '../../hub/paths.js';
+import { repoPath } from '../../hub/platform/paths.js';
 
 export interface CliRun {
   code: number | null;

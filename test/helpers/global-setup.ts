@@ -1,7 +1,7 @@
 // Builds the bundles and the default profile's image before any test file runs
 // (the image is cached by content hash, so this is quick after `npm test`'s set-up).
 import { DockerBackend } from '../../hub/backend/docker/backend.js';
-import { loadConfig } from '../../hub/config.js';
+import { loadConfig } from '../../hub/platform/config.js';
 import { ProfileRegistry } from '../../hub/profiles/registry.js';
 // @ts-expect-error: a plain .mjs build script without types
 import { buildAll } from '../../scripts/build.mjs';

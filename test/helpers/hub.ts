@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HubClient, isFinalEvent, type JobEvent } from '../../client/index.js';
-import { loadConfig } from '../../hub/config.js';
+import { loadConfig } from '../../hub/platform/config.js';
 import { startHub, type HubOptions, type RunningHub } from '../../hub/server.js';
 import { removeJobNetwork } from '../../hub/backend/docker/network.js';
 

@@ -11,7 +11,7 @@ import { HubClient } from '../../client/index.js';
 import { CLI_BIN, runCli } from '../helpers/cli.js';
 import { docker, startTestHub, TOKEN, type TestHub } from '../helpers/hub.js';
 import { openTerminal } from '../helpers/terminal.js';
-import { repoPath } from '../../hub/paths.js';
+import { repoPath } from '../../hub/platform/paths.js';
 
 let t: TestHub;
 let home: string;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubClient } from '../../client/index.js';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig } from '../../hub/config.js';
+import { loadConfig } from '../../hub/platform/config.js';
 import { startHub } from '../../hub/server.js';
 import { collect, removeContainers, startTestHub, tempDataDir, type TestHub } from '../helpers/hub.js';
 

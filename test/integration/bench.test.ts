@@ -3,7 +3,7 @@
 // not asserted here: speed is measured by `npm run bench`, not by tests.
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { repoPath } from '../../hub/paths.js';
+import { repoPath } from '../../hub/platform/paths.js';
 import { docker } from '../helpers/hub.js';
 
 function runBench(): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -7,7 +7,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubClient } from '../../client/index.js';
-import { SESSION_COOKIE } from '../../hub/auth.js';
+import { SESSION_COOKIE } from '../../hub/auth/authenticator.js';
 import { MAX_LIVE_PER_PRINCIPAL } from '../../hub/api/live.js';
 import { launchBrowser, screenshot } from '../helpers/browser.js';
 import { collect, settledAgent, startTestHub, type TestHub } from '../helpers/hub.js';

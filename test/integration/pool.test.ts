@@ -8,7 +8,7 @@ import * as tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubClient } from '../../client/index.js';
 import { poolSettings } from '../../hub/jobs/pool.js';
-import { loadConfig } from '../../hub/config.js';
+import { loadConfig } from '../../hub/platform/config.js';
 import { collect, docker, finalState, output, startTestHub, type TestHub } from '../helpers/hub.js';
 
 type PoolState = Record<string, { idle: number; starting: number; minIdle: number; max: number }>;

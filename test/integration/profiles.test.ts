@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubClient, type JobEvent } from '../../client/index.js';
 import { DockerBackend } from '../../hub/backend/docker/backend.js';
-import { loadConfig } from '../../hub/config.js';
+import { loadConfig } from '../../hub/platform/config.js';
 import type { BuildProgress } from '../../hub/backend/types.js';
 import { collect, docker, finalState, output, startTestHub, type TestHub } from '../helpers/hub.js';
 

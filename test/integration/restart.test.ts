@@ -5,7 +5,7 @@ import { rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HubClient } from '../../client/index.js';
-import { repoPath } from '../../hub/paths.js';
+import { repoPath } from '../../hub/platform/paths.js';
 import { collect, containersLeft, containersOf, finalState, output, removeContainers, settledAgent, tempDataDir, TOKEN, docker } from '../helpers/hub.js';
 
 const dataDir = tempDataDir();

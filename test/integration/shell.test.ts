@@ -5,7 +5,7 @@
 // too) through the shared client.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubApiError, HubClient, type JobView } from '../../client/index.js';
-import { repoPath } from '../../hub/paths.js';
+import { repoPath } from '../../hub/platform/paths.js';
 import { CLI_BIN } from '../helpers/cli.js';
 import { collect, settledAgent, startTestHub, TOKEN, type TestHub } from '../helpers/hub.js';
 import { openTerminal, type Terminal } from '../helpers/terminal.js';

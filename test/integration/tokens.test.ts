@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { describe, expect, it } from 'vitest';
 import { HubClient } from '../../client/index.js';
-import { repoPath } from '../../hub/paths.js';
+import { repoPath } from '../../hub/platform/paths.js';
 import { startHub } from '../../hub/server.js';
 import { collect, finalState, removeContainers, startTestHub, tempDataDir, testConfig } from '../helpers/hub.js';
 

@@ -9,7 +9,7 @@ import { ignoreReason, parseCommand, refusedProfile } from '../../action/comment
 import { parseEnv, readCommentSettings, readMaintenanceSettings, readMode, readSettings } from '../../action/inputs.js';
 import { LogWriter } from '../../action/log.js';
 import { jobSummary } from '../../action/summary.js';
-import { repoPath } from '../../hub/paths.js';
+import { repoPath } from '../../hub/platform/paths.js';
 import { inputEnv, loadManifest } from '../helpers/action.js';
 import { runnerLog } from '../helpers/workflow-commands.js';
 // @ts-expect-error: a plain .mjs build script without types

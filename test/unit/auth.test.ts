@@ -5,17 +5,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tokenPrincipal } from '../../hub/auth.js';
-import { auditEntry, worthAuditing } from '../../hub/audit.js';
-import { loadConfig } from '../../hub/config.js';
-import { HubError } from '../../hub/errors.js';
-import { admittingEntries, entryAdmits, parseOidcEntry, type OidcEntry } from '../../hub/oidc-entries.js';
-import { canSee, hasScope, requireScope, type Principal } from '../../hub/principal.js';
+import { tokenPrincipal } from '../../hub/auth/authenticator.js';
+import { auditEntry, worthAuditing } from '../../hub/auth/audit.js';
+import { loadConfig } from '../../hub/platform/config.js';
+import { HubError } from '../../hub/platform/errors.js';
+import { admittingEntries, entryAdmits, parseOidcEntry, type OidcEntry } from '../../hub/platform/oidc-entries.js';
+import { canSee, hasScope, requireScope, type Principal } from '../../hub/platform/principal.js';
 import { openDb } from '../../hub/store/db.js';
 import { JobStore } from '../../hub/store/jobs.js';
 import { hashToken, TokenStore } from '../../hub/store/tokens.js';
-import { createToken, revokeToken } from '../../hub/token-admin.js';
-import { validateTokenRequest } from '../../hub/validation.js';
+import { createToken, revokeToken } from '../../hub/auth/tokens.js';
+import { validateTokenRequest } from '../../hub/platform/validation.js';
 
 const entry = (text: string) => parseOidcEntry(text) as OidcEntry;
 

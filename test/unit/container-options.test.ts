@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { containerOptions, type ContainerSettings } from '../../hub/backend/docker/container-options.js';
 import type { ContainerSpec } from '../../hub/backend/types.js';
-import { repoPath } from '../../hub/paths.js';
+import { repoPath } from '../../hub/platform/paths.js';
 import { ProfileRegistry } from '../../hub/profiles/registry.js';
 
 const profiles = new ProfileRegistry(repoPath('profiles'));

@@ -7,14 +7,14 @@ import { contentTag } from '../../hub/backend/docker/images.js';
 import { negotiate } from '../../hub/backend/docker/connect.js';
 import { missingCapabilities } from '../../hub/backend/docker/backend.js';
 import { parseMemory } from '../../hub/backend/docker/container-options.js';
-import { loadConfig } from '../../hub/config.js';
+import { loadConfig } from '../../hub/platform/config.js';
 import { EventBus } from '../../hub/events/event-bus.js';
 import { canTransition, isTerminal, TRANSITIONS } from '../../hub/jobs/lifecycle.js';
 import { openDb, hubId } from '../../hub/store/db.js';
 import { EventLog, toWire } from '../../hub/store/events.js';
 import { JobStore } from '../../hub/store/jobs.js';
 import { TokenStore } from '../../hub/store/tokens.js';
-import { validateJobRequest, validateProfile } from '../../hub/validation.js';
+import { validateJobRequest, validateProfile } from '../../hub/platform/validation.js';
 
 describe('config', () => {
   it('takes flags over environment over defaults', () => {

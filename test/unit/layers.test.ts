@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repoPath } from '../../hub/paths.js';
+import { repoPath } from '../../hub/platform/paths.js';
 
 const root = repoPath('.');
 
@@ -114,5 +114,10 @@ describe('the layers of docs/architecture.md', () => {
     expect(all.find((l) => l.name === 'agents')!.mayImport.has('jobs')).toBe(false);
     expect(layerOf('hub/backend/docker/backend.ts', all)!.name).toBe('backend');
     expect(layerOf('hub/api/agent-channel.ts', all)!.name).toBe('http');
+  });
+
+  it("keeps only the entry points at hub/'s root; everything else sits in a folder that says its layer", () => {
+    const loose = readdirSync(join(root, 'hub')).filter((n) => statSync(join(root, 'hub', n)).isFile());
+    expect(loose.sort()).toEqual(all.find((l) => l.name === 'entry')!.holds.map((h) => h.replace('hub/', '')).sort());
   });
 });

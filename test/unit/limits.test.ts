@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createApp, type AppDeps } from '../../hub/app.js';
-import { loadConfig } from '../../hub/config.js';
+import { loadConfig } from '../../hub/platform/config.js';
 import { withoutEnvValues } from '../../hub/jobs/service.js';
 import { openDb } from '../../hub/store/db.js';
 import { JobStore, type JobSpec } from '../../hub/store/jobs.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { repoPath } from '../../hub/paths.js';
+import { repoPath } from '../../hub/platform/paths.js';
 // @ts-expect-error: a plain .mjs script without types
 import { generate } from '../../scripts/gen-schema-types.mjs';
 

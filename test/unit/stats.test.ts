@@ -1,6 +1,6 @@
 // Task metrics from ended jobs: hourly buckets, success rate, nearest-rank percentiles.
 import { describe, expect, it } from 'vitest';
-import { quantile, taskStats } from '../../hub/stats.js';
+import { quantile, taskStats } from '../../hub/jobs/stats.js';
 import type { EndedJob } from '../../hub/store/jobs.js';
 
 const now = new Date('2026-12-01T15:30:00Z');

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ownedArchive, WorkspaceStore } from '../../hub/workspaces.js';
+import { ownedArchive, WorkspaceStore } from '../../hub/workspaces/uploads.js';
 import { deepNameBomb, manyEntries, tarOf as packOf } from '../helpers/archives.js';
 
 type Entry = Partial<tar.Header> & { name: string; body?: string };

@@ -3,7 +3,7 @@ import type Docker from 'dockerode';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Profile } from '../../../schemas/types.gen.js';
-import { HubError } from '../../errors.js';
+import { HubError } from '../../platform/errors.js';
 import { AGENT_SOCKET_DIR_IN_CONTAINER, LABELS, SNAPSHOT_REPO, type Backend, type BuildProgress, type ContainerInfo, type ContainerRef, type ContainerSpec, type EngineInfo, type ExecOptions, type ExecSession, type NetworkStatus } from '../types.js';
 import { execInContainer } from './exec.js';
 import { snapshotWithWorkspace } from './snapshot.js';
@@ -11,7 +11,7 @@ import { exportAddedLayers } from './layer-export.js';
 import { connectDocker, type Connection } from './connect.js';
 import { ensureJobNetwork, removeJobNetwork } from './network.js';
 import { ImageBuilder } from './images.js';
-import { ownedArchive } from '../../workspaces.js';
+import { ownedArchive } from '../../workspaces/uploads.js';
 import { userIds } from '../../profiles/user.js';
 import { containerOptions } from './container-options.js';
 

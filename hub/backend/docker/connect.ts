@@ -2,7 +2,7 @@
 // capped at the newest this code is written for. Pinning one version would break
 // either old engines (20.10 speaks 1.41) or new ones that refuse old versions.
 import Docker from 'dockerode';
-import { HubError } from '../../errors.js';
+import { HubError } from '../../platform/errors.js';
 
 const OLDEST = '1.41';
 const NEWEST = '1.47';

@@ -4,7 +4,7 @@
 // the profile asks, the runtime socket read-only) is checked by unit tests, not by
 // reading engine calls.
 import type Docker from 'dockerode';
-import { HubError } from '../../errors.js';
+import { HubError } from '../../platform/errors.js';
 import { userIds } from '../../profiles/user.js';
 import { AGENT_SOCKET_DIR_IN_CONTAINER, LABELS, type ContainerSpec } from '../types.js';
 

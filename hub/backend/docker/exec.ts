@@ -3,7 +3,7 @@
 // line editing, Ctrl-C as SIGINT to the foreground process, a window size.
 import type Docker from 'dockerode';
 import type { Duplex } from 'node:stream';
-import { HubError } from '../../errors.js';
+import { HubError } from '../../platform/errors.js';
 import type { ExecOptions, ExecSession } from '../types.js';
 
 export async function execInContainer(docker: Docker, containerId: string, o: ExecOptions): Promise<ExecSession> {

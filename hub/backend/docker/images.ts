@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
 import { pack } from 'tar-stream';
 import type { Profile } from '../../../schemas/types.gen.js';
-import { HubError } from '../../errors.js';
+import { HubError } from '../../platform/errors.js';
 import type { BuildProgress } from '../types.js';
 import { dockerfileFor, type BuildContext } from './dockerfile.js';
 

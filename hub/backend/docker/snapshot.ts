@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract, pack } from 'tar-stream';
-import { HubError } from '../../errors.js';
+import { HubError } from '../../platform/errors.js';
 import { runBuild } from './images.js';
 
 export async function snapshotWithWorkspace(

@@ -10,7 +10,7 @@ import { PassThrough, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import * as tar from 'tar-stream';
-import { HubError } from './errors.js';
+import { HubError } from '../platform/errors.js';
 
 const WORKSPACE_TYPES = {
   'application/gzip': 'gzip',

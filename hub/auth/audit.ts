@@ -1,8 +1,8 @@
 // The audit log: one JSON line per mutating request and per refused one (401, 403,
 // 404 on someone else's object, 429), written through the hub's logger, so an
 // operator can answer "who did what, to what, and was it allowed".
-import type { HubError } from './errors.js';
-import type { Principal } from './principal.js';
+import type { HubError } from '../platform/errors.js';
+import type { Principal } from '../platform/principal.js';
 
 export interface AuditEntry {
   time: string;

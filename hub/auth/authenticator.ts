@@ -5,12 +5,12 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { parse as parseCookies } from 'hono/utils/cookie';
-import { HubError } from './errors.js';
-import { admittingEntries, type OidcEntry } from './oidc-entries.js';
-import type { Principal, Scope } from './principal.js';
-import type { OidcRepositories } from './store/oidc-repositories.js';
-import type { TokenRecord, TokenStore, Verdict } from './store/tokens.js';
-import type { SessionStore } from './store/sessions.js';
+import { HubError } from '../platform/errors.js';
+import { admittingEntries, type OidcEntry } from '../platform/oidc-entries.js';
+import type { Principal, Scope } from '../platform/principal.js';
+import type { OidcRepositories } from '../store/oidc-repositories.js';
+import type { TokenRecord, TokenStore, Verdict } from '../store/tokens.js';
+import type { SessionStore } from '../store/sessions.js';
 
 /** The dashboard's session cookie (HttpOnly, SameSite=Strict). */
 export const SESSION_COOKIE = 'docker_agent_session';

@@ -1,11 +1,11 @@
 // Snapshots as their owners see them: listed, downloaded, deleted, and the image a
 // new agent or job starts from. Someone else's is a 404 like a missing one.
-import type { SnapshotView } from '../schemas/types.gen.js';
-import type { Backend } from './backend/types.js';
-import { HubError } from './errors.js';
-import type { Links } from './links.js';
-import { canSee, isAdmin, type Principal } from './principal.js';
-import type { Snapshot, SnapshotStore } from './store/snapshots.js';
+import type { SnapshotView } from '../../schemas/types.gen.js';
+import type { Backend } from '../backend/types.js';
+import { HubError } from '../platform/errors.js';
+import type { Links } from '../platform/links.js';
+import { canSee, isAdmin, type Principal } from '../platform/principal.js';
+import type { Snapshot, SnapshotStore } from '../store/snapshots.js';
 
 export class Snapshots {
   constructor(

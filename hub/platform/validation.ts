@@ -1,17 +1,17 @@
 // Validators compiled once from the JSON Schemas in schemas/. Errors name the JSON
 // pointer of the bad value and what was expected, all of them, not only the first.
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import agent from '../schemas/agent.schema.json' with { type: 'json' };
-import agentProtocol from '../schemas/agent-protocol.schema.json' with { type: 'json' };
-import jobRequest from '../schemas/job-request.schema.json' with { type: 'json' };
-import profile from '../schemas/profile.schema.json' with { type: 'json' };
-import snapshot from '../schemas/snapshot.schema.json' with { type: 'json' };
-import task from '../schemas/task.schema.json' with { type: 'json' };
-import token from '../schemas/token.schema.json' with { type: 'json' };
-import session from '../schemas/session.schema.json' with { type: 'json' };
-import type { AgentMessage, AgentRequest, JobRequest, Profile, SignInRequest, TokenRequest } from '../schemas/types.gen.js';
+import agent from '../../schemas/agent.schema.json' with { type: 'json' };
+import agentProtocol from '../../schemas/agent-protocol.schema.json' with { type: 'json' };
+import jobRequest from '../../schemas/job-request.schema.json' with { type: 'json' };
+import profile from '../../schemas/profile.schema.json' with { type: 'json' };
+import snapshot from '../../schemas/snapshot.schema.json' with { type: 'json' };
+import task from '../../schemas/task.schema.json' with { type: 'json' };
+import token from '../../schemas/token.schema.json' with { type: 'json' };
+import session from '../../schemas/session.schema.json' with { type: 'json' };
+import type { AgentMessage, AgentRequest, JobRequest, Profile, SignInRequest, TokenRequest } from '../../schemas/types.gen.js';
 import type { Issue } from './errors.js';
-import { userIssues } from './profiles/user.js';
+import { userIssues } from '../profiles/user.js';
 
 const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictTuples: false, strictRequired: false });
 // tsType tells the type generator to reuse a type declared by another schema.

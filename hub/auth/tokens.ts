@@ -1,8 +1,8 @@
 // Making and ending API tokens, the same from the API (POST/DELETE /v1/tokens) and
 // from the hub's command line (docker-agent-hub token …).
-import type { CreatedToken, TokenRequest, TokenView } from '../schemas/types.gen.js';
-import { HubError } from './errors.js';
-import { newSecret, type TokenRecord, type TokenSource, type TokenStore } from './store/tokens.js';
+import type { CreatedToken, TokenRequest, TokenView } from '../../schemas/types.gen.js';
+import { HubError } from '../platform/errors.js';
+import { newSecret, type TokenRecord, type TokenSource, type TokenStore } from '../store/tokens.js';
 
 /** Tokens that work at once, at most: each is a row checked on every request. */
 export const MAX_ACTIVE_TOKENS = 1000;

@@ -1,8 +1,8 @@
 // Task metrics for the dashboard and GET /v1/stats: jobs per hour, success rate and
 // duration percentiles per profile, over a window of hours, from the jobs that ended
 // in it. Computed from the store on demand: nothing to keep in step.
-import type { TaskStats } from '../schemas/types.gen.js';
-import type { EndedJob } from './store/jobs.js';
+import type { TaskStats } from '../../schemas/types.gen.js';
+import type { EndedJob } from '../store/jobs.js';
 
 const HOUR_MS = 3_600_000;
 
