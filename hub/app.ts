@@ -59,6 +59,8 @@ export interface AppDeps {
   /** A token was revoked through the API: end its open streams. */
   onRevoke: (tokenId: string) => void;
   audit: AuditLog;
+  /** Removes (unless dryRun) this hub's containers that nothing holds; returns their ids. */
+  reapOrphans: (dryRun: boolean) => Promise<string[]>;
   /** The job network's isolation, as found at start. */
   network?: NetworkStatus;
   sessions: SessionStore;
@@ -159,7 +161,7 @@ export function createApp(deps: AppDeps) {
 
   // Any principal may read what the API is (it says nothing of anyone's objects).
   app.get('/v1/openapi.json', (c) => c.json(openApiDocument(deps.links.http)));
-  app.route('/v1/jobs', jobsRoutes(deps.jobs, deps.links));
+  app.route('/v1/jobs', jobsRoutes(deps.jobs, deps.agents, deps.links));
   app.route('/v1/agents', agentsRoutes(deps.agents, deps.snapshots, deps.events, deps.bus, deps.streams));
   app.route('/v1/snapshots', snapshotsRoutes(deps.snapshots));
   app.route('/v1/tokens', tokensRoutes(deps.tokens, deps.onRevoke));

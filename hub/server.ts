@@ -1,13 +1,14 @@
 // Starts a hub: opens the store, connects the backend, serves the API and the
 // event streams on TCP and the agent channel on a Unix socket, then puts right
 // whatever a previous run left behind.
-import { serve } from '@hono/node-server';
+import { getRequestListener, serve } from '@hono/node-server';
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { agentChannel } from './api/agent-channel.js';
+import { runtimeFilesRoutes } from './api/runtime-files.js';
 import { rejectUpgrade, type UpgradeHandler } from './api/upgrade.js';
 import { eventStream, EVENTS_PATH } from './api/event-stream.js';
 import { shellStream, SHELL_PATH } from './api/shell-stream.js';
@@ -19,6 +20,9 @@ import { HubError } from './platform/errors.js';
 import { EventBus } from './events/event-bus.js';
 import { JobService } from './jobs/service.js';
 import { AgentService } from './agents/service.js';
+import { SandboxRegistry } from './sandboxes/registry.js';
+import { reapOrphans } from './sandboxes/reaper.js';
+import type { ContainerInfo } from './backend/types.js';
 import { AgentStore } from './store/agents.js';
 import { SnapshotStore } from './store/snapshots.js';
 import { Snapshots } from './snapshots/snapshots.js';
@@ -85,10 +89,14 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   });
   const links = { http: '', ws: '' };
   const snapshots = new Snapshots(new SnapshotStore(db), backend, links);
-  const jobs = new JobService({ config, hubId, store, bus, backend, profiles, workspaces, workspaceOwners, snapshots, links, log, onState: (job, state) => metrics.jobState(job, state) });
+  const registry = new SandboxRegistry();
+  const sandboxes = { config, backend, index: registry, log };
+  const jobs = new JobService({ config, hubId, store, bus, backend, profiles, workspaces, workspaceOwners, snapshots, links, log, sandboxes, onState: (job, state) => metrics.jobState(job, state) });
   const agentStore = new AgentStore(db);
-  const agents = new AgentService({ config, hubId, agents: agentStore, store, bus, backend, profiles, jobs, snapshots, log });
-  jobs.useAgents(agents);
+  const agents = new AgentService({ config, hubId, agents: agentStore, store, bus, backend, profiles, jobs, snapshots, sandboxes, log });
+  // What holds a container is asked of the hub's records, never of labels a snapshot may have passed on.
+  const reap = (dryRun: boolean, containers?: ContainerInfo[]) =>
+    reapOrphans({ backend, hubId, log, holds: (c) => jobs.holds(c) || agents.holds(c) }, dryRun, containers);
   metrics.readFrom({
     jobsByState: () => store.countUnfinished(),
     agentsByState: () => agentStore.list().reduce<Record<string, number>>((n, a) => ({ ...n, [a.state]: (n[a.state] ?? 0) + 1 }), {}),
@@ -110,6 +118,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     ...{ jobs, auth, backend, profiles, store, links, workspaces, workspaceOwners, hubId, tokens, audit, network },
     sessions,
     streams,
+    reapOrphans: (dryRun) => reap(dryRun),
     onRevoke: (id) => {
       sessions.closeForToken(id);
       streams.closeToken(id);
@@ -118,7 +127,12 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     maxBodyBytes: config.maxBodyBytes,
     maxWorkspaceBytes: config.maxWorkspaceBytes,
   });
-  const api = serve({ fetch: app.fetch, hostname: config.host, port: config.port }) as Server;
+  const runtimeFiles = runtimeFilesRoutes(registry);
+  // The runtime's own endpoint is on the public port only when containers are told to dial it there.
+  const fetch: typeof app.fetch = config.agentUrl
+    ? (req, ...rest) => (new URL(req.url).pathname.startsWith('/v1/agent/') ? runtimeFiles.fetch(req) : app.fetch(req, ...rest))
+    : app.fetch;
+  const api = serve({ fetch, hostname: config.host, port: config.port }) as Server;
   await new Promise<void>((resolve, reject) => {
     api.once('listening', resolve);
     api.once('error', (err) => reject(new HubError('CONFIG_INVALID', `cannot listen on ${config.host}:${config.port}: ${err.message}`)));
@@ -128,7 +142,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   links.http = (config.publicUrl ?? `http://${host}:${port}`).replace(/\/$/, '');
   links.ws = links.http.replace(/^http/, 'ws');
 
-  const toAgent = agentChannel(jobs, log, {
+  const toAgent = agentChannel(registry, log, {
     maxFrameBytes: config.maxAgentFrameBytes,
     // Half the asked-for interval leaves room for timer jitter; anything faster is a runtime gone wrong.
     healthMinIntervalMs: Math.floor(config.healthIntervalMs / 2),
@@ -142,13 +156,15 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   // Agents dial this socket; its folder is what containers see, read-only.
   const socketPath = join(runDir, AGENT_SOCKET_NAME);
   rmSync(socketPath, { force: true });
-  const agentServer = createServer((_req, res) => res.writeHead(404).end());
+  const agentServer = createServer(getRequestListener(runtimeFiles.fetch));
   agentServer.on('upgrade', route(upgraded, { '/v1/agent': toAgent }));
   await new Promise<void>((resolve) => agentServer.listen(socketPath, resolve));
   chmodSync(socketPath, 0o666);
 
-  await jobs.recover();
-  await agents.recover();
+  const containers = await backend.list(hubId);
+  await jobs.recover(containers);
+  await agents.recover(containers);
+  await reap(false, containers);
 
   return {
     url: links.http,
@@ -156,6 +172,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     tokenFile,
     jobs,
     async close() {
+      registry.close();
       await jobs.stop();
       agents.close();
       streams.stop();

@@ -79,6 +79,11 @@ export class AgentChannel extends EventEmitter {
     });
   }
 
+  /** What the runtime proves itself with now: its one-time token, then each welcome's session token. */
+  get session(): string {
+    return this.token;
+  }
+
   /** Bytes waiting for the hub's acknowledgement. */
   get pendingBytes(): number {
     return this.outboxBytes;

@@ -7,6 +7,7 @@ import type { AgentTask } from '../schemas/types.gen.js';
 import { AgentChannel } from './channel.js';
 import { healthSampler } from './health.js';
 import type { TaskRunner } from './steps.js';
+import { fetchWorkspace } from './workspace.js';
 
 const log = (msg: string) => process.stderr.write(`[docker-agent runtime] ${msg}\n`);
 
@@ -50,6 +51,14 @@ channel.on('fatal', (err: Error) => {
 
 async function runOne(task: AgentTask, opts: { shared: boolean }): Promise<void> {
   // An agent's container also holds shells and what earlier tasks left running: a cancel ends this task's processes only.
+  if (task.workspace) {
+    try {
+      await fetchWorkspace(url, channel.session, process.cwd());
+    } catch (err) {
+      channel.send({ t: 'done', exitCode: 1, outcome: 'error', reason: `unpacking the workspace failed: ${(err as Error).message}` });
+      return;
+    }
+  }
   const { TaskRunner } = await steps;
   runner = new TaskRunner({ channel, cwd: process.cwd(), baseEnv, ...(opts.shared ? { killAll: () => {} } : {}) });
   const { exitCode, outcome } = await runner.run(task);

@@ -289,6 +289,10 @@ export interface AgentTask {
    * Seconds the whole job may run.
    */
   timeout: number;
+  /**
+   * The task brings files: before its steps the runtime fetches them (GET /v1/agent/workspace on the hub's agent endpoint, with its session token, a gzipped tar) and unpacks them into /workspace as its own user. A fetch or unpack that does not complete ends the task with outcome `error`.
+   */
+  workspace?: boolean;
 }
 export interface AgentStep {
   name: string;
@@ -329,6 +333,10 @@ export interface AgentTask1 {
    * Seconds the whole job may run.
    */
   timeout: number;
+  /**
+   * The task brings files: before its steps the runtime fetches them (GET /v1/agent/workspace on the hub's agent endpoint, with its session token, a gzipped tar) and unpacks them into /workspace as its own user. A fetch or unpack that does not complete ends the task with outcome `error`.
+   */
+  workspace?: boolean;
 }
 export interface AckMessage {
   t: "ack";
@@ -359,7 +367,11 @@ export interface DoneMessage {
   t: "done";
   n: number;
   exitCode: number;
-  outcome: "succeeded" | "failed" | "timed_out" | "cancelled";
+  outcome: "succeeded" | "failed" | "timed_out" | "cancelled" | "error";
+  /**
+   * With outcome `error`: what went wrong before the steps could run (the workspace could not be fetched or unpacked).
+   */
+  reason?: string;
 }
 /**
  * Sent every few seconds while connected; not acknowledged, losing one is harmless.

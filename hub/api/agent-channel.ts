@@ -4,7 +4,6 @@ import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { decodeOutputFrame } from '../../schemas/agent-frame.js';
 import { HubError } from '../platform/errors.js';
-import type { JobService } from '../jobs/service.js';
 import type { RuntimeLink, RuntimeSession } from '../sandboxes/runtime-link.js';
 import { validateAgentMessage } from '../platform/validation.js';
 import { bearerToken, type UpgradeHandler, rejectUpgrade } from './upgrade.js';
@@ -16,10 +15,12 @@ export interface AgentChannelLimits {
   healthMinIntervalMs: number;
 }
 
-/** The agent channel narrowed to what this module calls, so it can be driven without a scheduler. */
-export type AgentSessions = Pick<JobService, 'attach'>;
+/** Where a runtime's token finds its sandbox (sandboxes/registry.ts). */
+export interface RuntimeSessions {
+  attach(token: string, link: RuntimeLink): RuntimeSession;
+}
 
-export function agentChannel(jobs: AgentSessions, log: (msg: string) => void, limits: AgentChannelLimits): UpgradeHandler {
+export function agentChannel(sandboxes: RuntimeSessions, log: (msg: string) => void, limits: AgentChannelLimits): UpgradeHandler {
   // Our runtime sends a pipe's read (64 KiB) at most; past maxPayload ws closes with 1009 "Max payload size exceeded" before buffering more.
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes });
   return (req, socket, head) => {
@@ -38,7 +39,7 @@ export function agentChannel(jobs: AgentSessions, log: (msg: string) => void, li
     };
     let session: RuntimeSession;
     try {
-      session = jobs.attach(token, link);
+      session = sandboxes.attach(token, link);
       label = session.label;
     } catch (err) {
       const e = err as HubError;

@@ -5,6 +5,7 @@ import type { JobState, JobView } from '../../schemas/types.gen.js';
 import { HubError, validationError } from '../platform/errors.js';
 import { ALL_STATES } from '../jobs/lifecycle.js';
 import type { JobService } from '../jobs/service.js';
+import type { AgentService } from '../agents/service.js';
 import type { Job } from '../store/jobs.js';
 import { validateJobRequest } from '../platform/validation.js';
 import { snapshotUrl, type Links } from '../platform/links.js';
@@ -34,7 +35,7 @@ export function jobView(job: Job, base: Links): JobView {
   };
 }
 
-export function jobsRoutes(jobs: JobService, links: Links) {
+export function jobsRoutes(jobs: JobService, agents: Pick<AgentService, 'submitJob'>, links: Links) {
   // Every route: a principal with the `jobs` scope, and only its own jobs (admin: all).
   const app = new Hono<HubEnv>();
   app.use('*', needsScope('jobs', 'working with jobs'));
@@ -42,7 +43,10 @@ export function jobsRoutes(jobs: JobService, links: Links) {
   app.post('/', async (c) => {
     const parsed = validateJobRequest(await readJson(c));
     if (!parsed.ok) throw validationError('job request', parsed.issues);
-    return c.json(jobView(jobs.submit(parsed.value, c.get('principal')), links), 201);
+    const req = parsed.value;
+    // A job for a named agent is the agent's to take in: it runs with the agent's profile and env.
+    const job = req.agent ? agents.submitJob({ ...req, agent: req.agent }, c.get('principal')) : jobs.submit(req, c.get('principal'));
+    return c.json(jobView(job, links), 201);
   });
 
   app.get('/', (c) => {

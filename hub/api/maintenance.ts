@@ -5,7 +5,6 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { validationError } from '../platform/errors.js';
-import type { JobService } from '../jobs/service.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
 import type { Backend } from '../backend/types.js';
 import type { JobStore } from '../store/jobs.js';
@@ -35,7 +34,7 @@ const PruneRequest = z.strictObject({
 });
 
 export interface MaintenanceDeps {
-  jobs: JobService;
+  reapOrphans: (dryRun: boolean) => Promise<string[]>;
   store: JobStore;
   backend: Backend;
   profiles: ProfileRegistry;
@@ -44,7 +43,7 @@ export interface MaintenanceDeps {
   hubId: string;
 }
 
-export function maintenanceRoutes({ jobs, store, backend, profiles, workspaces, workspaceOwners, hubId }: MaintenanceDeps) {
+export function maintenanceRoutes({ reapOrphans, store, backend, profiles, workspaces, workspaceOwners, hubId }: MaintenanceDeps) {
   const app = new Hono<HubEnv>();
   app.post('/prune', async (c) => {
     // It removes every principal's jobs, snapshots and uploads: admin only.
@@ -72,7 +71,7 @@ export function maintenanceRoutes({ jobs, store, backend, profiles, workspaces, 
       maxBytes: o.maxImageBytes,
       dryRun: o.dryRun,
     });
-    const containers = o.reapContainers ? await jobs.reapOrphans(o.dryRun) : [];
+    const containers = o.reapContainers ? await reapOrphans(o.dryRun) : [];
     const snapshots = await backend.pruneSnapshots({
       hubId,
       olderThan: new Date(now - o.snapshotsOlderThan * 1000),

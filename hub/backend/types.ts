@@ -16,8 +16,6 @@ export interface ContainerSpec {
   profile: Profile;
   /** Environment for the runtime (how to reach the hub, its one-time token). */
   env: Record<string, string>;
-  /** A stored workspace archive (gzipped tar) to unpack into /workspace before the container starts. */
-  workspace?: string;
   /** A named agent's: its id (labelled, so a restarted hub knows the container) and the volume kept at /workspace. */
   agent?: { id: string; volume: string };
   /** A warm pool's container, waiting for its one job: the profile it is for (labelled). */
@@ -78,7 +76,6 @@ export interface NetworkStatus {
  *   jobNetwork()                once before the first `bridge` container; may repeat
  *   prepare(profile)            before start(); may repeat (cached by content)
  *   start(spec) → ref           once per container; the runtime then dials the hub
- *   putWorkspace(ref)           after start(), for a pooled container given its job
  *   wait(ref), logs(ref)        any time after start(); wait() resolves once it stops
  *   exec(ref), snapshot(ref)    while it exists (exec while it runs)
  *   destroy(ref)                last; must not fail if already invoked, or the container is gone
@@ -87,6 +84,10 @@ export interface NetworkStatus {
  * Removals (destroy, removeImage, removeVolume) are idempotent: a thing already gone
  * is no error. What a container *is* comes from the hub's records, not from list()'s
  * labels alone, which a snapshot's image may have passed on.
+ *
+ * Nothing is written into a container from outside: a job's files reach it through
+ * its runtime's own connection once the runtime has dialled in (runtime/workspace.ts),
+ * so an engine that cannot write into a container (a Swarm service) needs no call for it.
  */
 export interface Backend {
   readonly name: string;
@@ -116,8 +117,6 @@ export interface Backend {
   exportImage(image: string, opts?: { full?: boolean }): Promise<NodeJS.ReadableStream>;
   /** This hub's snapshots created before `olderThan`, and the oldest beyond `maxBytes` in all; removed unless `dryRun`. */
   pruneSnapshots(opts: { hubId: string; olderThan: Date; maxBytes: number; dryRun: boolean }): Promise<string[]>;
-  /** Unpacks a stored workspace archive into /workspace of a running container (a pooled one, when its job comes). */
-  putWorkspace(ref: ContainerRef, profile: Profile, archive: string): Promise<void>;
   /** Removes a named agent's volume (its /workspace); no error when it is gone. */
   removeVolume(name: string): Promise<void>;
   /** A process with a TTY in a running container (an interactive shell); NOT_RUNNING when it does not run. */

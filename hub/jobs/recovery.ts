@@ -1,10 +1,11 @@
 // What a restarted hub does with each job the last run left unfinished: a pure
 // decision from the stored jobs and the containers the engine still has, which the
-// job service then carries out. Queued jobs simply wait; a job caught preparing is
+// job service then carries out (recover()). Queued jobs simply wait; a job caught preparing is
 // queued again; one whose container still runs is re-attached (its runtime dials
 // back in and resends what was not stored); the others end `error` with the reason.
-import type { ContainerInfo } from '../backend/types.js';
-import type { Job } from '../store/jobs.js';
+import type { ContainerInfo, ContainerRef } from '../backend/types.js';
+import type { Job, JobStore } from '../store/jobs.js';
+import { withoutEnvValues, type JobStates } from './states.js';
 
 export type Recovery =
   | { job: Job; action: 'wait' }
@@ -25,4 +26,28 @@ export function recoveryPlan(unfinished: Job[], containers: ContainerInfo[]): Re
     if (container?.running) return { job, action: 'reattach', container };
     return { job, action: 'fail', reason: "the hub restarted and the job's container was gone" };
   });
+}
+
+export interface RecoveryDeps {
+  store: JobStore;
+  states: JobStates;
+  log: (msg: string) => void;
+  /** A running job takes its container on again. */
+  adopt(job: Job, ref: ContainerRef): void;
+}
+
+/** Carries out the plan: jobs whose containers still run are re-attached, the rest queued again or ended with the reason. */
+export async function recover(containers: ContainerInfo[], deps: RecoveryDeps): Promise<void> {
+  const { store, states, log } = deps;
+  // Jobs that ended under an older hub may still hold their env values: removed as an ending job's are now.
+  for (const job of store.endedWithEnvValues()) store.update(job.id, { spec: withoutEnvValues(job.spec) });
+  for (const step of recoveryPlan(store.unfinished(), containers)) {
+    const { job } = step;
+    if (step.action === 'requeue') states.move(job.id, 'queued', { reason: step.reason });
+    else if (step.action === 'fail') states.end(job, 'error', { reason: step.reason });
+    else if (step.action === 'reattach') {
+      deps.adopt(job, { id: step.container.id, jobId: step.container.jobId });
+      log(`job ${job.id}: re-attached to its running container`);
+    }
+  }
 }

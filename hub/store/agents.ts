@@ -120,9 +120,10 @@ export class AgentStore {
     return row && fromRow(row);
   }
 
-  byToken(hash: string): Agent | undefined {
-    const row = this.db.prepare('SELECT * FROM agents WHERE token_hash = ? OR session_hash = ?').get(hash, hash) as Row | undefined;
-    return row && fromRow(row);
+  /** The hashes a restarted hub knows an agent's runtime by (its one-time token until spent, then its session). */
+  secrets(id: string): { tokenHash: string | null; sessionHash: string | null } {
+    const row = this.db.prepare('SELECT token_hash, session_hash FROM agents WHERE id = ?').get(id) as { token_hash: string | null; session_hash: string | null } | undefined;
+    return { tokenHash: row?.token_hash ?? null, sessionHash: row?.session_hash ?? null };
   }
 
   /** Every agent, or one owner's, by name. */

@@ -3,7 +3,7 @@
 import type { AgentTask, JobState } from '../../schemas/types.gen.js';
 import type { Db } from './db.js';
 
-export interface JobSpec extends AgentTask {
+export interface JobSpec extends Omit<AgentTask, 'workspace'> {
   keep: boolean;
   /** Id of an uploaded workspace to unpack into /workspace. */
   workspace?: string;
@@ -162,11 +162,12 @@ export class JobStore {
     return row && fromRow(row);
   }
 
-  byAgentToken(hash: string): Job | undefined {
-    const row = this.db.prepare('SELECT rowid, * FROM jobs WHERE agent_token_hash = ? OR session_hash = ?').get(hash, hash) as
-      | Row
+  /** The hashes a restarted hub knows a job's runtime by (its one-time token until spent, then its session). */
+  secrets(id: string): { tokenHash: string | null; sessionHash: string | null } {
+    const row = this.db.prepare('SELECT agent_token_hash, session_hash FROM jobs WHERE id = ?').get(id) as
+      | { agent_token_hash: string | null; session_hash: string | null }
       | undefined;
-    return row && fromRow(row);
+    return { tokenHash: row?.agent_token_hash ?? null, sessionHash: row?.session_hash ?? null };
   }
 
   update(id: string, patch: JobPatch): void {

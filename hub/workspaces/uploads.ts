@@ -200,7 +200,7 @@ export class WorkspaceStore {
       const via = symlinks.above(name);
       if (via) throw refuse(h, `lies below the symlink ${JSON.stringify(via)}`);
       if (h.type === 'symlink') symlinks.add(name);
-      // Owners are set when the workspace is copied into a container; no setuid or setgid bits.
+      // Files belong to whoever unpacks them (the runtime, as the container's user: runtime/workspace.ts); no setuid or setgid bits.
       return { ...h, name, mode: (h.mode ?? 0o644) & 0o1777, uid: 0, gid: 0, uname: '', gname: '', pax: undefined };
     });
     const hash = createHash('sha256');
@@ -261,17 +261,4 @@ export class WorkspaceStore {
   private file(id: string): string {
     return join(this.dir, `${id}.tar.gz`);
   }
-}
-
-/** A stored workspace as a plain tar whose entries belong to `uid:gid`, for the engine to unpack. */
-export function ownedArchive(file: string, uid: number, gid: number): Readable {
-  const input = tar.extract();
-  const output = tar.pack();
-  const archive = new PassThrough();
-  settle(
-    repack(input, output, (h) => ({ ...h, uid, gid, uname: '', gname: '' })),
-    pipeline(createReadStream(file), createGunzip(), input),
-    pipeline(output, archive),
-  ).catch((err) => archive.destroy(err));
-  return archive;
 }

@@ -3,7 +3,7 @@
 // unit-tested without Docker. Every call is recorded; the one-time token a
 // container would give its runtime is kept, so a test can dial in as that runtime.
 import type { Profile } from '../../schemas/types.gen.js';
-import type { Backend, ContainerInfo, ContainerRef, ContainerSpec, ExecOptions, ExecSession } from '../../hub/backend/types.js';
+import type { Backend, BuildProgress, ContainerInfo, ContainerRef, ContainerSpec, ExecOptions, ExecSession } from '../../hub/backend/types.js';
 import type { RuntimeLink } from '../../hub/sandboxes/runtime-link.js';
 import type { HubMessage } from '../../schemas/types.gen.js';
 
@@ -33,8 +33,12 @@ export class FakeBackend implements Backend {
   async info() {
     return { backend: 'fake', version: '0', apiVersion: '0' };
   }
-  async prepare(profile: Profile) {
+  /** While set, images are "built" only once it resolves, reporting progress first: a test can act during a build. */
+  prepareGate?: Promise<void>;
+  async prepare(profile: Profile, onProgress?: (p: BuildProgress) => void) {
     this.calls.push(`prepare ${profile.name}`);
+    await this.prepareGate;
+    onProgress?.({ message: `building ${profile.name}` });
     return `fake/${profile.name}`;
   }
   async imageFor(profile: Profile) {
@@ -79,9 +83,6 @@ export class FakeBackend implements Backend {
   }
   async pruneSnapshots() {
     return [];
-  }
-  async putWorkspace(ref: ContainerRef) {
-    this.calls.push(`put workspace ${ref.id}`);
   }
   async removeVolume(name: string) {
     this.removedVolumes.push(name);

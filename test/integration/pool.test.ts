@@ -7,7 +7,7 @@ import { gzipSync } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubClient } from '../../client/index.js';
-import { poolSettings } from '../../hub/jobs/pool.js';
+import { poolSettings } from '../../hub/sandboxes/pool.js';
 import { loadConfig } from '../../hub/platform/config.js';
 import { collect, docker, finalState, output, startTestHub, type TestHub } from '../helpers/hub.js';
 

@@ -4,14 +4,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { agentChannel, type AgentSessions } from '../../hub/api/agent-channel.js';
+import { agentChannel, type RuntimeSessions } from '../../hub/api/agent-channel.js';
 import { encodeOutputFrame } from '../../schemas/agent-frame.js';
 
 let server: Server;
 let url: string;
 const calls = { health: 0, reports: 0, logs: [] as string[] };
 
-const jobs: AgentSessions = {
+const jobs: RuntimeSessions = {
   attach: () => ({
     label: 'job job-1',
     report: () => {

@@ -13,7 +13,10 @@ import { loadConfig } from '../../hub/platform/config.js';
 import { EventBus } from '../../hub/events/event-bus.js';
 import { jobSpec } from '../../hub/jobs/job-spec.js';
 import { recoveryPlan } from '../../hub/jobs/recovery.js';
-import { JobService, type RuntimeSession } from '../../hub/jobs/service.js';
+import { JobService } from '../../hub/jobs/service.js';
+import type { RuntimeSession } from '../../hub/sandboxes/runtime-link.js';
+import { SandboxRegistry } from '../../hub/sandboxes/registry.js';
+import { reapOrphans } from '../../hub/sandboxes/reaper.js';
 import { repoPath } from '../../hub/platform/paths.js';
 import type { Principal } from '../../hub/platform/principal.js';
 import { ProfileRegistry } from '../../hub/profiles/registry.js';
@@ -38,6 +41,12 @@ interface Hub {
   events: EventLog;
   bus: EventBus;
   backend: FakeBackend;
+  /** Where runtimes attach, for every kind of sandbox. */
+  registry: SandboxRegistry;
+  /** Removes (unless dryRun) the containers nothing holds, as maintenance does. */
+  reap(dryRun: boolean): Promise<string[]>;
+  /** What a starting hub does: jobs and agents take up their containers, the rest go. */
+  recover(): Promise<void>;
   close(): void;
 }
 
@@ -54,17 +63,28 @@ function hub(backend = new FakeBackend(), env: Record<string, string> = {}): Hub
   const links = { http: 'http://hub', ws: 'ws://hub' };
   const snapshots = new Snapshots(new SnapshotStore(db), backend, links);
   const profiles = new ProfileRegistry(repoPath('profiles'));
+  const registry = new SandboxRegistry();
+  const sandboxes = { config, backend, index: registry, log: () => {} };
   const jobs = new JobService({
-    config, hubId: 'unit', store, bus, backend, profiles, snapshots, links, log: () => {},
+    config, hubId: 'unit', store, bus, backend, profiles, snapshots, links, log: () => {}, sandboxes,
     workspaces: new WorkspaceStore(join(dir, 'workspaces')),
     workspaceOwners: new WorkspaceOwners(db),
     graces: { deadlineMs: 300, cancelMs: 300 },
   });
-  const agents = new AgentService({ config, hubId: 'unit', agents: new AgentStore(db), store, bus, backend, profiles, jobs, snapshots, log: () => {} });
-  jobs.useAgents(agents);
+  const agents = new AgentService({ config, hubId: 'unit', agents: new AgentStore(db), store, bus, backend, profiles, jobs, snapshots, sandboxes, log: () => {} });
+  const reap = (dryRun: boolean, containers?: Awaited<ReturnType<FakeBackend['list']>>) =>
+    reapOrphans({ backend, hubId: 'unit', log: () => {}, holds: (c) => jobs.holds(c) || agents.holds(c) }, dryRun, containers);
   const h: Hub = {
-    db, jobs, agents, store, events, bus, backend,
+    db, jobs, agents, store, events, bus, backend, registry,
+    reap: (dryRun) => reap(dryRun),
+    recover: async () => {
+      const containers = await backend.list();
+      await jobs.recover(containers);
+      await agents.recover(containers);
+      await reap(false, containers);
+    },
     close: () => {
+      registry.close();
       jobs.stop();
       agents.close();
       db.close();
@@ -104,7 +124,7 @@ const stdout = (h: Hub, id: string) =>
 async function dialIn(h: Hub, jobId: string): Promise<{ link: FakeLink; session: RuntimeSession }> {
   await until(h, jobId, (s) => s === 'starting');
   const link = new FakeLink();
-  const session = h.jobs.attach(h.backend.tokenOf(jobId), link);
+  const session = h.registry.attach(h.backend.tokenOf(jobId), link);
   return { link, session };
 }
 
@@ -170,7 +190,7 @@ describe('the job lifecycle on a scripted backend', () => {
     expect(h.backend.calls).toContain(`destroy ${container.ref.id}`);
     expect(container.removed).toBe(false);
     // Going already: maintenance does not count it as an orphan.
-    expect(await h.jobs.reapOrphans(true)).toEqual([]);
+    expect(await h.reap(true)).toEqual([]);
     let stopped = false;
     const stopping = h.jobs.stop().then(() => (stopped = true));
     await new Promise((r) => setImmediate(r));
@@ -211,7 +231,7 @@ describe('the job lifecycle on a scripted backend', () => {
     const h = hub();
     const job = h.jobs.submit({ run: 'true' }, admin);
     expect(await until(h, job.id, ended)).toBe('error');
-    expect(h.store.get(job.id)!.reason).toBe('the agent did not connect within 0.3 s');
+    expect(h.store.get(job.id)!.reason).toBe('the runtime did not connect within 0.3 s');
     expect(h.events.read(job.id, 1, 100).map(toWire).find((e) => e.type === 'error')).toMatchObject({ code: 'AGENT_LOST', message: expect.stringContaining('the runtime said goodbye') });
   });
 
@@ -221,7 +241,7 @@ describe('the job lifecycle on a scripted backend', () => {
     await dialIn(h, job.id);
     h.backend.containers[0]!.exit(1);
     expect(await until(h, job.id, ended)).toBe('error');
-    expect(h.store.get(job.id)!.reason).toBe('the agent container stopped (exit code 1) before the job ended');
+    expect(h.store.get(job.id)!.reason).toBe('the container stopped (exit code 1)');
   });
 
   it('after a restart re-attaches a running job: the runtime dials in with its session and resends only what was not stored', async () => {
@@ -235,15 +255,15 @@ describe('the job lifecycle on a scripted backend', () => {
     hubs = hubs.filter((x) => x !== first);
 
     const second = hub(backend);
-    await second.jobs.recover();
+    await second.recover();
     const again = new FakeLink();
-    const resumed = second.jobs.attach(sessionToken, again);
+    const resumed = second.registry.attach(sessionToken, again);
     expect(again.sent[0]).toMatchObject({ t: 'welcome', acked: 1 });
     resumed.report(out(2, 'b\n'));
     resumed.report({ t: 'done', n: 3, exitCode: 0, outcome: 'succeeded' });
     expect(await until(second, job.id, ended)).toBe('succeeded');
     expect(stdout(second, job.id)).toBe('a\nb\n');
-    expect(() => second.jobs.attach(backend.tokenOf(job.id), new FakeLink())).toThrow(/unknown or spent agent token/);
+    expect(() => second.registry.attach(backend.tokenOf(job.id), new FakeLink())).toThrow(/unknown or spent agent token/);
   });
 });
 
@@ -271,7 +291,7 @@ describe('a named agent on a scripted backend', () => {
     expect(() => h.agents.create({ name: 'second' }, admin)).toThrow(/DOCKER_AGENT_MAX_AGENTS_PER_PRINCIPAL=1/);
     await h.backend.started(agentLogKey(agent.id));
     await new Promise((resolve) => setImmediate(resolve));
-    h.agents.attach(h.backend.tokenOf(agentLogKey(agent.id)), new FakeLink());
+    h.registry.attach(h.backend.tokenOf(agentLogKey(agent.id)), new FakeLink());
     await expect(h.agents.snapshot('only', admin)).rejects.toMatchObject({ code: 'LIMIT_REACHED', status: 429, message: expect.stringContaining('DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL=0') });
   });
 
@@ -283,12 +303,12 @@ describe('a named agent on a scripted backend', () => {
     await h.backend.started(key);
     await new Promise((resolve) => setImmediate(resolve));
     const link = new FakeLink();
-    const session = h.agents.attach(h.backend.tokenOf(key), link)!;
+    const session = h.registry.attach(h.backend.tokenOf(key), link);
     expect(link.sent[0]).toMatchObject({ t: 'welcome', acked: 0 });
     expect(h.agents.get('unit').state).toBe('running');
 
-    const one = h.jobs.submit({ agent: 'unit', run: 'echo one' }, admin);
-    const two = h.jobs.submit({ agent: 'unit', run: 'echo two' }, admin);
+    const one = h.agents.submitJob({ agent: 'unit', run: 'echo one' }, admin);
+    const two = h.agents.submitJob({ agent: 'unit', run: 'echo two' }, admin);
     await until(h, one.id, (s) => s === 'running');
     expect(h.store.get(two.id)!.state).toBe('queued');
     expect(link.sent.filter((m) => m.t === 'task')).toHaveLength(1);
@@ -304,7 +324,9 @@ describe('a named agent on a scripted backend', () => {
     expect(h.backend.containers[0]!.removed).toBe(true);
     expect(h.backend.removedVolumes).toEqual([]);
 
+    const again = h.backend.started(key);
     await h.agents.start('unit', admin);
+    await again;
     expect(h.backend.calls.filter((c) => c.startsWith('start agent:'))).toEqual([
       `start ${key} volume=${agent.volume}`,
       `start ${key} volume=${agent.volume}`,
@@ -324,13 +346,13 @@ describe('the warm pool keeps its containers\' runtimes to the same rules as eve
     await new Promise((resolve) => setImmediate(resolve));
     const link = new FakeLink();
     const token = c.spec.env.DOCKER_AGENT_AGENT_TOKEN!;
-    h.jobs.attach(token, link);
+    h.registry.attach(token, link);
     return { h, c, token, link, session: (link.sent[0] as { session: string }).session };
   }
 
   it('spends a pooled container\'s one-time token at its first attach', async () => {
     const { h, token } = await warmHub();
-    expect(() => h.jobs.attach(token, new FakeLink())).toThrow(/unknown or spent agent token/);
+    expect(() => h.registry.attach(token, new FakeLink())).toThrow(/unknown or spent agent token/);
   });
 
   it('keeps a pooled job when its runtime reconnects with its session after the connection dropped', async () => {
@@ -340,7 +362,7 @@ describe('the warm pool keeps its containers\' runtimes to the same rules as eve
     expect(h.store.get(job.id)!.containerId).toBe(c.ref.id);
     expect(link.sent.some((m) => m.t === 'task')).toBe(true);
     const again = new FakeLink();
-    const resumed = h.jobs.attach(session, again);
+    const resumed = h.registry.attach(session, again);
     expect(again.sent[0]).toMatchObject({ t: 'welcome' });
     resumed.report(out(1, 'warm\n'));
     resumed.report({ t: 'done', n: 2, exitCode: 0, outcome: 'succeeded' });
@@ -357,9 +379,9 @@ describe('the warm pool keeps its containers\' runtimes to the same rules as eve
     hubs = hubs.filter((x) => x !== first);
 
     const second = hub(backend);
-    await second.jobs.recover();
+    await second.recover();
     expect(c.removed).toBe(false);
-    const resumed = second.jobs.attach(session, new FakeLink());
+    const resumed = second.registry.attach(session, new FakeLink());
     resumed.report({ t: 'done', n: 1, exitCode: 0, outcome: 'succeeded' });
     expect(await until(second, job.id, ended)).toBe('succeeded');
   });
@@ -399,7 +421,7 @@ describe('nothing a caller does to a named agent ends the hub', () => {
     const agent = h.agents.create({ name }, admin);
     await h.backend.started(agentLogKey(agent.id));
     await new Promise((resolve) => setImmediate(resolve));
-    h.agents.attach(h.backend.tokenOf(agentLogKey(agent.id)), new FakeLink());
+    h.registry.attach(h.backend.tokenOf(agentLogKey(agent.id)), new FakeLink());
     return agent;
   }
 
@@ -415,6 +437,21 @@ describe('nothing a caller does to a named agent ends the hub', () => {
     expect(() => h.agents.get('twice', admin)).toThrow(/no agent named twice/);
     const left = h.backend.containers.filter((c) => c.spec.agent?.id === agent.id && !c.removed);
     expect(left).toEqual([]);
+    expect(unhandled).toEqual([]);
+  });
+
+  it('takes a destroy sent while the agent\'s image builds after the build: the build\'s progress lands nowhere, the hub goes on', async () => {
+    const h = hub();
+    let release!: () => void;
+    h.backend.prepareGate = new Promise((r) => (release = r));
+    const agent = h.agents.create({ name: 'building' }, admin);
+    const destroying = h.agents.destroy('building', admin, { keepVolume: false });
+    release();
+    await destroying;
+    expect(() => h.agents.get('building', admin)).toThrow(/no agent named building/);
+    expect(h.backend.containers.filter((c) => c.spec.agent?.id === agent.id && !c.removed)).toEqual([]);
+    h.backend.prepareGate = undefined;
+    expect(await until(h, h.jobs.submit({ run: 'true' }, admin).id, (s) => s === 'starting')).toBe('starting');
     expect(unhandled).toEqual([]);
   });
 
@@ -434,7 +471,7 @@ describe('nothing a caller does to a named agent ends the hub', () => {
       const a = h.agents.get('lost');
       return a.state === 'error' ? a : undefined;
     });
-    expect(agent.reason).toMatch(/the engine lost track of its container: no such container/);
+    expect(agent.reason).toMatch(/the engine lost track of the container: no such container/);
     expect(h.jobs.submit({ run: 'true' }, admin).state).toBe('queued');
     expect(unhandled).toEqual([]);
   });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createApp, type AppDeps } from '../../hub/app.js';
 import { loadConfig } from '../../hub/platform/config.js';
-import { withoutEnvValues } from '../../hub/jobs/service.js';
+import { withoutEnvValues } from '../../hub/jobs/states.js';
 import { openDb } from '../../hub/store/db.js';
 import { JobStore, type JobSpec } from '../../hub/store/jobs.js';
 

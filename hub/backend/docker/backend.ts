@@ -11,7 +11,6 @@ import { exportAddedLayers } from './layer-export.js';
 import { connectDocker, type Connection } from './connect.js';
 import { ensureJobNetwork, removeJobNetwork } from './network.js';
 import { ImageBuilder } from './images.js';
-import { ownedArchive } from '../../workspaces/uploads.js';
 import { userIds } from '../../profiles/user.js';
 import { containerOptions } from './container-options.js';
 
@@ -114,12 +113,8 @@ export class DockerBackend implements Backend {
     });
     // A named agent's /workspace outlives its container; labelled so that its hub can find it.
     if (spec.agent) await this.docker.createVolume({ Name: spec.agent.volume, Labels: { [LABELS.hub]: spec.hubId, [LABELS.agent]: spec.agent.id } });
-    const user = userIds(spec.profile);
     const container = await this.docker.createContainer(options);
     try {
-      if (spec.workspace) {
-        await container.putArchive(ownedArchive(spec.workspace, user.uid, user.gid), { path: '/workspace' });
-      }
       await container.start();
     } catch (err) {
       await container.remove({ force: true }).catch(() => {});
@@ -231,11 +226,6 @@ export class DockerBackend implements Backend {
       removed.push(image.tag);
     }
     return removed;
-  }
-
-  async putWorkspace(ref: ContainerRef, profile: Profile, archive: string): Promise<void> {
-    const user = userIds(profile);
-    await this.docker.getContainer(ref.id).putArchive(ownedArchive(archive, user.uid, user.gid), { path: '/workspace' });
   }
 
   async removeVolume(name: string): Promise<void> {

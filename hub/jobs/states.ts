@@ -1,0 +1,53 @@
+// Moves a job from state to state through the table in lifecycle.ts: each change
+// stored with its status event in one go, and told to whoever counts them.
+import type { JobState } from '../../schemas/types.gen.js';
+import type { EventBus } from '../events/event-bus.js';
+import type { NewEvent } from '../store/events.js';
+import type { Job, JobPatch, JobSpec, JobStore } from '../store/jobs.js';
+import { canTransition } from './lifecycle.js';
+
+export type EndState = Extract<JobState, 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'error'>;
+
+export class JobStates {
+  /** Set at shutdown: the store may close, what still runs is the next start's to settle. */
+  stopped = false;
+
+  constructor(private readonly deps: { store: JobStore; bus: EventBus; onState?: (job: Job, state: JobState) => void }) {}
+
+  /** Moves job `id` to `to` with `patch`, after the events `before`; false when the lifecycle does not allow it (or the row is gone). */
+  move(id: string, to: JobState, patch: JobPatch = {}, before: NewEvent[] = []): boolean {
+    const { store, bus } = this.deps;
+    if (this.stopped) return false;
+    const job = store.get(id);
+    if (!job || !canTransition(job.state, to)) return false;
+    const reason = patch.reason;
+    bus.publish(id, [...before, { type: 'status', state: to, ...(reason ? { reason } : {}) }], () => store.update(id, { ...patch, state: to }));
+    const now = store.get(id);
+    if (now) this.deps.onState?.(now, to);
+    return true;
+  }
+
+  /** Stores `patch` (a row that is gone is a no-op), unless the hub is stopping. */
+  update(id: string, patch: JobPatch): void {
+    if (!this.stopped) this.deps.store.update(id, patch);
+  }
+
+  /** Ends a job in `state`: its secrets and env values go (an ended job never runs again, so only the names stay). */
+  end(job: Job, state: EndState, opts: { exitCode?: number; reason?: string }, events: NewEvent[] = []): boolean {
+    const patch: JobPatch = {
+      endedAt: new Date().toISOString(),
+      exitCode: opts.exitCode,
+      reason: opts.reason,
+      agentTokenHash: null,
+      sessionHash: null,
+      spec: withoutEnvValues(job.spec),
+    };
+    return this.move(job.id, state, patch, events);
+  }
+}
+
+/** The spec with every env value (job and step level) replaced by "": the names say what was set. */
+export function withoutEnvValues(spec: JobSpec): JobSpec {
+  const blank = (env: Record<string, string> = {}) => Object.fromEntries(Object.keys(env).map((k) => [k, '']));
+  return { ...spec, env: blank(spec.env), steps: spec.steps.map((st) => ({ ...st, ...(st.env ? { env: blank(st.env) } : {}) })) };
+}
