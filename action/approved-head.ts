@@ -33,21 +33,30 @@ export function approvedHead(o: { head: string; branch: string; createdAt: strin
   const now = o.now ?? Date.now();
   if (!(created > 0)) return { refuse: `the comment has no creation time (${JSON.stringify(o.createdAt)}), so which commit it approved cannot be told` };
   if (now - created > MAX_COMMENT_AGE_MS) {
-    return { refuse: `the comment is ${Math.floor((now - created) / 3600_000)} hours old; only comments from the last 24 hours run. Write a new comment to run the current head` };
+    return {
+      refuse: `the comment is ${Math.floor((now - created) / 3600_000)} hours old; only comments from the last 24 hours run. Write a new comment to run the current head`,
+    };
   }
   if (!o.complete) return { refuse: `${o.branch} was updated too often since the comment to find the commit it approved. Write a new comment` };
   if (o.updates.length === 0) {
-    return { refuse: `GitHub lists no update of ${o.branch}, so which commit was its head when the comment was written cannot be proven. Push to the branch or write a new comment` };
+    return {
+      refuse: `GitHub lists no update of ${o.branch}, so which commit was its head when the comment was written cannot be proven. Push to the branch or write a new comment`,
+    };
   }
   if (o.updates[0]!.after !== o.head) {
     // The head just read is newer than the listing (or was set some other way): nothing proves when it came.
-    return { refuse: `the head of ${o.branch} (${o.head.slice(0, 12)}) is not yet in GitHub's list of its updates, so when it was pushed cannot be proven. Try again in a minute` };
+    return {
+      refuse: `the head of ${o.branch} (${o.head.slice(0, 12)}) is not yet in GitHub's list of its updates, so when it was pushed cannot be proven. Try again in a minute`,
+    };
   }
   // Both times are to the second: an update in the comment's own second may have come before or after it.
   const second = (ms: number) => Math.floor(ms / 1000);
   const at = (u: RefUpdate) => second(Date.parse(u.timestamp));
   const tie = o.updates.find((u) => at(u) === second(created));
-  if (tie) return { refuse: `${o.branch} was updated in the same second as the comment (to ${tie.after.slice(0, 12)}), so which commit the comment approved cannot be told. Write a new comment` };
+  if (tie)
+    return {
+      refuse: `${o.branch} was updated in the same second as the comment (to ${tie.after.slice(0, 12)}), so which commit the comment approved cannot be told. Write a new comment`,
+    };
   const after = o.updates.filter((u) => at(u) > second(created));
   if (after.length === 0) return { sha: o.head };
   const first = after.at(-1)!;

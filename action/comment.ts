@@ -20,7 +20,10 @@ export function parseCommand(text: string): Parsed {
   const body = text.replace(/\r\n?/g, '\n');
   const m = /^\s*\/agent[ \t]+run\b([^\n]*)(?:\n([\s\S]*))?$/.exec(body);
   if (!m) return null;
-  const words = m[1]!.trim().split(/[ \t]+/).filter(Boolean);
+  const words = m[1]!
+    .trim()
+    .split(/[ \t]+/)
+    .filter(Boolean);
   let profile: string | undefined;
   while (words[0]?.startsWith('--')) {
     const word = words.shift()!;
@@ -67,7 +70,16 @@ export function masked(text: string, secrets: string[]): string {
 }
 
 /** The reply posted when the job ends; `secrets` never reach it. */
-export function resultReply(o: { job: JobView; sha: string; command: string; tail: string; logUrl: string; runUrl?: string; note?: string; secrets: string[] }): string {
+export function resultReply(o: {
+  job: JobView;
+  sha: string;
+  command: string;
+  tail: string;
+  logUrl: string;
+  runUrl?: string;
+  note?: string;
+  secrets: string[];
+}): string {
   const { job } = o;
   const lines = [
     `${ICON[job.state] ?? ''} **/agent run ${job.state}** on \`${o.sha.slice(0, 12)}\` (profile \`${job.profile}\`): exit code ${job.exitCode ?? '–'}, ${seconds(job)} s${job.reason ? `. ${job.reason}` : ''}.`,

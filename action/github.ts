@@ -72,7 +72,9 @@ export function gitHubApi(token: string, repo: { owner: string; repo: string }):
           }
         }
       } catch (err) {
-        return { refuse: `GitHub did not list the updates of ${head.headRepo}'s ${branch} (${(err as Error).message}), so which commit the comment approved cannot be proven` };
+        return {
+          refuse: `GitHub did not list the updates of ${head.headRepo}'s ${branch} (${(err as Error).message}), so which commit the comment approved cannot be proven`,
+        };
       }
       return approvedHead({ head: head.sha, branch, createdAt, updates, complete });
     },

@@ -35,7 +35,9 @@ export interface CommentSettings extends Settings {
 export type Mode = 'run' | 'comment' | 'maintenance';
 
 export interface MaintenanceSettings extends HubSettings {
-  prune: Required<Pick<PruneOptions, 'jobsOlderThan' | 'keepJobs' | 'imagesOlderThan' | 'maxImageBytes' | 'snapshotsOlderThan' | 'maxSnapshotBytes' | 'dryRun'>>;
+  prune: Required<
+    Pick<PruneOptions, 'jobsOlderThan' | 'keepJobs' | 'imagesOlderThan' | 'maxImageBytes' | 'snapshotsOlderThan' | 'maxSnapshotBytes' | 'dryRun'>
+  >;
 }
 
 const EVENT_MODES: Record<string, Mode> = { schedule: 'maintenance', issue_comment: 'comment' };
@@ -135,7 +137,9 @@ export function readSettings(get: (name: string) => string = (n) => core.getInpu
 
 /** `a, b c`: the profiles named, each checked as a profile name. */
 function profileList(get: (name: string) => string, name: string): string[] {
-  const names = get(name).split(/[\s,]+/).filter(Boolean);
+  const names = get(name)
+    .split(/[\s,]+/)
+    .filter(Boolean);
   const bad = names.find((n) => !/^[\w.-]+$/.test(n));
   if (bad) throw new InputError(name, `expected profile names separated by commas, got ${JSON.stringify(bad)}`);
   return names;

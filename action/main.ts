@@ -8,7 +8,18 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as github from '@actions/github';
 import type { HubClient, JobRequest } from '../client/index.js';
-import { commentRequest, ignoreReason, masked, parseCommand, refusedProfile, resultReply, WRITE, type CommentEvent } from './comment.js';
+import {
+  commentRequest,
+  ignoreReason,
+  masked,
+  parseCommand,
+  refusedProfile,
+  resultReply,
+  WRITE,
+  type CommentCommand,
+  type CommentEvent,
+  type Parsed,
+} from './comment.js';
 import { actStandIn, gitHubApi, type GitHubApi, type Reaction } from './github.js';
 import { connectHub } from './hub-auth.js';
 import { readCommentSettings, readMaintenanceSettings, readMode, readSettings, type Settings } from './inputs.js';
@@ -116,20 +127,10 @@ async function comment(): Promise<void> {
     await gh.comment(pr, `👎 @${who}: ${why}`);
   };
 
-  const permission = await gh.permission(who);
-  if (!WRITE.includes(permission)) return refuse(`/agent run needs write permission on ${owner}/${repo}; you have ${permission}.`);
-  if ('usage' in cmd) return refuse(cmd.usage);
-  const profileRefused = refusedProfile(cmd, settings.allowedProfiles);
-  if (profileRefused) return refuse(profileRefused);
-  const head = await gh.pullRequest(pr);
-  if (head.headRepo !== head.baseRepo && !settings.allowForks) {
-    return refuse(`#${pr} comes from a fork (${head.headRepo ?? 'a deleted repository'}); this workflow does not run fork pull requests (allow-forks).`);
-  }
-  // The head when the comment was written, whatever was pushed to the PR since: that is what was approved.
-  const approved = await gh.approvedHead(head, event.comment.created_at);
-  if ('refuse' in approved) return refuse(`/agent run did not run: ${approved.refuse}.`);
-  const sha = approved.sha;
-  const note = approved.newer ? `Commits pushed after the comment (the head is now \`${approved.newer.slice(0, 12)}\`) did not run.` : undefined;
+  const approved = await approve(gh, event, cmd, settings);
+  if ('refuse' in approved) return refuse(approved.refuse);
+  const { sha, newer, command } = approved;
+  const note = newer ? `Commits pushed after the comment (the head is now \`${newer.slice(0, 12)}\`) did not run.` : undefined;
   core.setOutput('sha', sha);
   await react('eyes');
   say(`accepted /agent run from @${who} on #${pr} at ${sha}, the head when the comment was written${note ? `. ${note}` : ''}`);
@@ -138,13 +139,14 @@ async function comment(): Promise<void> {
   const secrets = [...settings.secrets, settings.token];
   try {
     const client = await connectHub(settings);
-    const workspace = act
-      ? await uploadFolder(client, settings)
-      : (await client.uploadWorkspace(await gh.tarball(sha), 'application/gzip', { strip: 1 })).id;
-    const { job, tails } = await runAndReport(client, settings, commentRequest(settings.request, cmd, sha, pr, workspace));
+    const workspace = act ? await uploadFolder(client, settings) : (await client.uploadWorkspace(await gh.tarball(sha), 'application/gzip', { strip: 1 })).id;
+    const { job, tails } = await runAndReport(client, settings, commentRequest(settings.request, command, sha, pr, workspace));
     await react(job.state === 'succeeded' ? 'rocket' : '-1');
     const tail = tails.get(0) ?? '';
-    await gh.comment(pr, resultReply({ job, sha, command: cmd.command, tail, logUrl: job.links.events, secrets, ...(runUrl ? { runUrl } : {}), ...(note ? { note } : {}) }));
+    await gh.comment(
+      pr,
+      resultReply({ job, sha, command: command.command, tail, logUrl: job.links.events, secrets, ...(runUrl ? { runUrl } : {}), ...(note ? { note } : {}) }),
+    );
   } catch (err) {
     // The commenter saw 👀: they get an answer whatever went wrong.
     await react('-1');
@@ -154,6 +156,34 @@ async function comment(): Promise<void> {
       .catch((e) => core.warning(`replying failed: ${(e as Error).message}`));
     throw err;
   }
+}
+
+/**
+ * Whether the command may run, and at which commit: the commenter may write, the
+ * command and its profile are allowed, the PR is not a fork's (unless allowed), and
+ * its head when the comment was written is known (`newer`: what was pushed since).
+ */
+async function approve(
+  gh: GitHubApi,
+  event: CommentEvent,
+  cmd: NonNullable<Parsed>,
+  settings: ReturnType<typeof readCommentSettings>,
+): Promise<{ refuse: string } | { command: CommentCommand; sha: string; newer?: string }> {
+  const { owner, repo } = github.context.repo;
+  const pr = event.issue.number;
+  const permission = await gh.permission(event.comment.user.login);
+  if (!WRITE.includes(permission)) return { refuse: `/agent run needs write permission on ${owner}/${repo}; you have ${permission}.` };
+  if ('usage' in cmd) return { refuse: cmd.usage };
+  const profileRefused = refusedProfile(cmd, settings.allowedProfiles);
+  if (profileRefused) return { refuse: profileRefused };
+  const head = await gh.pullRequest(pr);
+  if (head.headRepo !== head.baseRepo && !settings.allowForks) {
+    return { refuse: `#${pr} comes from a fork (${head.headRepo ?? 'a deleted repository'}); this workflow does not run fork pull requests (allow-forks).` };
+  }
+  // The head when the comment was written, whatever was pushed to the PR since: that is what was approved.
+  const approved = await gh.approvedHead(head, event.comment.created_at);
+  if ('refuse' in approved) return { refuse: `/agent run did not run: ${approved.refuse}.` };
+  return { command: cmd, sha: approved.sha, ...(approved.newer ? { newer: approved.newer } : {}) };
 }
 
 /** Scheduled maintenance: the hub prunes and says what it removed. */

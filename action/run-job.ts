@@ -12,14 +12,17 @@ export interface JobResult {
 
 function keepTail(tails: Map<number, string>, step: number, text: string): void {
   const joined = (tails.get(step) ?? '') + text;
-  tails.set(step, joined.split('\n').slice(-TAIL_LINES - 1).join('\n').slice(-8000));
+  tails.set(
+    step,
+    joined
+      .split('\n')
+      .slice(-TAIL_LINES - 1)
+      .join('\n')
+      .slice(-8000),
+  );
 }
 
-export async function runJob(
-  client: HubClient,
-  request: JobRequest,
-  opts: { log?: LogWriter; onCreated?: (job: JobView) => void } = {},
-): Promise<JobResult> {
+export async function runJob(client: HubClient, request: JobRequest, opts: { log?: LogWriter; onCreated?: (job: JobView) => void } = {}): Promise<JobResult> {
   const log = opts.log ?? new LogWriter();
   const created = await client.createJob(request);
   opts.onCreated?.(created);

@@ -2,7 +2,16 @@
 // the steps, and the tail of a failing step's output.
 import type { JobView } from '../schemas/types.gen.js';
 
-export const ICON: Record<string, string> = { succeeded: '✅', failed: '❌', timed_out: '⏱️', cancelled: '🚫', skipped: '⏭️', error: '💥', pending: '·', running: '▶️' };
+export const ICON: Record<string, string> = {
+  succeeded: '✅',
+  failed: '❌',
+  timed_out: '⏱️',
+  cancelled: '🚫',
+  skipped: '⏭️',
+  error: '💥',
+  pending: '·',
+  running: '▶️',
+};
 
 export function fence(text: string): string {
   const ticks = '`'.repeat(Math.max(3, ...[...text.matchAll(/`+/g)].map((m) => m[0].length + 1)));
@@ -23,7 +32,8 @@ export function jobSummary(job: JobView, tails: Map<number, string>): string {
     '| step | result | exit code | duration |',
     '| --- | --- | --- | --- |',
     ...job.steps.map(
-      (s) => `| ${s.name.replace(/\|/g, '\\|')} | ${ICON[s.state] ?? ''} ${s.state} | ${s.exitCode ?? '–'} | ${s.durationMs !== undefined ? `${(s.durationMs / 1000).toFixed(1)} s` : '–'} |`,
+      (s) =>
+        `| ${s.name.replace(/\|/g, '\\|')} | ${ICON[s.state] ?? ''} ${s.state} | ${s.exitCode ?? '–'} | ${s.durationMs !== undefined ? `${(s.durationMs / 1000).toFixed(1)} s` : '–'} |`,
     ),
   ];
   const failing = job.steps.findIndex((s) => s.state === 'failed' || s.state === 'timed_out');

@@ -87,16 +87,37 @@ const hubIds: string[] = [];
 
 async function startBenchHub(env: Record<string, string> = {}): Promise<{ hub: RunningHub; client: HubClient; dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'da-bench-'));
-  const config = loadConfig([], { DOCKER_AGENT_PORT: '0', DOCKER_AGENT_DATA_DIR: dataDir, DOCKER_AGENT_TOKEN: TOKEN, DOCKER_AGENT_MAX_JOBS: '16', DOCKER_AGENT_MAX_RUNNING_PER_PRINCIPAL: '16', DOCKER_AGENT_MAX_QUEUED_PER_PRINCIPAL: '1000', DOCKER_AGENT_MAX_AGENTS_PER_PRINCIPAL: '1000', ...env });
+  const config = loadConfig([], {
+    DOCKER_AGENT_PORT: '0',
+    DOCKER_AGENT_DATA_DIR: dataDir,
+    DOCKER_AGENT_TOKEN: TOKEN,
+    DOCKER_AGENT_MAX_JOBS: '16',
+    DOCKER_AGENT_MAX_RUNNING_PER_PRINCIPAL: '16',
+    DOCKER_AGENT_MAX_QUEUED_PER_PRINCIPAL: '1000',
+    DOCKER_AGENT_MAX_AGENTS_PER_PRINCIPAL: '1000',
+    ...env,
+  });
   const hub = await startHub(config, () => {});
   hubIds.push(hub.hubId);
   cleanups.push(async () => {
     await hub.close().catch(() => {});
     const docker = new Docker();
-    for (const c of await docker.listContainers({ all: true, filters: { label: [`docker-agent.hub=${hub.hubId}`] } })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+    for (const c of await docker.listContainers({ all: true, filters: { label: [`docker-agent.hub=${hub.hubId}`] } }))
+      await docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => {});
     const { Volumes } = await docker.listVolumes({ filters: { label: [`docker-agent.hub=${hub.hubId}`] } });
-    for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
-    for (const i of await docker.listImages({ filters: { label: [`docker-agent.hub=${hub.hubId}`] } })) await docker.getImage(i.Id).remove({ force: true }).catch(() => {});
+    for (const v of Volumes ?? [])
+      await docker
+        .getVolume(v.Name)
+        .remove()
+        .catch(() => {});
+    for (const i of await docker.listImages({ filters: { label: [`docker-agent.hub=${hub.hubId}`] } }))
+      await docker
+        .getImage(i.Id)
+        .remove({ force: true })
+        .catch(() => {});
     const backend = await DockerBackend.connect({ ...config });
     await backend.removeJobNetwork(hub.hubId).catch(() => {});
     rmSync(dataDir, { recursive: true, force: true });
@@ -125,11 +146,56 @@ async function main(): Promise<Row[]> {
 
   breakdown = await coldBreakdown(cold.client, 'true');
   progress(`cold job \`true\`, ${N.rounds} rounds each`);
-  rows.push(row('cold job `true`, start → end', 'ms', await timesOf(N.rounds, () => raw('true'), (x) => x.end), await timesOf(N.rounds, () => hubJob(cold.client, { run: 'true' }), (x) => x.end)));
+  rows.push(
+    row(
+      'cold job `true`, start → end',
+      'ms',
+      await timesOf(
+        N.rounds,
+        () => raw('true'),
+        (x) => x.end,
+      ),
+      await timesOf(
+        N.rounds,
+        () => hubJob(cold.client, { run: 'true' }),
+        (x) => x.end,
+      ),
+    ),
+  );
   progress('cold job, POST → first output byte');
-  rows.push(row('cold job, POST → first byte', 'ms', await timesOf(N.rounds, () => raw('echo', 'x'), (x) => x.firstByte), await timesOf(N.rounds, () => hubJob(cold.client, { run: 'echo x' }), (x) => x.firstByte)));
+  rows.push(
+    row(
+      'cold job, POST → first byte',
+      'ms',
+      await timesOf(
+        N.rounds,
+        () => raw('echo', 'x'),
+        (x) => x.firstByte,
+      ),
+      await timesOf(
+        N.rounds,
+        () => hubJob(cold.client, { run: 'echo x' }),
+        (x) => x.firstByte,
+      ),
+    ),
+  );
   progress('cold job `node -e 0`');
-  rows.push(row('cold job `node -e 0`', 'ms', await timesOf(N.rounds, () => raw('node', '-e', '0'), (x) => x.end), await timesOf(N.rounds, () => hubJob(cold.client, { run: 'node -e 0' }), (x) => x.end)));
+  rows.push(
+    row(
+      'cold job `node -e 0`',
+      'ms',
+      await timesOf(
+        N.rounds,
+        () => raw('node', '-e', '0'),
+        (x) => x.end,
+      ),
+      await timesOf(
+        N.rounds,
+        () => hubJob(cold.client, { run: 'node -e 0' }),
+        (x) => x.end,
+      ),
+    ),
+  );
 
   for (const c of [4, 8]) {
     progress(`${N.parallel} echo jobs, ${c} at a time`);
@@ -141,7 +207,14 @@ async function main(): Promise<Row[]> {
   const seq = quick ? 'seq 1 650000' : 'seq 1 6500000';
   const mb = quick ? '5 MB' : '52 MB';
   progress(`${mb} of output`);
-  rows.push(row(`${mb} of output`, 'ms', await rounds(N.outputRounds, () => raw('bash', '-c', seq)), await rounds(N.outputRounds, () => hubJob(cold.client, { run: seq }))));
+  rows.push(
+    row(
+      `${mb} of output`,
+      'ms',
+      await rounds(N.outputRounds, () => raw('bash', '-c', seq)),
+      await rounds(N.outputRounds, () => hubJob(cold.client, { run: seq })),
+    ),
+  );
 
   progress('snapshot of a job that wrote 20 MB: commit + export, layers only and full');
   {
@@ -166,7 +239,19 @@ async function main(): Promise<Row[]> {
       await dockerCli(['rm', '-f', rawC]).catch(() => {});
       await dockerCli(['rmi', `${rawC}:snap`]).catch(() => {});
     });
-    await dockerCli(['run', '--name', rawC, '--network', 'none', '--user', '1000:1000', image, 'bash', '-c', 'head -c 20000000 /dev/urandom > /workspace/blob']);
+    await dockerCli([
+      'run',
+      '--name',
+      rawC,
+      '--network',
+      'none',
+      '--user',
+      '1000:1000',
+      image,
+      'bash',
+      '-c',
+      'head -c 20000000 /dev/urandom > /workspace/blob',
+    ]);
     const rawMs = await time(async () => {
       await dockerCli(['commit', rawC, `${rawC}:snap`]);
       await dockerCli(['save', `${rawC}:snap`]);
@@ -224,17 +309,24 @@ async function main(): Promise<Row[]> {
     const execC = `da-bench-exec-${Date.now()}`;
     cleanups.push(() => dockerCli(['rm', '-f', execC]).catch(() => {}));
     await dockerCli(['run', '-d', '--name', execC, '--network', 'none', '--user', '1000:1000', image, 'sleep', '600']);
-    const rawExec = await timesOf(N.rounds, () => dockerCli(['exec', execC, 'echo', 'x']), (x) => x.firstByte);
+    const rawExec = await timesOf(
+      N.rounds,
+      () => dockerCli(['exec', execC, 'echo', 'x']),
+      (x) => x.firstByte,
+    );
     rows.push(row('warm job, POST → first byte', 'ms', rawExec, summarize(times), 'raw twin: docker exec into a running container'));
   }
   return rows;
 }
 
 function table(rows: Row[]): string {
-  const fmt = (s: Summary | null, unit: string) => (s ? `${s.median.toFixed(unit === 'jobs/s' || unit === 'MiB' ? 1 : 0)}${s.n > 1 ? ` (p99 ${s.p99.toFixed(0)})` : ''}` : '–');
+  const fmt = (s: Summary | null, unit: string) =>
+    s ? `${s.median.toFixed(unit === 'jobs/s' || unit === 'MiB' ? 1 : 0)}${s.n > 1 ? ` (p99 ${s.p99.toFixed(0)})` : ''}` : '–';
   const lines = [`${'what'.padEnd(44)} ${'unit'.padEnd(7)} ${'raw engine'.padStart(18)} ${'hub'.padStart(18)} ${'ratio'.padStart(7)}`];
   for (const r of rows) {
-    lines.push(`${r.what.padEnd(44)} ${r.unit.padEnd(7)} ${fmt(r.raw, r.unit).padStart(18)} ${fmt(r.hub, r.unit).padStart(18)} ${(r.ratio === null ? '–' : `${r.ratio.toFixed(2)}x`).padStart(7)}`);
+    lines.push(
+      `${r.what.padEnd(44)} ${r.unit.padEnd(7)} ${fmt(r.raw, r.unit).padStart(18)} ${fmt(r.hub, r.unit).padStart(18)} ${(r.ratio === null ? '–' : `${r.ratio.toFixed(2)}x`).padStart(7)}`,
+    );
   }
   return lines.join('\n');
 }
@@ -247,6 +339,10 @@ try {
 }
 if (asJson) process.stdout.write(`${JSON.stringify({ quick, rounds: N, rows, coldBreakdown: breakdown, hubs: hubIds }, null, 2)}\n`);
 else {
-  process.stdout.write(`\n${table(rows)}\n\nratio: hub ÷ raw for times and sizes, raw ÷ hub for rates (below 1: the hub is ahead); medians, p99 in brackets.\n`);
-  process.stdout.write(`\nwhere a cold job's time goes (one job, ms since the step before):\n${breakdown.map((b) => `  ${b.phase.padEnd(24)} ${String(b.ms).padStart(5)}`).join('\n')}\n`);
+  process.stdout.write(
+    `\n${table(rows)}\n\nratio: hub ÷ raw for times and sizes, raw ÷ hub for rates (below 1: the hub is ahead); medians, p99 in brackets.\n`,
+  );
+  process.stdout.write(
+    `\nwhere a cold job's time goes (one job, ms since the step before):\n${breakdown.map((b) => `  ${b.phase.padEnd(24)} ${String(b.ms).padStart(5)}`).join('\n')}\n`,
+  );
 }

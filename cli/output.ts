@@ -50,7 +50,9 @@ export class Output {
   }
 
   state(state: string): string {
-    const colour: Colour | undefined = ({ succeeded: 'green', running: 'green', failed: 'red', error: 'red', timed_out: 'red', cancelled: 'yellow', stopped: 'yellow' } as Record<string, Colour>)[state];
+    const colour: Colour | undefined = (
+      { succeeded: 'green', running: 'green', failed: 'red', error: 'red', timed_out: 'red', cancelled: 'yellow', stopped: 'yellow' } as Record<string, Colour>
+    )[state];
     return colour ? this.paint(state, colour) : state;
   }
 }

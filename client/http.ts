@@ -3,9 +3,37 @@
 // requests with a bearer token, or, in the dashboard, relies on the browser's session
 // cookie and sends the session's CSRF token. Node-only parts (uploads and downloads
 // as streams, the event and shell WebSockets) are in ./index.ts.
-import type { AgentRequest, AgentView, SnapshotView, CreatedToken, JobEvent, JobRequest, JobState, JobView, SessionView, TaskStats, TokenRequest, TokenScope, TokenView } from '../schemas/types.gen.js';
+import type {
+  AgentRequest,
+  AgentView,
+  SnapshotView,
+  CreatedToken,
+  JobEvent,
+  JobRequest,
+  JobState,
+  JobView,
+  SessionView,
+  TaskStats,
+  TokenRequest,
+  TokenScope,
+  TokenView,
+} from '../schemas/types.gen.js';
 
-export type { AgentRequest, AgentView, SnapshotView, CreatedToken, JobEvent, JobRequest, JobState, JobView, SessionView, TaskStats, TokenRequest, TokenScope, TokenView };
+export type {
+  AgentRequest,
+  AgentView,
+  SnapshotView,
+  CreatedToken,
+  JobEvent,
+  JobRequest,
+  JobState,
+  JobView,
+  SessionView,
+  TaskStats,
+  TokenRequest,
+  TokenScope,
+  TokenView,
+};
 
 export class HubApiError extends Error {
   constructor(

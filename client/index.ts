@@ -34,18 +34,12 @@ export interface EventOptions {
 }
 
 export class HubClient extends HubHttp {
-
-
-
-
-
-
-
-
-
   /** Streams a tar (or gzipped tar) to the hub; its id goes into a job request's `workspace`. */
   uploadWorkspace(archive: Readable, contentType: 'application/gzip' | 'application/x-tar', opts: { strip?: number } = {}): Promise<WorkspaceUpload> {
-    return this.request('POST', `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ''}`, undefined, { body: Readable.toWeb(archive) as ReadableStream, contentType });
+    return this.request('POST', `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ''}`, undefined, {
+      body: Readable.toWeb(archive) as ReadableStream,
+      contentType,
+    });
   }
 
   /** A job's snapshot as a tar in `docker save` format: the layers it adds to its base, or with `full` the whole image. */
@@ -54,16 +48,6 @@ export class HubClient extends HubHttp {
     if (!res.ok || !res.body) throw apiError(res.status, await res.text());
     return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
   }
-
-
-
-
-
-
-
-
-
-
 
   /** An interactive shell in a running job's container (`{job}`) or a named agent's (`{agent}`); `onOutput` gets the terminal's bytes. */
   async shell(target: { job: string } | { agent: string }, size: ShellSize, onOutput: (data: Buffer) => void): Promise<ShellConnection> {
@@ -101,7 +85,6 @@ export class HubClient extends HubHttp {
       exited,
     };
   }
-
 
   /** The job's events from `from` on, live, ending after the final one. */
   async *events(jobId: string, opts: EventOptions = {}): AsyncGenerator<JobEvent> {

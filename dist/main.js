@@ -31581,7 +31581,16 @@ function getOctokit(token, options, ...additionalPlugins) {
 }
 
 // action/summary.ts
-var ICON = { succeeded: "\u2705", failed: "\u274C", timed_out: "\u23F1\uFE0F", cancelled: "\u{1F6AB}", skipped: "\u23ED\uFE0F", error: "\u{1F4A5}", pending: "\xB7", running: "\u25B6\uFE0F" };
+var ICON = {
+  succeeded: "\u2705",
+  failed: "\u274C",
+  timed_out: "\u23F1\uFE0F",
+  cancelled: "\u{1F6AB}",
+  skipped: "\u23ED\uFE0F",
+  error: "\u{1F4A5}",
+  pending: "\xB7",
+  running: "\u25B6\uFE0F"
+};
 function fence(text) {
   const ticks = "`".repeat(Math.max(3, ...[...text.matchAll(/`+/g)].map((m) => m[0].length + 1)));
   return `${ticks}
@@ -31681,19 +31690,28 @@ function approvedHead(o) {
   const now = o.now ?? Date.now();
   if (!(created > 0)) return { refuse: `the comment has no creation time (${JSON.stringify(o.createdAt)}), so which commit it approved cannot be told` };
   if (now - created > MAX_COMMENT_AGE_MS) {
-    return { refuse: `the comment is ${Math.floor((now - created) / 36e5)} hours old; only comments from the last 24 hours run. Write a new comment to run the current head` };
+    return {
+      refuse: `the comment is ${Math.floor((now - created) / 36e5)} hours old; only comments from the last 24 hours run. Write a new comment to run the current head`
+    };
   }
   if (!o.complete) return { refuse: `${o.branch} was updated too often since the comment to find the commit it approved. Write a new comment` };
   if (o.updates.length === 0) {
-    return { refuse: `GitHub lists no update of ${o.branch}, so which commit was its head when the comment was written cannot be proven. Push to the branch or write a new comment` };
+    return {
+      refuse: `GitHub lists no update of ${o.branch}, so which commit was its head when the comment was written cannot be proven. Push to the branch or write a new comment`
+    };
   }
   if (o.updates[0].after !== o.head) {
-    return { refuse: `the head of ${o.branch} (${o.head.slice(0, 12)}) is not yet in GitHub's list of its updates, so when it was pushed cannot be proven. Try again in a minute` };
+    return {
+      refuse: `the head of ${o.branch} (${o.head.slice(0, 12)}) is not yet in GitHub's list of its updates, so when it was pushed cannot be proven. Try again in a minute`
+    };
   }
   const second = (ms) => Math.floor(ms / 1e3);
   const at = (u) => second(Date.parse(u.timestamp));
   const tie = o.updates.find((u) => at(u) === second(created));
-  if (tie) return { refuse: `${o.branch} was updated in the same second as the comment (to ${tie.after.slice(0, 12)}), so which commit the comment approved cannot be told. Write a new comment` };
+  if (tie)
+    return {
+      refuse: `${o.branch} was updated in the same second as the comment (to ${tie.after.slice(0, 12)}), so which commit the comment approved cannot be told. Write a new comment`
+    };
   const after = o.updates.filter((u) => at(u) > second(created));
   if (after.length === 0) return { sha: o.head };
   const first = after.at(-1);
@@ -31738,7 +31756,9 @@ function gitHubApi(token, repo) {
           }
         }
       } catch (err) {
-        return { refuse: `GitHub did not list the updates of ${head.headRepo}'s ${branch} (${err.message}), so which commit the comment approved cannot be proven` };
+        return {
+          refuse: `GitHub did not list the updates of ${head.headRepo}'s ${branch} (${err.message}), so which commit the comment approved cannot be proven`
+        };
       }
       return approvedHead({ head: head.sha, branch, createdAt, updates, complete });
     },
@@ -31994,7 +32014,10 @@ function apiError(status, body) {
 var HubClient = class extends HubHttp {
   /** Streams a tar (or gzipped tar) to the hub; its id goes into a job request's `workspace`. */
   uploadWorkspace(archive, contentType, opts = {}) {
-    return this.request("POST", `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ""}`, void 0, { body: Readable2.toWeb(archive), contentType });
+    return this.request("POST", `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ""}`, void 0, {
+      body: Readable2.toWeb(archive),
+      contentType
+    });
   }
   /** A job's snapshot as a tar in `docker save` format: the layers it adds to its base, or with `full` the whole image. */
   async downloadSnapshot(jobId, opts = {}) {
@@ -32344,7 +32367,10 @@ var LogWriter = class {
 var TAIL_LINES = 30;
 function keepTail(tails, step, text) {
   const joined = (tails.get(step) ?? "") + text;
-  tails.set(step, joined.split("\n").slice(-TAIL_LINES - 1).join("\n").slice(-8e3));
+  tails.set(
+    step,
+    joined.split("\n").slice(-TAIL_LINES - 1).join("\n").slice(-8e3)
+  );
 }
 async function runJob(client, request2, opts = {}) {
   const log = opts.log ?? new LogWriter();
@@ -32487,19 +32513,10 @@ async function comment() {
     await react("-1");
     await gh.comment(pr, `\u{1F44E} @${who}: ${why}`);
   };
-  const permission = await gh.permission(who);
-  if (!WRITE.includes(permission)) return refuse(`/agent run needs write permission on ${owner}/${repo}; you have ${permission}.`);
-  if ("usage" in cmd) return refuse(cmd.usage);
-  const profileRefused = refusedProfile(cmd, settings.allowedProfiles);
-  if (profileRefused) return refuse(profileRefused);
-  const head = await gh.pullRequest(pr);
-  if (head.headRepo !== head.baseRepo && !settings.allowForks) {
-    return refuse(`#${pr} comes from a fork (${head.headRepo ?? "a deleted repository"}); this workflow does not run fork pull requests (allow-forks).`);
-  }
-  const approved = await gh.approvedHead(head, event.comment.created_at);
-  if ("refuse" in approved) return refuse(`/agent run did not run: ${approved.refuse}.`);
-  const sha = approved.sha;
-  const note = approved.newer ? `Commits pushed after the comment (the head is now \`${approved.newer.slice(0, 12)}\`) did not run.` : void 0;
+  const approved = await approve(gh, event, cmd, settings);
+  if ("refuse" in approved) return refuse(approved.refuse);
+  const { sha, newer, command } = approved;
+  const note = newer ? `Commits pushed after the comment (the head is now \`${newer.slice(0, 12)}\`) did not run.` : void 0;
   setOutput("sha", sha);
   await react("eyes");
   say(`accepted /agent run from @${who} on #${pr} at ${sha}, the head when the comment was written${note ? `. ${note}` : ""}`);
@@ -32508,16 +32525,35 @@ async function comment() {
   try {
     const client = await connectHub(settings);
     const workspace = act ? await uploadFolder(client, settings) : (await client.uploadWorkspace(await gh.tarball(sha), "application/gzip", { strip: 1 })).id;
-    const { job, tails } = await runAndReport(client, settings, commentRequest(settings.request, cmd, sha, pr, workspace));
+    const { job, tails } = await runAndReport(client, settings, commentRequest(settings.request, command, sha, pr, workspace));
     await react(job.state === "succeeded" ? "rocket" : "-1");
     const tail = tails.get(0) ?? "";
-    await gh.comment(pr, resultReply({ job, sha, command: cmd.command, tail, logUrl: job.links.events, secrets, ...runUrl ? { runUrl } : {}, ...note ? { note } : {} }));
+    await gh.comment(
+      pr,
+      resultReply({ job, sha, command: command.command, tail, logUrl: job.links.events, secrets, ...runUrl ? { runUrl } : {}, ...note ? { note } : {} })
+    );
   } catch (err) {
     await react("-1");
     const why = masked(err.message, secrets);
     await gh.comment(pr, `\u{1F4A5} @${who}: /agent run could not run on \`${sha.slice(0, 12)}\`: ${why}${runUrl ? ` ([workflow run](${runUrl}))` : ""}`).catch((e) => warning(`replying failed: ${e.message}`));
     throw err;
   }
+}
+async function approve(gh, event, cmd, settings) {
+  const { owner, repo } = context2.repo;
+  const pr = event.issue.number;
+  const permission = await gh.permission(event.comment.user.login);
+  if (!WRITE.includes(permission)) return { refuse: `/agent run needs write permission on ${owner}/${repo}; you have ${permission}.` };
+  if ("usage" in cmd) return { refuse: cmd.usage };
+  const profileRefused = refusedProfile(cmd, settings.allowedProfiles);
+  if (profileRefused) return { refuse: profileRefused };
+  const head = await gh.pullRequest(pr);
+  if (head.headRepo !== head.baseRepo && !settings.allowForks) {
+    return { refuse: `#${pr} comes from a fork (${head.headRepo ?? "a deleted repository"}); this workflow does not run fork pull requests (allow-forks).` };
+  }
+  const approved = await gh.approvedHead(head, event.comment.created_at);
+  if ("refuse" in approved) return { refuse: `/agent run did not run: ${approved.refuse}.` };
+  return { command: cmd, sha: approved.sha, ...approved.newer ? { newer: approved.newer } : {} };
 }
 async function maintenance() {
   const settings = readMaintenanceSettings();

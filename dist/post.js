@@ -24371,7 +24371,10 @@ function apiError(status, body) {
 var HubClient = class extends HubHttp {
   /** Streams a tar (or gzipped tar) to the hub; its id goes into a job request's `workspace`. */
   uploadWorkspace(archive, contentType, opts = {}) {
-    return this.request("POST", `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ""}`, void 0, { body: Readable.toWeb(archive), contentType });
+    return this.request("POST", `/v1/workspaces${opts.strip ? `?strip=${opts.strip}` : ""}`, void 0, {
+      body: Readable.toWeb(archive),
+      contentType
+    });
   }
   /** A job's snapshot as a tar in `docker save` format: the layers it adds to its base, or with `full` the whole image. */
   async downloadSnapshot(jobId, opts = {}) {

@@ -25,7 +25,14 @@ type Print = (text: string) => void;
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 function usage(message: string): HubError {
@@ -77,11 +84,18 @@ function tokenCommand(
     const days = v['expires-in-days'];
     const req = {
       name: v.name,
-      scopes: (v.scopes ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      scopes: (v.scopes ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
       ...(days === undefined ? {} : { expiresInDays: Number(days) }),
     };
     const checked = validateTokenRequest(req);
-    if (!checked.ok) throw validationError('token', checked.issues.map((i) => ({ ...i, path: i.path.replace(/^\/expiresInDays/, '--expires-in-days').replace(/^\/(\w+)/, '--$1') })));
+    if (!checked.ok)
+      throw validationError(
+        'token',
+        checked.issues.map((i) => ({ ...i, path: i.path.replace(/^\/expiresInDays/, '--expires-in-days').replace(/^\/(\w+)/, '--$1') })),
+      );
     const created = createToken(tokens, checked.value, 'cli');
     if (v.json) return print(JSON.stringify(created));
     print(`created token ${created.id} "${created.name}" (${created.scopes.join(', ')}${created.expiresAt ? `, expires ${created.expiresAt}` : ''})`);
@@ -90,10 +104,16 @@ function tokenCommand(
     const all = tokens.list().map(tokenView);
     if (v.json) return print(JSON.stringify({ tokens: all }));
     const now = tokens.nowIso();
-    const state = (t: (typeof all)[number]) => (t.revokedAt ? `revoked ${t.revokedAt}` : t.expiresAt && t.expiresAt <= now ? `expired ${t.expiresAt}` : 'active');
-    print(table([['ID', 'NAME', 'SCOPES', 'SOURCE', 'CREATED', 'EXPIRES', 'STATE'], ...all.map((t) => [t.id, t.name, t.scopes.join(','), t.source, t.createdAt, t.expiresAt ?? 'never', state(t)])]));
+    const state = (t: (typeof all)[number]) =>
+      t.revokedAt ? `revoked ${t.revokedAt}` : t.expiresAt && t.expiresAt <= now ? `expired ${t.expiresAt}` : 'active';
+    print(
+      table([
+        ['ID', 'NAME', 'SCOPES', 'SOURCE', 'CREATED', 'EXPIRES', 'STATE'],
+        ...all.map((t) => [t.id, t.name, t.scopes.join(','), t.source, t.createdAt, t.expiresAt ?? 'never', state(t)]),
+      ]),
+    );
   } else if (verb === 'revoke') {
-    if (!arg) throw usage('token revoke needs the token\'s id (see token list)');
+    if (!arg) throw usage("token revoke needs the token's id (see token list)");
     const rec = revokeToken(tokens, arg, 'revoked on the command line');
     if (v.json) return print(JSON.stringify(tokenView(rec)));
     print(`revoked token ${rec.id} "${rec.name}" (open event streams of it end within a second)`);

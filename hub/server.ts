@@ -91,7 +91,21 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const snapshots = new Snapshots(new SnapshotStore(db), backend, links);
   const registry = new SandboxRegistry();
   const sandboxes = { config, backend, index: registry, log };
-  const jobs = new JobService({ config, hubId, store, bus, backend, profiles, workspaces, workspaceOwners, snapshots, links, log, sandboxes, onState: (job, state) => metrics.jobState(job, state) });
+  const jobs = new JobService({
+    config,
+    hubId,
+    store,
+    bus,
+    backend,
+    profiles,
+    workspaces,
+    workspaceOwners,
+    snapshots,
+    links,
+    log,
+    sandboxes,
+    onState: (job, state) => metrics.jobState(job, state),
+  });
   const agentStore = new AgentStore(db);
   const agents = new AgentService({ config, hubId, agents: agentStore, store, bus, backend, profiles, jobs, snapshots, sandboxes, log });
   // What holds a container is asked of the hub's records, never of labels a snapshot may have passed on.
@@ -101,7 +115,11 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     jobsByState: () => store.countUnfinished(),
     agentsByState: () => agentStore.list().reduce<Record<string, number>>((n, a) => ({ ...n, [a.state]: (n[a.state] ?? 0) + 1 }), {}),
     poolIdle: () => Object.fromEntries(Object.entries(jobs.poolState()).map(([profile, p]) => [profile, p.idle])),
-    engineUp: () => backend.info().then(() => true, () => false),
+    engineUp: () =>
+      backend.info().then(
+        () => true,
+        () => false,
+      ),
   });
 
   const network = await jobNetwork(backend, hubId, config, log);
@@ -151,7 +169,13 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const toEvents = eventStream({ jobs, log: events, bus, auth, streams, audit });
   const toShell = shellStream({ jobs, agents, auth, backend, streams, audit, log });
   // The agent channel is on the public port only when containers are told to dial it there.
-  api.on('upgrade', route(upgraded, config.agentUrl ? { '/v1/agent': toAgent } : {}, [[EVENTS_PATH, toEvents], [SHELL_PATH, toShell]]));
+  api.on(
+    'upgrade',
+    route(upgraded, config.agentUrl ? { '/v1/agent': toAgent } : {}, [
+      [EVENTS_PATH, toEvents],
+      [SHELL_PATH, toShell],
+    ]),
+  );
 
   // Agents dial this socket; its folder is what containers see, read-only.
   const socketPath = join(runDir, AGENT_SOCKET_NAME);
@@ -178,10 +202,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
       streams.stop();
       // Runtimes dial back in to the next start; clients reconnect with ?from=.
       for (const socket of upgraded) socket.destroy();
-      await Promise.all([
-        new Promise((r) => agentServer.close(r)),
-        new Promise((r) => api.close(r)),
-      ]);
+      await Promise.all([new Promise((r) => agentServer.close(r)), new Promise((r) => api.close(r))]);
       api.closeAllConnections?.();
       agentServer.closeAllConnections?.();
       db.close();

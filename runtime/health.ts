@@ -24,11 +24,7 @@ function cpuNanos(): number | undefined {
 }
 
 function memoryBytes(): number {
-  return (
-    readNumber('/sys/fs/cgroup/memory/memory.usage_in_bytes') ??
-    readNumber('/sys/fs/cgroup/memory.current') ??
-    process.memoryUsage().rss
-  );
+  return readNumber('/sys/fs/cgroup/memory/memory.usage_in_bytes') ?? readNumber('/sys/fs/cgroup/memory.current') ?? process.memoryUsage().rss;
 }
 
 /** Returns a sampler; each call reports CPU use since the previous call. */

@@ -121,7 +121,7 @@ export class TaskRunner {
           s.stream.destroy();
         }
         this.current = undefined;
-        const code = ended === 'timed_out' ? TIMEOUT_EXIT_CODE : ended === 'cancelled' ? CANCEL_EXIT_CODE : exitCode ?? 1;
+        const code = ended === 'timed_out' ? TIMEOUT_EXIT_CODE : ended === 'cancelled' ? CANCEL_EXIT_CODE : (exitCode ?? 1);
         resolve({ exitCode: code, ended });
       };
       // Output still held open by a background child must not keep the step alive forever.

@@ -93,7 +93,9 @@ function lazyTlsForWs() {
   return {
     name: 'lazy-tls-for-ws',
     setup(b) {
-      b.onResolve({ filter: /^(https|tls)$/ }, (a) => (/[\\/]node_modules[\\/]ws[\\/]/.test(a.importer) ? { path: a.path, namespace: 'lazy-builtin' } : undefined));
+      b.onResolve({ filter: /^(https|tls)$/ }, (a) =>
+        /[\\/]node_modules[\\/]ws[\\/]/.test(a.importer) ? { path: a.path, namespace: 'lazy-builtin' } : undefined,
+      );
       b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (a) => ({
         contents: `let m; module.exports = new Proxy({}, { get: (_, k) => (m ??= require(${JSON.stringify(`node:${a.path}`)}))[k] });`,
         loader: 'js',

@@ -105,7 +105,10 @@ function run(argv, { say, tool = path.basename(argv.find((a) => !/^(sudo|-n)$/.t
       tail.push(line);
       if (tail.length > 30) tail.shift();
       const words = line.trim().split(/\s+/);
-      const kind = words.slice(0, /^[A-Z]:$/.test(words[0]) ? 2 : 1).join(' ').replace(/\d+/g, '');
+      const kind = words
+        .slice(0, /^[A-Z]:$/.test(words[0]) ? 2 : 1)
+        .join(' ')
+        .replace(/\d+/g, '');
       const important = /^(E:|W:|Err:|error|warning|fatal)/i.test(line.trim());
       if (important || !seen.has(kind)) {
         seen.add(kind);
@@ -117,12 +120,7 @@ function run(argv, { say, tool = path.basename(argv.find((a) => !/^(sudo|-n)$/.t
     child.on('error', (err) => reject(new SetupError(`cannot run ${argv[0]}: ${err.message}`)));
     child.on('close', (code, signal) => {
       if (code === 0) return resolve();
-      reject(
-        new SetupError(
-          `\`${argv.join(' ')}\` failed (${signal ?? `exit code ${code}`}); its last lines:\n` +
-            tail.map((l) => `    ${l}`).join('\n'),
-        ),
-      );
+      reject(new SetupError(`\`${argv.join(' ')}\` failed (${signal ?? `exit code ${code}`}); its last lines:\n` + tail.map((l) => `    ${l}`).join('\n')));
     });
   });
 }
@@ -209,10 +207,7 @@ export function parseDockerHost(value = process.env.DOCKER_HOST) {
     }
     return ep;
   }
-  throw new SetupError(
-    `DOCKER_HOST=${value} is not supported by setup`,
-    'use DOCKER_HOST=unix:///path/to/docker.sock or DOCKER_HOST=tcp://host:port',
-  );
+  throw new SetupError(`DOCKER_HOST=${value} is not supported by setup`, 'use DOCKER_HOST=unix:///path/to/docker.sock or DOCKER_HOST=tcp://host:port');
 }
 
 /** One HTTP exchange with the engine; resolves { status, text }. */
@@ -222,15 +217,12 @@ function dockerRequest(ep, method, urlPath, { body, headers, timeoutMs } = {}) {
       ? { socketPath: ep.socketPath }
       : { host: ep.host, port: ep.port, ...(ep.tls ? { ca: ep.ca, cert: ep.cert, key: ep.key } : {}) };
     // agent:false: no keep-alive socket left to hold the process open.
-    const req = (ep.tls ? https : http).request(
-      { ...where, method, path: urlPath, headers, agent: false, timeout: timeoutMs },
-      (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString() }));
-        res.on('error', reject);
-      },
-    );
+    const req = (ep.tls ? https : http).request({ ...where, method, path: urlPath, headers, agent: false, timeout: timeoutMs }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
     if (body) body.pipe(req);
@@ -242,9 +234,7 @@ function dockerRequest(ep, method, urlPath, { body, headers, timeoutMs } = {}) {
 export async function ping(ep) {
   try {
     const res = await dockerRequest(ep, 'GET', '/_ping', { timeoutMs: 2000 });
-    return res.status === 200 && res.text.trim() === 'OK'
-      ? { ok: true }
-      : { ok: false, why: `HTTP ${res.status} ${res.text.trim().slice(0, 80)}` };
+    return res.status === 200 && res.text.trim() === 'OK' ? { ok: true } : { ok: false, why: `HTTP ${res.status} ${res.text.trim().slice(0, 80)}` };
   } catch (err) {
     return { ok: false, why: err.code ?? err.message };
   }
@@ -284,7 +274,7 @@ export async function ensureNpmDeps(say) {
   say(`${why}, running npm ci…`);
   const result = await runVisible([...npmCommand(), 'ci']);
   if (result !== 0) {
-    throw new SetupError(`npm ci failed (${result})`, 'see npm\'s output above; the npm registry must be reachable');
+    throw new SetupError(`npm ci failed (${result})`, "see npm's output above; the npm registry must be reachable");
   }
   return 'installed with npm ci';
 }
@@ -303,7 +293,17 @@ export async function ensureNode24(say) {
   if (fs.existsSync(bin) && version().startsWith('v24.')) return `${version()} present`;
   say(`installing ${NODE24_SPEC} from the npm registry into build/node24…`);
   fs.mkdirSync(NODE24_DIR, { recursive: true });
-  const result = await runVisible([...npmCommand(), 'install', '--prefix', NODE24_DIR, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', NODE24_SPEC]);
+  const result = await runVisible([
+    ...npmCommand(),
+    'install',
+    '--prefix',
+    NODE24_DIR,
+    '--no-save',
+    '--no-package-lock',
+    '--no-audit',
+    '--no-fund',
+    NODE24_SPEC,
+  ]);
   if (result !== 0 || !fs.existsSync(bin)) {
     throw new SetupError(`npm install ${NODE24_SPEC} failed (${result})`, "see npm's output above; the npm registry must be reachable");
   }
@@ -317,7 +317,9 @@ export async function ensureNode24(say) {
 const TEST_TOOLS = { tmux: 'tmux', promtool: 'prometheus', chromium: 'chromium' };
 
 export async function ensureTestTools(say) {
-  const missing = Object.entries(TEST_TOOLS).filter(([cmd]) => !which(cmd)).map(([, pkg]) => pkg);
+  const missing = Object.entries(TEST_TOOLS)
+    .filter(([cmd]) => !which(cmd))
+    .map(([, pkg]) => pkg);
   if (!missing.length) return `${Object.keys(TEST_TOOLS).join(', ')} present`;
   await aptInstall(say, missing);
   return `installed ${missing.join(', ')}`;
@@ -443,7 +445,12 @@ async function waitForEngine(say, ep, started) {
 function logTail(file, lines = 15) {
   try {
     const text = fs.readFileSync(file, 'utf8').slice(-8000);
-    return text.trimEnd().split('\n').slice(-lines).map((l) => `    ${l}`).join('\n');
+    return text
+      .trimEnd()
+      .split('\n')
+      .slice(-lines)
+      .map((l) => `    ${l}`)
+      .join('\n');
   } catch {
     return '    (no log)';
   }
@@ -470,10 +477,7 @@ export async function ensureBaseImage(say, ep, name = DEFAULT_BASE_IMAGE) {
   if (missing.length) await aptInstall(say, missing);
   const prefix = rootPrefix();
   if (!prefix) {
-    throw new SetupError(
-      'debootstrap must run as root (or through password-less sudo)',
-      `rerun setup as root, or build ${name} on the engine yourself`,
-    );
+    throw new SetupError('debootstrap must run as root (or through password-less sudo)', `rerun setup as root, or build ${name} on the engine yourself`);
   }
 
   await removeStaleRootfsDirs(prefix);
@@ -485,10 +489,10 @@ export async function ensureBaseImage(say, ep, name = DEFAULT_BASE_IMAGE) {
     await run([...prefix, 'install', '-d', '-m', '0755', '-o', 'root', '-g', 'root', rootfs], { say });
     const t0 = performance.now();
     say(`debootstrap --variant=minbase ${DEBIAN_SUITE} (about 25 s)…`);
-    await run(
-      [...prefix, which('debootstrap'), '--variant=minbase', `--keyring=${DEBIAN_KEYRING}`, DEBIAN_SUITE, rootfs, DEBIAN_MIRROR],
-      { say, tool: 'debootstrap' },
-    );
+    await run([...prefix, which('debootstrap'), '--variant=minbase', `--keyring=${DEBIAN_KEYRING}`, DEBIAN_SUITE, rootfs, DEBIAN_MIRROR], {
+      say,
+      tool: 'debootstrap',
+    });
     say(`root file system ready (${elapsed(t0)}); importing it into the engine…`);
     const bytes = await importRootfs(ep, prefix, rootfs, name);
     return `${name} built (${Math.round(bytes / 1e6)} MB imported)`;

@@ -9,7 +9,15 @@ import { LogView, Shell } from './terminal.js';
 
 type Agent = Overview['agents'][number];
 
-export function AgentPage({ agent, subscribe, gone }: { agent: Agent | undefined; subscribe: (write: (d: string | Uint8Array) => void) => () => void; gone: () => void }) {
+export function AgentPage({
+  agent,
+  subscribe,
+  gone,
+}: {
+  agent: Agent | undefined;
+  subscribe: (write: (d: string | Uint8Array) => void) => () => void;
+  gone: () => void;
+}) {
   const [message, setMessage] = useState('');
   const [shell, setShell] = useState(false);
   if (!agent) return <p class="page empty">no such agent (or not yours)</p>;

@@ -30,7 +30,14 @@ export function Chart({ title, points, format, color, height = 120, compact = fa
       series: [{}, { label: title, stroke: color, fill: `${color}33`, width: 1.5, value: (_u, v) => (v == null ? '–' : format(v)) }],
       axes: [
         { show: !compact, stroke: '#8b93a1', grid: { stroke: '#2a2f3a' }, ticks: { stroke: '#2a2f3a' } },
-        { show: !compact, stroke: '#8b93a1', grid: { stroke: '#2a2f3a' }, ticks: { stroke: '#2a2f3a' }, size: 70, values: (_u, vals) => vals.map((v) => format(v)) },
+        {
+          show: !compact,
+          stroke: '#8b93a1',
+          grid: { stroke: '#2a2f3a' },
+          ticks: { stroke: '#2a2f3a' },
+          size: 70,
+          values: (_u, vals) => vals.map((v) => format(v)),
+        },
       ],
       scales: { y: { range: (_u, min, max) => [0, Math.max(max, min + 1) * 1.1] } },
     };

@@ -22,7 +22,15 @@ export function printable(e: JobEvent): string | Uint8Array | null {
   return null;
 }
 
-export function JobPage({ job, now, subscribe }: { job: JobView | undefined; now: number; subscribe: (write: (d: string | Uint8Array) => void) => () => void }) {
+export function JobPage({
+  job,
+  now,
+  subscribe,
+}: {
+  job: JobView | undefined;
+  now: number;
+  subscribe: (write: (d: string | Uint8Array) => void) => () => void;
+}) {
   const [message, setMessage] = useState('');
   if (!job) return <p class="page empty">no such job (or not yours)</p>;
   const cancel = async () => {

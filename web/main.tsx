@@ -48,7 +48,9 @@ function SignIn({ onIn, notice }: { onIn: (s: SessionView) => void; notice: stri
     <main class="signin">
       <form onSubmit={submit}>
         <h1>docker-agent</h1>
-        <p>Sign in with an API token of this hub (the first one is in the hub's data folder, in <code>token</code>).</p>
+        <p>
+          Sign in with an API token of this hub (the first one is in the hub's data folder, in <code>token</code>).
+        </p>
         {notice && <p class="note">{notice}</p>}
         <label>
           Token

@@ -57,7 +57,13 @@ export function OverviewPage({ o, now }: { o: Overview; now: number }) {
         <div class={`card ${o.health.status === 'ok' ? 'good' : 'bad'}`} data-testid="health">
           <h3>Hub</h3>
           <p class="big">{o.health.status}</p>
-          <p>{o.health.network ? (o.health.network.isolated ? `network ${o.health.network.name} isolated` : `network not isolated: ${o.health.network.problem ?? ''}`) : 'no job network'}</p>
+          <p>
+            {o.health.network
+              ? o.health.network.isolated
+                ? `network ${o.health.network.name} isolated`
+                : `network not isolated: ${o.health.network.problem ?? ''}`
+              : 'no job network'}
+          </p>
         </div>
         <div class={`card ${engine?.reachable === false ? 'bad' : 'good'}`}>
           <h3>Engine</h3>
@@ -81,7 +87,14 @@ export function OverviewPage({ o, now }: { o: Overview; now: number }) {
       <section>
         <h2>Task metrics, last {o.stats.hours} h</h2>
         <div class="split">
-          <Chart title="jobs per hour" testId="jobs-per-hour" points={o.stats.jobsPerHour.map((h) => [Date.parse(h.hour) / 1000, h.ended])} format={(v) => String(Math.round(v))} color="#58a6ff" height={110} />
+          <Chart
+            title="jobs per hour"
+            testId="jobs-per-hour"
+            points={o.stats.jobsPerHour.map((h) => [Date.parse(h.hour) / 1000, h.ended])}
+            format={(v) => String(Math.round(v))}
+            color="#58a6ff"
+            height={110}
+          />
           <table class="list" data-testid="stats">
             <thead>
               <tr>

@@ -89,7 +89,15 @@ export function registerAgentCommands(program: Command, ctx: Context): void {
       if (o.json) return ctx.out.json(agents);
       ctx.out.table(
         ['NAME', 'STATE', 'PROFILE', 'CPU', 'MEMORY', 'JOB', 'LAST ACTIVITY'],
-        agents.map((a) => [a.name, ctx.out.state(a.state), a.profile, a.health ? `${a.health.cpuPercent.toFixed(1)}%` : '–', mib(a.health?.memoryBytes), a.currentJob ?? '–', ago(a.lastActivityAt)]),
+        agents.map((a) => [
+          a.name,
+          ctx.out.state(a.state),
+          a.profile,
+          a.health ? `${a.health.cpuPercent.toFixed(1)}%` : '–',
+          mib(a.health?.memoryBytes),
+          a.currentJob ?? '–',
+          ago(a.lastActivityAt),
+        ]),
       );
     });
 
@@ -131,10 +139,20 @@ export function registerAgentCommands(program: Command, ctx: Context): void {
     .action(async (name: string, command: string[], o: { interactive?: boolean; env: string[]; timeout?: number; json?: boolean }) => {
       const env = parseEnvOptions(o.env);
       const stdin = o.interactive ? await readStdin() : undefined;
-      await runAndFollow(ctx, {
-        agent: name,
-        task: { type: 'exec', command: command.join(' '), ...(Object.keys(env).length ? { env } : {}), ...(o.timeout ? { timeout: o.timeout } : {}), ...(stdin !== undefined ? { stdin } : {}) },
-      }, o);
+      await runAndFollow(
+        ctx,
+        {
+          agent: name,
+          task: {
+            type: 'exec',
+            command: command.join(' '),
+            ...(Object.keys(env).length ? { env } : {}),
+            ...(o.timeout ? { timeout: o.timeout } : {}),
+            ...(stdin !== undefined ? { stdin } : {}),
+          },
+        },
+        o,
+      );
     });
 
   program
@@ -166,7 +184,9 @@ export function registerAgentCommands(program: Command, ctx: Context): void {
     .action(async (name: string, o: { tail?: number; follow?: boolean; json?: boolean }) => {
       const stop = new AbortController();
       process.once('SIGINT', () => stop.abort());
-      for await (const e of ctx.client().agentLogs(name, { ...(o.tail !== undefined ? { tail: o.tail } : {}), follow: Boolean(o.follow), signal: stop.signal })) {
+      for await (const e of ctx
+        .client()
+        .agentLogs(name, { ...(o.tail !== undefined ? { tail: o.tail } : {}), follow: Boolean(o.follow), signal: stop.signal })) {
         if (o.json) ctx.out.line(JSON.stringify(e));
         else printEvent(e, ctx.out);
       }
@@ -199,7 +219,7 @@ export function registerAgentCommands(program: Command, ctx: Context): void {
 
   program
     .command('snapshot')
-    .description("commit an agent, with its /workspace, as a snapshot new agents and jobs can start from")
+    .description('commit an agent, with its /workspace, as a snapshot new agents and jobs can start from')
     .argument('<name>')
     .option('--json', 'print the snapshot as JSON')
     .addHelpText('after', '\nExample:\n  docker-agent snapshot my-builder   # then: docker-agent create copy --from <id>')
@@ -217,7 +237,10 @@ export function registerAgentCommands(program: Command, ctx: Context): void {
     .action(async (o: { json?: boolean }) => {
       const list = await ctx.client().listSnapshots();
       if (o.json) return ctx.out.json(list);
-      ctx.out.table(['ID', 'SOURCE', 'SIZE', 'CREATED'], list.map((s) => [s.id, s.source, mib(s.bytes), ago(s.createdAt)]));
+      ctx.out.table(
+        ['ID', 'SOURCE', 'SIZE', 'CREATED'],
+        list.map((s) => [s.id, s.source, mib(s.bytes), ago(s.createdAt)]),
+      );
     });
 
   program

@@ -30,7 +30,8 @@ export async function runAndFollow(ctx: Context, request: JobRequest, opts: { js
   try {
     const job = await followJob(client, created, ctx.out, { json: Boolean(opts.json) });
     if (opts.json) ctx.out.json(job);
-    else if (job.state !== 'succeeded') ctx.out.note(`job ${job.id} ${job.state}${job.exitCode !== null ? ` (exit code ${job.exitCode})` : ''}${job.reason ? `: ${job.reason}` : ''}`);
+    else if (job.state !== 'succeeded')
+      ctx.out.note(`job ${job.id} ${job.state}${job.exitCode !== null ? ` (exit code ${job.exitCode})` : ''}${job.reason ? `: ${job.reason}` : ''}`);
     ctx.exitCode = jobExitCode(job);
   } finally {
     process.off('SIGINT', onSignal);
@@ -54,24 +55,29 @@ export function registerJobCommands(program: Command, ctx: Context): void {
     .option('-d, --detach', 'print the job id and return at once')
     .option('--json', "print the ended job as JSON on stdout (the job's output goes to stderr)")
     .addHelpText('after', '\nExamples:\n  docker-agent run --profile builder -w . "npm ci && npm test"\n  docker-agent run --json -- uname -a')
-    .action(async (script: string[], o: { profile?: string; env: string[]; timeout?: number; workspace?: string; from?: string; detach?: boolean; json?: boolean }) => {
-      const env = parseEnvOptions(o.env);
-      let workspace: string | undefined;
-      if (o.workspace) {
-        const up = await ctx.client().uploadWorkspace(packDirectory(o.workspace, { includeGit: false }), 'application/gzip');
-        if (!o.json) ctx.out.note(`uploaded ${o.workspace} (${up.entries} entries, ${up.bytes} bytes)`);
-        workspace = up.id;
-      }
-      const request: JobRequest = {
-        run: script.join(' '),
-        ...(o.profile ? { profile: o.profile } : {}),
-        ...(Object.keys(env).length ? { env } : {}),
-        ...(o.timeout ? { timeout: o.timeout } : {}),
-        ...(workspace ? { workspace } : {}),
-        ...(o.from ? { from: { snapshot: o.from } } : {}),
-      };
-      await runAndFollow(ctx, request, o);
-    });
+    .action(
+      async (
+        script: string[],
+        o: { profile?: string; env: string[]; timeout?: number; workspace?: string; from?: string; detach?: boolean; json?: boolean },
+      ) => {
+        const env = parseEnvOptions(o.env);
+        let workspace: string | undefined;
+        if (o.workspace) {
+          const up = await ctx.client().uploadWorkspace(packDirectory(o.workspace, { includeGit: false }), 'application/gzip');
+          if (!o.json) ctx.out.note(`uploaded ${o.workspace} (${up.entries} entries, ${up.bytes} bytes)`);
+          workspace = up.id;
+        }
+        const request: JobRequest = {
+          run: script.join(' '),
+          ...(o.profile ? { profile: o.profile } : {}),
+          ...(Object.keys(env).length ? { env } : {}),
+          ...(o.timeout ? { timeout: o.timeout } : {}),
+          ...(workspace ? { workspace } : {}),
+          ...(o.from ? { from: { snapshot: o.from } } : {}),
+        };
+        await runAndFollow(ctx, request, o);
+      },
+    );
 
   program
     .command('jobs')
@@ -83,7 +89,10 @@ export function registerJobCommands(program: Command, ctx: Context): void {
     .action(async (o: { state?: string; limit: number; json?: boolean }) => {
       const { jobs } = await ctx.client().listJobs({ limit: o.limit, ...(o.state ? { state: o.state.split(',') as JobState[] } : {}) });
       if (o.json) return ctx.out.json(jobs);
-      ctx.out.table(['ID', 'STATE', 'PROFILE', 'EXIT', 'CREATED'], jobs.map((j) => jobRow(ctx, j)));
+      ctx.out.table(
+        ['ID', 'STATE', 'PROFILE', 'EXIT', 'CREATED'],
+        jobs.map((j) => jobRow(ctx, j)),
+      );
     });
 
   program

@@ -11,7 +11,10 @@ export function registerShellCommand(program: Command, ctx: Context): void {
     .command('shell')
     .description("open an interactive shell in a named agent, or in a running job's container")
     .argument('<agent|job-id>')
-    .addHelpText('after', '\nExamples:\n  docker-agent shell my-builder   # then `exit` (its code is the command\'s)\n  docker-agent shell 3f6c2a1e-…   # a running job')
+    .addHelpText(
+      'after',
+      "\nExamples:\n  docker-agent shell my-builder   # then `exit` (its code is the command's)\n  docker-agent shell 3f6c2a1e-…   # a running job",
+    )
     .action(async (target: string) => {
       const stdin = process.stdin;
       const stdout = ctx.out.streams.out;

@@ -130,7 +130,10 @@ export class LiveAgents {
 
   /** Boots the agent in its turn, in the background: whatever goes wrong ends in its state, never in the caller's. */
   bootLater(id: string): void {
-    this.detached(`booting agent ${id}`, this.turns.run(id, () => this.boot(id)));
+    this.detached(
+      `booting agent ${id}`,
+      this.turns.run(id, () => this.boot(id)),
+    );
   }
 
   private async boot(id: string): Promise<void> {
@@ -170,11 +173,14 @@ export class LiveAgents {
   /** The agent's sandbox failed: it ends `error` with the reason, in its turn. */
   private fail(agentId: string, reason: string): void {
     const live = this.live.get(agentId);
-    this.detached(`agent ${agentId}`, this.turns.run(agentId, async () => {
-      // After close() the store may be closed: the next start settles what is left. A container stopped on purpose, or replaced, is no failure.
-      if (this.stopped || !live || live.stopping || this.live.get(agentId) !== live) return;
-      await this.halt(agentId, 'error', reason);
-    }));
+    this.detached(
+      `agent ${agentId}`,
+      this.turns.run(agentId, async () => {
+        // After close() the store may be closed: the next start settles what is left. A container stopped on purpose, or replaced, is no failure.
+        if (this.stopped || !live || live.stopping || this.live.get(agentId) !== live) return;
+        await this.halt(agentId, 'error', reason);
+      }),
+    );
   }
 
   /** Ends the container (the volume stays) and the job it was running; the agent is left `state`. A destroyed agent is a no-op. */

@@ -43,14 +43,20 @@ export class AgentService {
     requireScope(principal, 'jobs', 'creating an agent');
     // The CLI tells a job's id from an agent's name by its form.
     if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(req.name)) {
-      throw new HubError('VALIDATION_FAILED', `agent name ${req.name} looks like a job id; pick another`, { issues: [{ path: '/name', message: 'must not look like a job id' }] });
+      throw new HubError('VALIDATION_FAILED', `agent name ${req.name} looks like a job id; pick another`, {
+        issues: [{ path: '/name', message: 'must not look like a job id' }],
+      });
     }
     const owned = agents.list(principal.id).length;
     if (owned >= config.maxAgentsPerPrincipal) {
-      throw new HubError('LIMIT_REACHED', `${principal.label} has ${owned} agents, the most this hub allows per principal (DOCKER_AGENT_MAX_AGENTS_PER_PRINCIPAL=${config.maxAgentsPerPrincipal}); destroy one first`, {
-        limit: 'DOCKER_AGENT_MAX_AGENTS_PER_PRINCIPAL',
-        max: config.maxAgentsPerPrincipal,
-      });
+      throw new HubError(
+        'LIMIT_REACHED',
+        `${principal.label} has ${owned} agents, the most this hub allows per principal (DOCKER_AGENT_MAX_AGENTS_PER_PRINCIPAL=${config.maxAgentsPerPrincipal}); destroy one first`,
+        {
+          limit: 'DOCKER_AGENT_MAX_AGENTS_PER_PRINCIPAL',
+          max: config.maxAgentsPerPrincipal,
+        },
+      );
     }
     const profile = profiles.get(req.profile ?? config.defaultProfile);
     if (profile.privileged) throw new HubError('PROFILE_NOT_ALLOWED', `profile ${profile.name} is privileged; named agents run unprivileged profiles only`);
@@ -128,7 +134,10 @@ export class AgentService {
     const image = `${SNAPSHOT_REPO}:${id}`;
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new HubError('SNAPSHOT_FAILED', `the snapshot of agent ${name} took longer than ${SNAPSHOT_TIMEOUT_MS / 1000} s`)), SNAPSHOT_TIMEOUT_MS);
+      timer = setTimeout(
+        () => reject(new HubError('SNAPSHOT_FAILED', `the snapshot of agent ${name} took longer than ${SNAPSHOT_TIMEOUT_MS / 1000} s`)),
+        SNAPSHOT_TIMEOUT_MS,
+      );
     });
     try {
       const taken = await Promise.race([this.deps.backend.snapshotAgent(live.sandbox.ref!, this.deps.profiles.get(agent.profile), image), limit]);

@@ -32,7 +32,9 @@ export function agentChannel(sandboxes: RuntimeSessions, log: (msg: string) => v
   function serve(ws: WebSocket, _req: IncomingMessage, token: string) {
     let label = 'a runtime not attached yet';
     // ws reports a frame past maxPayload (or a malformed one) here, then closes with its code (1009, 1002); unheard, it would throw.
-    ws.on('error', (err) => log(`${label}: agent channel closed: ${err.message} (frames up to ${limits.maxFrameBytes} bytes, DOCKER_AGENT_MAX_AGENT_FRAME_BYTES)`));
+    ws.on('error', (err) =>
+      log(`${label}: agent channel closed: ${err.message} (frames up to ${limits.maxFrameBytes} bytes, DOCKER_AGENT_MAX_AGENT_FRAME_BYTES)`),
+    );
     const link: RuntimeLink = {
       send: (msg) => ws.send(JSON.stringify(msg)),
       close: (code, reason) => ws.close(code, reason),

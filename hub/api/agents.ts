@@ -52,7 +52,9 @@ export function agentsRoutes(agents: AgentService, snapshots: Snapshots, events:
     const tailRaw = c.req.query('tail');
     const tail = tailRaw === undefined ? undefined : Number(tailRaw);
     if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0 && tail <= MAX_TAIL)) {
-      throw new HubError('VALIDATION_FAILED', `tail=${tailRaw}: expected an integer from 0 to ${MAX_TAIL}`, { issues: [{ path: 'tail', message: `expected an integer from 0 to ${MAX_TAIL}` }] });
+      throw new HubError('VALIDATION_FAILED', `tail=${tailRaw}: expected an integer from 0 to ${MAX_TAIL}`, {
+        issues: [{ path: 'tail', message: `expected an integer from 0 to ${MAX_TAIL}` }],
+      });
     }
     // Hono answers HEAD with this handler and never reads the body: no stream for it.
     if (c.req.raw.method === 'HEAD') return c.body(null, 200, { 'content-type': 'application/x-ndjson' });

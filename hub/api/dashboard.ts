@@ -20,7 +20,8 @@ const TYPES: Record<string, string> = {
  * Scripts and styles from the hub only; connections to the hub only; no framing.
  * Styles may be inline because xterm.js and uPlot size their elements with them.
  */
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 interface Asset {
   type: string;

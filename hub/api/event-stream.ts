@@ -36,7 +36,7 @@ export function eventStream(deps: EventStreamDeps): UpgradeHandler {
     let principal: Principal | undefined;
     try {
       principal = await deps.auth.checkRequest(credentialsOf('GET', (n) => req.headers[n]));
-      requireScope(principal, 'jobs', 'streaming a job\'s events');
+      requireScope(principal, 'jobs', "streaming a job's events");
       const url = new URL(req.url ?? '/', 'http://hub');
       jobId = decodeURIComponent(EVENTS_PATH.exec(url.pathname)![1]!);
       const fromRaw = url.searchParams.get('from') ?? '1';
@@ -48,7 +48,8 @@ export function eventStream(deps: EventStreamDeps): UpgradeHandler {
       deps.jobs.get(jobId, principal);
     } catch (err) {
       const e = err instanceof HubError ? err : new HubError('VALIDATION_FAILED', `bad event stream request: ${(err as Error).message}`);
-      if (worthAuditing('GET', e.status, e)) deps.audit(auditEntry({ method: 'GET', route: '/v1/jobs/:id/events', object: jobId || null }, principal, e.status, e));
+      if (worthAuditing('GET', e.status, e))
+        deps.audit(auditEntry({ method: 'GET', route: '/v1/jobs/:id/events', object: jobId || null }, principal, e.status, e));
       return rejectUpgrade(socket, e);
     }
     const who = principal;

@@ -74,14 +74,17 @@ function itemOf(c: Context<HubEnv>, deps: LiveDeps): { key: string; event: strin
   const p = c.get('principal');
   const job = c.req.query('job');
   const agent = c.req.query('agent');
-  if (job !== undefined && agent !== undefined) throw new HubError('VALIDATION_FAILED', 'give job or agent, not both', { issues: [{ path: 'agent', message: 'give job or agent, not both' }] });
+  if (job !== undefined && agent !== undefined)
+    throw new HubError('VALIDATION_FAILED', 'give job or agent, not both', { issues: [{ path: 'agent', message: 'give job or agent, not both' }] });
   if (job === undefined && agent === undefined) return undefined;
   // A reconnecting EventSource says where it was; otherwise ?from (default: the start).
   const lastId = c.req.header('last-event-id');
   const fromRaw = lastId !== undefined ? String(Number(lastId) + 1) : (c.req.query('from') ?? '1');
   const from = Number(fromRaw);
   if (!Number.isInteger(from) || from < 1) {
-    throw new HubError('VALIDATION_FAILED', `from=${fromRaw}: expected an event seq, an integer from 1`, { issues: [{ path: 'from', message: 'expected an integer from 1' }] });
+    throw new HubError('VALIDATION_FAILED', `from=${fromRaw}: expected an event seq, an integer from 1`, {
+      issues: [{ path: 'from', message: 'expected an integer from 1' }],
+    });
   }
   if (job !== undefined) return { key: deps.jobs.get(job, p).id, event: 'job', from, job };
   return { key: agentLogKey(deps.agents.get(agent!, p).id), event: 'agent-log', from };
@@ -99,7 +102,9 @@ export function liveRoutes(deps: LiveDeps) {
     const item = itemOf(c, deps);
     const held = open.get(p.id) ?? 0;
     if (held >= MAX_LIVE_PER_PRINCIPAL) {
-      throw new HubError('LIMIT_REACHED', `${p.label} has ${held} live streams open, the most one principal may; close a dashboard tab`, { max: MAX_LIVE_PER_PRINCIPAL });
+      throw new HubError('LIMIT_REACHED', `${p.label} has ${held} live streams open, the most one principal may; close a dashboard tab`, {
+        max: MAX_LIVE_PER_PRINCIPAL,
+      });
     }
     open.set(p.id, held + 1);
     const release = () => {

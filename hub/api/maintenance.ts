@@ -16,17 +16,32 @@ import type { WorkspaceOwners } from '../store/workspace-owners.js';
 
 const PruneRequest = z.strictObject({
   /** Ended jobs older than this many seconds go. */
-  jobsOlderThan: z.number().min(0).default(30 * 86400),
+  jobsOlderThan: z
+    .number()
+    .min(0)
+    .default(30 * 86400),
   /** …but the newest this many ended jobs always stay. */
   keepJobs: z.number().int().min(0).default(100),
   /** Images of no current profile, older than this many seconds, go. */
-  imagesOlderThan: z.number().min(0).default(7 * 86400),
+  imagesOlderThan: z
+    .number()
+    .min(0)
+    .default(7 * 86400),
   /** …and the oldest of them beyond this many bytes in all. */
-  maxImageBytes: z.number().min(0).default(20 * 1024 ** 3),
+  maxImageBytes: z
+    .number()
+    .min(0)
+    .default(20 * 1024 ** 3),
   /** Snapshots older than this many seconds go… */
-  snapshotsOlderThan: z.number().min(0).default(7 * 86400),
+  snapshotsOlderThan: z
+    .number()
+    .min(0)
+    .default(7 * 86400),
   /** …and the oldest beyond this many bytes in all. */
-  maxSnapshotBytes: z.number().min(0).default(20 * 1024 ** 3),
+  maxSnapshotBytes: z
+    .number()
+    .min(0)
+    .default(20 * 1024 ** 3),
   /** Uploaded workspaces not used for this many seconds go. */
   workspacesOlderThan: z.number().min(0).default(86400),
   reapContainers: z.boolean().default(true),

@@ -42,7 +42,9 @@ export function statsRoutes(stats: (p: Principal, hours?: number) => TaskStats) 
     const raw = c.req.query('hours') ?? '24';
     const hours = Number(raw);
     if (!Number.isInteger(hours) || hours < 1 || hours > MAX_HOURS) {
-      throw new HubError('VALIDATION_FAILED', `hours=${raw}: expected an integer from 1 to ${MAX_HOURS}`, { issues: [{ path: 'hours', message: `expected an integer from 1 to ${MAX_HOURS}` }] });
+      throw new HubError('VALIDATION_FAILED', `hours=${raw}: expected an integer from 1 to ${MAX_HOURS}`, {
+        issues: [{ path: 'hours', message: `expected an integer from 1 to ${MAX_HOURS}` }],
+      });
     }
     return c.json(stats(c.get('principal'), hours));
   });

@@ -128,14 +128,20 @@ export class Authenticator {
     if (!secret) return this.check(r.authorization);
     // A second cookie of the name was planted by another page of the site (a sibling port or subdomain): trust neither.
     if ((r.cookie ?? '').split(';').filter((c) => c.trim().startsWith(`${SESSION_COOKIE}=`)).length > 1) {
-      throw new HubError('UNAUTHORIZED', `more than one ${SESSION_COOKIE} cookie was sent (another page of this site set one): clear this site's cookies and sign in again`);
+      throw new HubError(
+        'UNAUTHORIZED',
+        `more than one ${SESSION_COOKIE} cookie was sent (another page of this site set one): clear this site's cookies and sign in again`,
+      );
     }
     // SameSite=Strict lets a sibling port or subdomain through (same site, not same origin); the browser says which it was.
     if (r.fetchSite !== undefined && !['same-origin', 'none'].includes(r.fetchSite)) {
       throw new HubError('CROSS_SITE', `refused: a ${r.fetchSite} request may not use this hub's dashboard session`);
     }
     const session = this.sessions!.find(secret);
-    if (!session) throw new HubError('UNAUTHORIZED', 'your dashboard session has ended (signed out, timed out or its token revoked): sign in again', { reason: 'session ended' });
+    if (!session)
+      throw new HubError('UNAUTHORIZED', 'your dashboard session has ended (signed out, timed out or its token revoked): sign in again', {
+        reason: 'session ended',
+      });
     const verdict = this.tokens.checkId(session.tokenId);
     if (!verdict.ok) {
       this.sessions!.close(session.id);

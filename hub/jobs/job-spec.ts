@@ -9,13 +9,19 @@ export const DEFAULT_TIMEOUT_S = 3600;
 
 export function jobSpec(req: JobRequest, o: { profileTimeout?: number; agentEnv?: Record<string, string>; fromImage?: string }): JobSpec {
   if (o.agentEnv && (req.from || req.profile || req.workspace || req.keep || req.snapshot)) {
-    throw new HubError('VALIDATION_FAILED', "a job on a named agent runs in the agent's container: `profile`, `from`, `workspace`, `keep` and `snapshot` do not apply (snapshot the agent instead)", {
-      issues: [{ path: '/agent', message: 'cannot be combined with profile, from, workspace, keep or snapshot' }],
-    });
+    throw new HubError(
+      'VALIDATION_FAILED',
+      "a job on a named agent runs in the agent's container: `profile`, `from`, `workspace`, `keep` and `snapshot` do not apply (snapshot the agent instead)",
+      {
+        issues: [{ path: '/agent', message: 'cannot be combined with profile, from, workspace, keep or snapshot' }],
+      },
+    );
   }
   const steps =
     req.steps ??
-    (req.task ? [{ name: req.task.type, run: req.task.command, env: req.task.env, timeout: req.task.timeout, stdin: req.task.stdin }] : [{ name: 'run', run: req.run! }]);
+    (req.task
+      ? [{ name: req.task.type, run: req.task.command, env: req.task.env, timeout: req.task.timeout, stdin: req.task.stdin }]
+      : [{ name: 'run', run: req.run! }]);
   return {
     steps: steps.map((s, i) => ({
       name: s.name ?? `step ${i + 1}`,

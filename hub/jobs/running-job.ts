@@ -2,13 +2,13 @@
 // it was given, or a named agent's it borrows. It applies what the runtime reports
 // (output under the cap, steps, the end), owns the job's timers (its deadline, a
 // cancel's grace, the wait for a snapshot), and ends the job once.
-import type { AgentTask, JobState, StepMessage } from '../../schemas/types.gen.js';
+import type { AgentTask, StepMessage } from '../../schemas/types.gen.js';
 import type { OutputFrame } from '../../schemas/agent-frame.js';
 import type { Backend, ContainerRef } from '../backend/types.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { HubConfig } from '../platform/config.js';
 import { HubError } from '../platform/errors.js';
-import { snapshotUrl, type Links } from '../platform/links.js';
+import type { Links } from '../platform/links.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
 import { Sandbox, type SandboxDeps, type SandboxHolder, type SandboxSecrets } from '../sandboxes/sandbox.js';
 import type { RuntimeHealth, RuntimeReport } from '../sandboxes/runtime-link.js';
@@ -16,6 +16,7 @@ import type { Snapshots } from '../snapshots/snapshots.js';
 import type { NewEvent } from '../store/events.js';
 import type { Job, JobStore, StepSummary } from '../store/jobs.js';
 import type { WorkspaceStore } from '../workspaces/uploads.js';
+import { JobSnapshot } from './job-snapshot.js';
 import { isTerminal } from './lifecycle.js';
 import type { EndState, JobStates } from './states.js';
 
@@ -26,9 +27,6 @@ export interface Graces {
   /** For a cancelled job's runtime to stop its steps and report. */
   cancelMs: number;
 }
-
-/** How long a job's end may wait for its snapshot. */
-const SNAPSHOT_TIMEOUT_MS = 5 * 60_000;
 
 export interface RunDeps {
   config: HubConfig;
@@ -58,8 +56,7 @@ export class RunningJob implements SandboxHolder {
   sandbox?: Sandbox;
   private ending = false;
   private timedOutStep?: number;
-  /** Set while its snapshot is taken: a cancel stops the wait for it. */
-  private stopSnapshot?: (reason: string) => void;
+  private readonly snapshot: JobSnapshot;
   private readonly timers = new Map<TimerName, NodeJS.Timeout>();
 
   constructor(
@@ -73,6 +70,7 @@ export class RunningJob implements SandboxHolder {
   ) {
     this.label = `job ${id}`;
     this.owner = owner ?? '';
+    this.snapshot = new JobSnapshot(deps, id, this.owner);
   }
 
   private get job(): Job | undefined {
@@ -88,9 +86,11 @@ export class RunningJob implements SandboxHolder {
       const job = this.job;
       if (!job || !states.move(this.id, 'preparing')) return;
       const profile = profiles.get(job.profile);
-      const image = job.spec.fromImage ?? (await backend.prepare(profile, (p) => {
-        if (!states.stopped) bus.publish(this.id, [{ type: 'progress', ...p }]);
-      }));
+      const image =
+        job.spec.fromImage ??
+        (await backend.prepare(profile, (p) => {
+          if (!states.stopped) bus.publish(this.id, [{ type: 'progress', ...p }]);
+        }));
       if (this.ending || states.stopped) return;
       const deadlineAt = this.deadlineAt(job);
       if (!states.move(this.id, 'starting', { image, deadlineAt })) return;
@@ -175,10 +175,13 @@ export class RunningJob implements SandboxHolder {
     } else {
       store.setAgentSeq(this.id, msg.n);
       const reason =
-        msg.outcome === 'timed_out' ? this.timeoutReason(job)
-        : msg.outcome === 'cancelled' ? 'cancelled by request'
-        : msg.outcome === 'error' ? (msg.reason ?? 'the runtime could not run the task')
-        : undefined;
+        msg.outcome === 'timed_out'
+          ? this.timeoutReason(job)
+          : msg.outcome === 'cancelled'
+            ? 'cancelled by request'
+            : msg.outcome === 'error'
+              ? (msg.reason ?? 'the runtime could not run the task')
+              : undefined;
       // After the channel has acknowledged `done`, so the runtime learns it was stored before the channel closes.
       setImmediate(() => void this.finish(msg.outcome, { exitCode: msg.exitCode, reason }));
     }
@@ -212,9 +215,9 @@ export class RunningJob implements SandboxHolder {
   async cancel(reason: string): Promise<void> {
     const job = this.job;
     if (!job) return;
-    if (job.state === 'snapshotting' && this.stopSnapshot) {
+    if (job.state === 'snapshotting' && this.snapshot.taking) {
       // The commit under way cannot be taken back; the job does not wait for it, and its image is not kept.
-      return this.stopSnapshot(reason);
+      return this.snapshot.stop(reason);
     }
     if (job.state === 'running' && this.sandbox?.send({ t: 'cancel', reason })) {
       // The runtime stops the steps and reports what they printed; the timer is the backstop.
@@ -233,25 +236,25 @@ export class RunningJob implements SandboxHolder {
     this.clearTimers();
     const events: NewEvent[] = [...(opts.events ?? [])];
     const sandbox = this.sandbox;
-    if (this.onAgent) {
-      // An agent's runtime stays connected for its next job; one still running this job is told to stop it.
-      if (state !== 'succeeded' && state !== 'failed') sandbox?.send({ t: 'cancel', reason: opts.reason ?? state });
-    } else {
-      await sandbox?.end(`job ${state}`, { keep: true });
-    }
+    await this.release(sandbox, state, opts.reason);
     if (sandbox?.ref && job.spec.snapshot && state !== 'error' && states.move(this.id, 'snapshotting')) {
-      const taken = await this.snapshotUnlessStopped(sandbox.ref);
-      if ('stopped' in taken) {
+      const stopped = await this.snapshot.takeInto(sandbox.ref, events);
+      if (stopped) {
         state = 'cancelled';
-        opts = { ...opts, reason: taken.stopped };
-        events.push({ type: 'error', code: 'SNAPSHOT_FAILED', message: `the snapshot was not kept: ${taken.stopped}` });
-      } else events.push(taken.event);
+        opts = { ...opts, reason: stopped };
+      }
     }
     if (sandbox?.ref && !this.onAgent && !job.spec.keep) this.removeLater(sandbox);
     if (opts.exitCode !== undefined) events.push({ type: 'exit', code: opts.exitCode });
     states.end(job, state, opts, events);
     this.deps.ended(this, state);
     this.onAgent?.ended(state);
+  }
+
+  /** The job is done with its sandbox: its own stops (kept for a snapshot); an agent's stays connected, told to stop what still runs of the job. */
+  private async release(sandbox: Sandbox | undefined, state: EndState, reason: string | undefined): Promise<void> {
+    if (!this.onAgent) return sandbox?.end(`job ${state}`, { keep: true });
+    if (state !== 'succeeded' && state !== 'failed') sandbox?.send({ t: 'cancel', reason: reason ?? state });
   }
 
   /** Stops its timers (the hub is stopping; the next start adopts what runs). */
@@ -267,50 +270,6 @@ export class RunningJob implements SandboxHolder {
   private removeLater(sandbox: Sandbox): void {
     const work = sandbox.end(`job ended`).catch((err: Error) => this.deps.log(`job ${this.id}: removing its container failed: ${err.message}`));
     this.deps.removing(sandbox.ref!, work);
-  }
-
-  /**
-   * The snapshot, unless a cancel or the time limit comes first: then the job ends
-   * without it, and the image the commit makes anyway is removed when it is done.
-   */
-  private snapshotUnlessStopped(ref: ContainerRef): Promise<{ event: NewEvent } | { stopped: string }> {
-    return new Promise((resolve) => {
-      let settled = false;
-      const stop = (why: string) => {
-        if (settled) return;
-        settled = true;
-        this.stopSnapshot = undefined;
-        resolve({ stopped: why });
-      };
-      this.stopSnapshot = stop;
-      this.setTimer('cancel', SNAPSHOT_TIMEOUT_MS, () => stop(`taking it took longer than ${SNAPSHOT_TIMEOUT_MS / 1000} s`));
-      void this.snapshot(ref).then((event) => {
-        if (!settled) {
-          settled = true;
-          this.stopSnapshot = undefined;
-          this.clearTimer('cancel');
-          return resolve({ event });
-        }
-        if (event.type === 'snapshot') {
-          this.deps.snapshots.forget(ref.jobId);
-          void this.deps.backend.removeImage(event.image).catch(() => {});
-        }
-      });
-    });
-  }
-
-  /** The container committed to an image, as the event that says where to get it (or why not). */
-  private async snapshot(ref: ContainerRef): Promise<NewEvent> {
-    try {
-      const snap = await this.deps.backend.snapshot(ref);
-      this.deps.states.update(this.id, { snapshot: snap });
-      // Listed with the agents' snapshots under the job's id, so later jobs and agents can start from it.
-      this.deps.snapshots.record({ id: this.id, owner: this.owner || null, source: `job ${this.id}`, ...snap });
-      return { type: 'snapshot', ...snap, url: snapshotUrl(this.id, this.deps.links) };
-    } catch (err) {
-      if (err instanceof HubError) return { type: 'error', code: err.code, message: err.message };
-      return { type: 'error', code: 'SNAPSHOT_FAILED', message: `committing the container failed: ${(err as Error).message}` };
-    }
   }
 
   // ── timers ─────────────────────────────────────────────────────────────────
@@ -340,11 +299,6 @@ export class RunningJob implements SandboxHolder {
   private setTimer(name: TimerName, ms: number, fn: () => void): void {
     clearTimeout(this.timers.get(name));
     this.timers.set(name, setTimeout(fn, Math.max(0, ms)));
-  }
-
-  private clearTimer(name: TimerName): void {
-    clearTimeout(this.timers.get(name));
-    this.timers.delete(name);
   }
 
   private clearTimers(): void {

@@ -3,7 +3,7 @@
 // one when the hub has a slot; a named agent's job runs when its agent hands over
 // its sandbox. Each principal gets at most its share of the hub's slots at once.
 import type { ContainerInfo, ContainerRef } from '../backend/types.js';
-import type { Sandbox, SandboxDeps } from '../sandboxes/sandbox.js';
+import type { Sandbox } from '../sandboxes/sandbox.js';
 import { WarmPool } from '../sandboxes/pool.js';
 import type { RuntimeReport } from '../sandboxes/runtime-link.js';
 import type { Job } from '../store/jobs.js';
@@ -27,7 +27,10 @@ export class Scheduler {
         this.pump();
       },
       removing: (ref, work) => {
-        this.removals.set(ref.id, work.finally(() => this.removals.delete(ref.id)));
+        this.removals.set(
+          ref.id,
+          work.finally(() => this.removals.delete(ref.id)),
+        );
       },
     };
     this.pool = new WarmPool({

@@ -111,7 +111,11 @@ export class JobService {
   async snapshotArchive(id: string, principal: Principal, opts: { full?: boolean } = {}): Promise<NodeJS.ReadableStream> {
     const job = this.get(id, principal);
     if (!job.snapshot) {
-      const why = job.spec.snapshot ? (isTerminal(job.state) ? 'committing it failed (see its events)' : 'the job has not ended yet') : 'it was not asked for one (snapshot: true)';
+      const why = job.spec.snapshot
+        ? isTerminal(job.state)
+          ? 'committing it failed (see its events)'
+          : 'the job has not ended yet'
+        : 'it was not asked for one (snapshot: true)';
       throw new HubError('NOT_FOUND', `job ${id} has no snapshot: ${why}`);
     }
     return this.deps.backend.exportImage(job.snapshot.image, opts);

@@ -22,7 +22,10 @@ const SETTINGS = {
   dataDir: {
     flag: 'data-dir',
     env: 'DOCKER_AGENT_DATA_DIR',
-    schema: z.string().min(1).default(join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'docker-agent')),
+    schema: z
+      .string()
+      .min(1)
+      .default(join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'docker-agent')),
   },
   token: {
     flag: undefined,
@@ -49,7 +52,11 @@ const SETTINGS = {
   maxBodyBytes: {
     flag: 'max-body',
     env: 'DOCKER_AGENT_MAX_BODY_BYTES',
-    schema: z.coerce.number().int().min(1024).default(1024 * 1024),
+    schema: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(1024 * 1024),
   },
   agentConnectTimeoutMs: {
     flag: undefined,
@@ -91,13 +98,22 @@ const SETTINGS = {
   maxWorkspaceBytes: {
     flag: 'max-workspace',
     env: 'DOCKER_AGENT_MAX_WORKSPACE_BYTES',
-    schema: z.coerce.number().int().min(1024).default(1024 * 1024 * 1024),
+    schema: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(1024 * 1024 * 1024),
   },
   // Limits that keep one caller from taking the hub or the host down (issue 9).
   maxEntryNameBytes: {
     flag: undefined,
     env: 'DOCKER_AGENT_MAX_ENTRY_NAME_BYTES',
-    schema: z.coerce.number().int().min(256).max(1024 * 1024).default(4096),
+    schema: z.coerce
+      .number()
+      .int()
+      .min(256)
+      .max(1024 * 1024)
+      .default(4096),
   },
   maxEntryDepth: {
     flag: undefined,
@@ -112,7 +128,11 @@ const SETTINGS = {
   maxOutputBytes: {
     flag: 'max-output',
     env: 'DOCKER_AGENT_MAX_OUTPUT_BYTES',
-    schema: z.coerce.number().int().min(1024).default(100 * 1024 * 1024),
+    schema: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(100 * 1024 * 1024),
   },
   poolMinIdle: {
     flag: 'pool-min-idle',
@@ -132,12 +152,19 @@ const SETTINGS = {
   maxSnapshotBytes: {
     flag: 'max-snapshot',
     env: 'DOCKER_AGENT_MAX_SNAPSHOT_BYTES',
-    schema: z.coerce.number().int().min(1024).default(10 * 1024 * 1024 * 1024),
+    schema: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(10 * 1024 * 1024 * 1024),
   },
   containerLogMaxSize: {
     flag: undefined,
     env: 'DOCKER_AGENT_CONTAINER_LOG_MAX_SIZE',
-    schema: z.string().regex(/^[0-9]+[kmg]?$/, 'expected a size such as 10m (json-file max-size)').default('10m'),
+    schema: z
+      .string()
+      .regex(/^[0-9]+[kmg]?$/, 'expected a size such as 10m (json-file max-size)')
+      .default('10m'),
   },
   containerLogMaxFiles: {
     flag: undefined,
@@ -148,7 +175,11 @@ const SETTINGS = {
     flag: undefined,
     env: 'DOCKER_AGENT_MAX_AGENT_FRAME_BYTES',
     // A runtime frame is one pipe read (64 KiB) plus its header and a held-back UTF-8 tail: keep room above that.
-    schema: z.coerce.number().int().min(128 * 1024).default(1024 * 1024),
+    schema: z.coerce
+      .number()
+      .int()
+      .min(128 * 1024)
+      .default(1024 * 1024),
   },
   oidcRepositories: {
     flag: 'oidc-repositories',
@@ -158,7 +189,10 @@ const SETTINGS = {
       .default('')
       .transform((v, ctx) => {
         const entries: OidcEntry[] = [];
-        for (const text of v.split(',').map((r) => r.trim()).filter(Boolean)) {
+        for (const text of v
+          .split(',')
+          .map((r) => r.trim())
+          .filter(Boolean)) {
           const e = parseOidcEntry(text);
           if (typeof e === 'string') ctx.addIssue({ code: 'custom', message: e });
           else entries.push(e);
@@ -193,7 +227,12 @@ export function loadConfig(argv: string[] = [], env: NodeJS.ProcessEnv = process
   try {
     flags = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values as Record<string, string>;
   } catch (err) {
-    throw new HubError('CONFIG_INVALID', `${(err as Error).message}. Flags: ${Object.keys(options).map((f) => `--${f}`).join(', ')}`);
+    throw new HubError(
+      'CONFIG_INVALID',
+      `${(err as Error).message}. Flags: ${Object.keys(options)
+        .map((f) => `--${f}`)
+        .join(', ')}`,
+    );
   }
   const out: Record<string, unknown> = {};
   const problems: string[] = [];

@@ -21,12 +21,44 @@ export class HubMetrics {
   readonly registry = new Registry();
   private sources?: MetricsSources;
 
-  readonly jobsEnded = new Counter({ name: 'docker_agent_jobs_ended_total', help: 'Jobs that ended, by final state and profile.', labelNames: ['state', 'profile'], registers: [this.registry] });
-  readonly jobDuration = new Histogram({ name: 'docker_agent_job_duration_seconds', help: "From a job's container start to its end.", labelNames: ['profile'], buckets: SECONDS, registers: [this.registry] });
-  readonly queueWait = new Histogram({ name: 'docker_agent_job_queue_wait_seconds', help: 'From a job being accepted to it running.', labelNames: ['profile'], buckets: SECONDS, registers: [this.registry] });
-  readonly eventBytes = new Counter({ name: 'docker_agent_event_bytes_written_total', help: 'Output bytes stored in the event log.', registers: [this.registry] });
-  readonly imageBuilds = new Histogram({ name: 'docker_agent_image_build_seconds', help: 'Profile image builds, by profile.', labelNames: ['profile'], buckets: SECONDS, registers: [this.registry] });
-  readonly httpRequests = new Counter({ name: 'docker_agent_http_requests_total', help: 'API requests by method, route (its pattern) and status.', labelNames: ['method', 'route', 'status'], registers: [this.registry] });
+  readonly jobsEnded = new Counter({
+    name: 'docker_agent_jobs_ended_total',
+    help: 'Jobs that ended, by final state and profile.',
+    labelNames: ['state', 'profile'],
+    registers: [this.registry],
+  });
+  readonly jobDuration = new Histogram({
+    name: 'docker_agent_job_duration_seconds',
+    help: "From a job's container start to its end.",
+    labelNames: ['profile'],
+    buckets: SECONDS,
+    registers: [this.registry],
+  });
+  readonly queueWait = new Histogram({
+    name: 'docker_agent_job_queue_wait_seconds',
+    help: 'From a job being accepted to it running.',
+    labelNames: ['profile'],
+    buckets: SECONDS,
+    registers: [this.registry],
+  });
+  readonly eventBytes = new Counter({
+    name: 'docker_agent_event_bytes_written_total',
+    help: 'Output bytes stored in the event log.',
+    registers: [this.registry],
+  });
+  readonly imageBuilds = new Histogram({
+    name: 'docker_agent_image_build_seconds',
+    help: 'Profile image builds, by profile.',
+    labelNames: ['profile'],
+    buckets: SECONDS,
+    registers: [this.registry],
+  });
+  readonly httpRequests = new Counter({
+    name: 'docker_agent_http_requests_total',
+    help: 'API requests by method, route (its pattern) and status.',
+    labelNames: ['method', 'route', 'status'],
+    registers: [this.registry],
+  });
 
   constructor() {
     const sources = () => this.sources;

@@ -31,7 +31,12 @@ export function parseOidcEntry(text: string): OidcEntry | string {
 
 /** `*` matches any run of characters; everything else literally. */
 function glob(pattern: string): RegExp {
-  return new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  return new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
 }
 
 /** Whether the entry admits this repository (GitHub's names are case-insensitive) and `sub`. */

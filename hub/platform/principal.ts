@@ -8,9 +8,9 @@ export type Scope = (typeof SCOPES)[number];
 
 export const SCOPE_MEANING: Record<Scope, string> = {
   jobs: 'submit jobs and upload workspaces, and see, stream, cancel and download its own',
-  admin: 'everything: every principal\'s jobs, tokens, maintenance',
+  admin: "everything: every principal's jobs, tokens, maintenance",
   privileged: 'run privileged profiles (docker-host), where the hub allows them',
-  metrics: 'read the hub\'s metrics',
+  metrics: "read the hub's metrics",
 };
 
 export interface Principal {

@@ -51,7 +51,10 @@ export class ProfileRegistry {
   private userProblems: ProfileProblem[] = [];
   private userSignature = '';
 
-  constructor(builtinDir: string, private readonly userDir?: string) {
+  constructor(
+    builtinDir: string,
+    private readonly userDir?: string,
+  ) {
     for (const file of jsonFiles(builtinDir)) {
       const profile = loadProfileFile(file);
       this.builtin.set(profile.name, { profile, source: 'builtin', file });
@@ -117,7 +120,8 @@ export class ProfileRegistry {
     for (const file of files) {
       const { profile, issues } = readProfile(file);
       if (!profile) problems.push({ file, issues });
-      else if (user.has(profile.name)) problems.push({ file, issues: [{ path: '/name', message: `${profile.name} is already defined by ${user.get(profile.name)!.file}` }] });
+      else if (user.has(profile.name))
+        problems.push({ file, issues: [{ path: '/name', message: `${profile.name} is already defined by ${user.get(profile.name)!.file}` }] });
       else user.set(profile.name, { profile, source: 'user', file });
     }
     this.user = user;

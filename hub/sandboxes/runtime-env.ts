@@ -6,6 +6,8 @@ import { AGENT_SOCKET_DIR_IN_CONTAINER, AGENT_SOCKET_NAME } from '../backend/typ
 import type { HubConfig } from '../platform/config.js';
 
 export function runtimeEnv(config: Pick<HubConfig, 'agentUrl' | 'healthIntervalMs'>, token: string): Record<string, string> {
-  const hubUrl = config.agentUrl ? `${config.agentUrl.replace(/\/$/, '')}/v1/agent` : `ws+unix://${AGENT_SOCKET_DIR_IN_CONTAINER}/${AGENT_SOCKET_NAME}:/v1/agent`;
+  const hubUrl = config.agentUrl
+    ? `${config.agentUrl.replace(/\/$/, '')}/v1/agent`
+    : `ws+unix://${AGENT_SOCKET_DIR_IN_CONTAINER}/${AGENT_SOCKET_NAME}:/v1/agent`;
   return { DOCKER_AGENT_HUB_URL: hubUrl, DOCKER_AGENT_AGENT_TOKEN: token, DOCKER_AGENT_HEALTH_INTERVAL_MS: String(config.healthIntervalMs) };
 }

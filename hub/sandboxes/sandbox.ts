@@ -231,9 +231,9 @@ export class Sandbox {
     this.link?.close(1011, 'sandbox lost');
     this.link = undefined;
     const holder = this.holder;
-    void this.lastWords().then(
-      (words) => holder.lost(reason, words),
-    ).catch((err: Error) => this.deps.log(`${holder.label}: ${err?.stack ?? err}`));
+    void this.lastWords()
+      .then((words) => holder.lost(reason, words))
+      .catch((err: Error) => this.deps.log(`${holder.label}: ${err?.stack ?? err}`));
   }
 
   private finish(): void {

@@ -27,10 +27,14 @@ export class Snapshots {
   checkRoom(principal: Principal, max: number): void {
     const kept = this.store.list(principal.id).length;
     if (kept >= max) {
-      throw new HubError('LIMIT_REACHED', `${principal.label} keeps ${kept} snapshots, the most this hub allows per principal (DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL=${max}); delete one first`, {
-        limit: 'DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL',
-        max,
-      });
+      throw new HubError(
+        'LIMIT_REACHED',
+        `${principal.label} keeps ${kept} snapshots, the most this hub allows per principal (DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL=${max}); delete one first`,
+        {
+          limit: 'DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL',
+          max,
+        },
+      );
     }
   }
 

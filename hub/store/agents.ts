@@ -99,7 +99,16 @@ export class AgentStore {
   constructor(private readonly db: Db) {}
 
   /** Adds an agent; false when the name is taken. */
-  create(a: { id: string; name: string; owner: string; profile: string; env: Record<string, string>; idleTimeout?: number; volume: string; fromImage?: string }): boolean {
+  create(a: {
+    id: string;
+    name: string;
+    owner: string;
+    profile: string;
+    env: Record<string, string>;
+    idleTimeout?: number;
+    volume: string;
+    fromImage?: string;
+  }): boolean {
     const now = new Date().toISOString();
     const result = this.db
       .prepare(
@@ -122,15 +131,18 @@ export class AgentStore {
 
   /** The hashes a restarted hub knows an agent's runtime by (its one-time token until spent, then its session). */
   secrets(id: string): { tokenHash: string | null; sessionHash: string | null } {
-    const row = this.db.prepare('SELECT token_hash, session_hash FROM agents WHERE id = ?').get(id) as { token_hash: string | null; session_hash: string | null } | undefined;
+    const row = this.db.prepare('SELECT token_hash, session_hash FROM agents WHERE id = ?').get(id) as
+      { token_hash: string | null; session_hash: string | null } | undefined;
     return { tokenHash: row?.token_hash ?? null, sessionHash: row?.session_hash ?? null };
   }
 
   /** Every agent, or one owner's, by name. */
   list(owner?: string): Agent[] {
-    const rows = (owner === undefined
-      ? this.db.prepare('SELECT * FROM agents ORDER BY name').all()
-      : this.db.prepare('SELECT * FROM agents WHERE owner = ? ORDER BY name').all(owner)) as Row[];
+    const rows = (
+      owner === undefined
+        ? this.db.prepare('SELECT * FROM agents ORDER BY name').all()
+        : this.db.prepare('SELECT * FROM agents WHERE owner = ? ORDER BY name').all(owner)
+    ) as Row[];
     return rows.map(fromRow);
   }
 

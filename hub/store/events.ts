@@ -5,12 +5,10 @@ import { isUtf8 } from 'node:buffer';
 import type { JobEvent } from '../../schemas/types.gen.js';
 import type { Db } from './db.js';
 
-type Without<T, K extends keyof any> = T extends unknown ? Omit<T, K> : never;
+type Without<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** An event before it is stored; output carries its bytes in `data`. */
-export type NewEvent =
-  | Without<Exclude<JobEvent, { type: 'stdout' | 'stderr' }>, 'seq' | 'time'>
-  | { type: 'stdout' | 'stderr'; step: number; data: Buffer };
+export type NewEvent = Without<Exclude<JobEvent, { type: 'stdout' | 'stderr' }>, 'seq' | 'time'> | { type: 'stdout' | 'stderr'; step: number; data: Buffer };
 
 export interface StoredEvent {
   seq: number;

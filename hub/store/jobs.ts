@@ -165,8 +165,7 @@ export class JobStore {
   /** The hashes a restarted hub knows a job's runtime by (its one-time token until spent, then its session). */
   secrets(id: string): { tokenHash: string | null; sessionHash: string | null } {
     const row = this.db.prepare('SELECT agent_token_hash, session_hash FROM jobs WHERE id = ?').get(id) as
-      | { agent_token_hash: string | null; session_hash: string | null }
-      | undefined;
+      { agent_token_hash: string | null; session_hash: string | null } | undefined;
     return { tokenHash: row?.agent_token_hash ?? null, sessionHash: row?.session_hash ?? null };
   }
 

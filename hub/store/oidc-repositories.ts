@@ -14,11 +14,13 @@ export class OidcRepositories {
   }
 
   list(): { name: string; repositoryId: string; firstSeen: string }[] {
-    return (this.db.prepare('SELECT * FROM oidc_repositories ORDER BY name').all() as { name: string; repository_id: string; first_seen: string }[]).map((r) => ({
-      name: r.name,
-      repositoryId: r.repository_id,
-      firstSeen: r.first_seen,
-    }));
+    return (this.db.prepare('SELECT * FROM oidc_repositories ORDER BY name').all() as { name: string; repository_id: string; first_seen: string }[]).map(
+      (r) => ({
+        name: r.name,
+        repositoryId: r.repository_id,
+        firstSeen: r.first_seen,
+      }),
+    );
   }
 
   /** Forgets a name's id, so the next token of that name pins a new one. */

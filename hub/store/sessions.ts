@@ -52,7 +52,9 @@ export class SessionStore {
         .prepare('INSERT INTO sessions (hash, id, token_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(hashToken(secret), session.id, tokenId, session.csrf, session.createdAt, session.expiresAt);
       this.db
-        .prepare('DELETE FROM sessions WHERE token_id = ? AND id NOT IN (SELECT id FROM sessions WHERE token_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?)')
+        .prepare(
+          'DELETE FROM sessions WHERE token_id = ? AND id NOT IN (SELECT id FROM sessions WHERE token_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?)',
+        )
         .run(tokenId, tokenId, this.maxPerToken);
     })();
     return { secret, session };

@@ -27,7 +27,9 @@ export class SnapshotStore {
 
   add(s: Omit<Snapshot, 'createdAt'>): Snapshot {
     const createdAt = new Date().toISOString();
-    this.db.prepare('INSERT INTO snapshots (id, owner, source, image, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(s.id, s.owner, s.source, s.image, s.bytes, createdAt);
+    this.db
+      .prepare('INSERT INTO snapshots (id, owner, source, image, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(s.id, s.owner, s.source, s.image, s.bytes, createdAt);
     return { ...s, createdAt };
   }
 
@@ -38,9 +40,11 @@ export class SnapshotStore {
 
   /** Every snapshot, or one owner's, newest first. */
   list(owner?: string): Snapshot[] {
-    const rows = (owner === undefined
-      ? this.db.prepare('SELECT * FROM snapshots ORDER BY created_at DESC').all()
-      : this.db.prepare('SELECT * FROM snapshots WHERE owner = ? ORDER BY created_at DESC').all(owner)) as Row[];
+    const rows = (
+      owner === undefined
+        ? this.db.prepare('SELECT * FROM snapshots ORDER BY created_at DESC').all()
+        : this.db.prepare('SELECT * FROM snapshots WHERE owner = ? ORDER BY created_at DESC').all(owner)
+    ) as Row[];
     return rows.map(fromRow);
   }
 

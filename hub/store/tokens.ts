@@ -110,7 +110,10 @@ export class TokenStore {
 
   /** Ends a token now; true when it was working until this call. */
   revoke(id: string, why: string): boolean {
-    return this.db.prepare('UPDATE tokens SET revoked_at = ?, revoked_why = ? WHERE id = ? AND revoked_at IS NULL').run(this.now().toISOString(), why, id).changes > 0;
+    return (
+      this.db.prepare('UPDATE tokens SET revoked_at = ?, revoked_why = ? WHERE id = ? AND revoked_at IS NULL').run(this.now().toISOString(), why, id).changes >
+      0
+    );
   }
 
   /** Revokes the DOCKER_AGENT_TOKEN records other than `keepHash` (that variable changed or was unset). */

@@ -6,7 +6,9 @@ export class WorkspaceOwners {
   constructor(private readonly db: Db) {}
 
   add(workspaceId: string, owner: string): void {
-    this.db.prepare('INSERT OR IGNORE INTO workspace_owners (workspace_id, owner, created_at) VALUES (?, ?, ?)').run(workspaceId, owner, new Date().toISOString());
+    this.db
+      .prepare('INSERT OR IGNORE INTO workspace_owners (workspace_id, owner, created_at) VALUES (?, ?, ?)')
+      .run(workspaceId, owner, new Date().toISOString());
   }
 
   owns(workspaceId: string, owner: string): boolean {

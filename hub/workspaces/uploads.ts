@@ -4,7 +4,7 @@
 // limit), stored once under the hash of its normalised content, and later copied
 // into the job's /workspace owned by the user the job runs as.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -185,7 +185,10 @@ export class WorkspaceStore {
     const copied = repack(input, output, (h) => {
       // The limits first, each one pass over the name: everything after them is bounded by them.
       if (++seen > maxEntries) throw over(h, `is entry number ${seen}; an archive may hold ${maxEntries} (DOCKER_AGENT_MAX_WORKSPACE_ENTRIES)`);
-      for (const [what, value] of [['name', h.name], ['link target', h.linkname ?? '']] as const) {
+      for (const [what, value] of [
+        ['name', h.name],
+        ['link target', h.linkname ?? ''],
+      ] as const) {
         const bytes = Buffer.byteLength(value);
         if (bytes > maxNameBytes) throw over(h, `has a ${what} of ${bytes} bytes; the limit is ${maxNameBytes} (DOCKER_AGENT_MAX_ENTRY_NAME_BYTES)`);
       }

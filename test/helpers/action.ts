@@ -114,7 +114,14 @@ export function runAction(o: ActionOptions): Promise<ActionRun> {
     ...o.env,
     ...inputEnv(manifest, o.with, { 'github.token': githubToken }),
   };
-  const files = { GITHUB_OUTPUT: 'output', GITHUB_STATE: 'state', GITHUB_ENV: 'env', GITHUB_PATH: 'path', GITHUB_STEP_SUMMARY: 'summary', GITHUB_EVENT_PATH: 'event.json' };
+  const files = {
+    GITHUB_OUTPUT: 'output',
+    GITHUB_STATE: 'state',
+    GITHUB_ENV: 'env',
+    GITHUB_PATH: 'path',
+    GITHUB_STEP_SUMMARY: 'summary',
+    GITHUB_EVENT_PATH: 'event.json',
+  };
   for (const [k, f] of Object.entries(files)) {
     env[k] = join(dir, f);
     writeFileSync(env[k]!, '');

@@ -72,78 +72,116 @@ export async function startFakeGitHub(model: Partial<GitHubModel> = {}): Promise
     return text ? JSON.parse(text) : undefined;
   }
 
+  /** What a route is given: the path's captures, the query, the parsed body. */
+  interface Asked {
+    m: RegExpExecArray;
+    query: URLSearchParams;
+    body: unknown;
+    req: IncomingMessage;
+    res: ServerResponse;
+  }
+  /** `*`: any method, as the fake answered before it had a table. */
+  type Route = [method: '*' | 'POST', path: RegExp, answer: (c: Asked) => void | Promise<void>];
+
+  const routes: Route[] = [
+    ['*', /^\/oidc\/token$/, oidcToken],
+    [
+      '*',
+      /^\/repos\/([^/]+)\/([^/]+)\/collaborators\/([^/]+)\/permission$/,
+      ({ m, res }) => {
+        const permission = full.permissions[decodeURIComponent(m[3]!)];
+        if (!permission) return notFound(res);
+        json(res, 200, { permission, role_name: permission, user: { login: m[3] } });
+      },
+    ],
+    [
+      '*',
+      /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)$/,
+      ({ m, res }) => {
+        const pull = full.pulls[Number(m[3])];
+        if (!pull) return notFound(res);
+        json(res, 200, {
+          number: Number(m[3]),
+          state: 'open',
+          head: { sha: pull.sha, ref: pull.ref ?? 'feature', repo: pull.headRepo ? { full_name: pull.headRepo } : null },
+          base: { sha: '0'.repeat(40), ref: 'main', repo: { full_name: pull.baseRepo } },
+        });
+      },
+    ],
+    ['*', /^\/repos\/([^/]+)\/([^/]+)\/activity$/, activity],
+    [
+      'POST',
+      /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)\/reactions$/,
+      ({ body, res }) => json(res, 201, { id: calls.length, content: (body as { content: string }).content }),
+    ],
+    [
+      'POST',
+      /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/,
+      ({ body, res }) => json(res, 201, { id: calls.length, body: (body as { body: string }).body }),
+    ],
+    [
+      '*',
+      /^\/repos\/([^/]+)\/([^/]+)\/tarball\/([^/]+)$/,
+      ({ m, res }) => {
+        if (!full.tarballs[m[3]!]) return notFound(res);
+        // As GitHub does: a redirect to the archive host.
+        res.writeHead(302, { location: `${url}/codeload/${m[1]}/${m[2]}/legacy.tar.gz/${m[3]}` }).end();
+      },
+    ],
+    [
+      '*',
+      /^\/codeload\/([^/]+)\/([^/]+)\/legacy\.tar\.gz\/([^/]+)$/,
+      ({ m, res }) => {
+        const archive = full.tarballs[m[3]!];
+        if (!archive) return notFound(res);
+        res.writeHead(200, { 'content-type': 'application/x-gzip', 'content-length': archive.length }).end(archive);
+      },
+    ],
+  ];
+
+  async function oidcToken({ req, res, query }: Asked): Promise<void> {
+    if (req.headers.authorization !== `Bearer ${OIDC_REQUEST_TOKEN}`) return json(res, 401, { message: 'bad request token' });
+    const value = await new SignJWT({ ...full.oidcClaims })
+      .setProtectedHeader({ alg: 'RS256', kid: jwk.kid! })
+      .setIssuer(url)
+      .setAudience(query.get('audience') ?? url)
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + full.oidcTtl)
+      .sign(privateKey);
+    json(res, 200, { value });
+  }
+
+  /** Newest first, in pages with a cursor in the Link header, as GitHub lists them. */
+  function activity({ m, query, req, res }: Asked): void {
+    const pathname = new URL(req.url ?? '/', url).pathname;
+    const ref = query.get('ref') ?? '';
+    const wanted = ref.startsWith('refs/') ? ref : `refs/heads/${ref}`;
+    const all = (full.activity[`${m[1]}/${m[2]}`] ?? [])
+      .filter((a) => !ref || a.ref === wanted)
+      .sort((a, b) => Date.parse(b.timestamp) - Date.parse(a.timestamp))
+      .map((a, i) => ({ id: i + 1, node_id: `RA_${i + 1}`, actor: { login: 'Codertocat' }, ...a }));
+    const perPage = Number(query.get('per_page') ?? 30);
+    const start = Number(query.get('after') ?? 0);
+    const page = all.slice(start, start + perPage);
+    const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
+    if (start + perPage < all.length) {
+      const next = new URL(`${url}${pathname}`);
+      query.forEach((v, k) => next.searchParams.set(k, v));
+      next.searchParams.set('after', String(start + perPage));
+      headers.link = `<${next}>; rel="next"`;
+    }
+    res.writeHead(200, headers).end(JSON.stringify(page));
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { pathname, searchParams } = new URL(req.url ?? '/', url);
     const body = await readBody(req);
     // The JWKS is fetched by the hub, not the action; it is not a call to assert on.
     if (pathname === '/.well-known/jwks') return json(res, 200, { keys: [jwk] });
     calls.push({ method: req.method!, path: `${pathname}${searchParams.size ? `?${searchParams}` : ''}`, ...(body === undefined ? {} : { body }) });
-    let m: RegExpExecArray | null;
-
-    if (pathname === '/oidc/token') {
-      if (req.headers.authorization !== `Bearer ${OIDC_REQUEST_TOKEN}`) return json(res, 401, { message: 'bad request token' });
-      const value = await new SignJWT({ ...full.oidcClaims })
-        .setProtectedHeader({ alg: 'RS256', kid: jwk.kid! })
-        .setIssuer(url)
-        .setAudience(searchParams.get('audience') ?? url)
-        .setIssuedAt()
-        .setExpirationTime(Math.floor(Date.now() / 1000) + full.oidcTtl)
-        .sign(privateKey);
-      return json(res, 200, { value });
-    }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/collaborators\/([^/]+)\/permission$/.exec(pathname))) {
-      const permission = full.permissions[decodeURIComponent(m[3]!)];
-      if (!permission) return notFound(res);
-      return json(res, 200, { permission, role_name: permission, user: { login: m[3] } });
-    }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)$/.exec(pathname))) {
-      const pull = full.pulls[Number(m[3])];
-      if (!pull) return notFound(res);
-      return json(res, 200, {
-        number: Number(m[3]),
-        state: 'open',
-        head: { sha: pull.sha, ref: pull.ref ?? 'feature', repo: pull.headRepo ? { full_name: pull.headRepo } : null },
-        base: { sha: '0'.repeat(40), ref: 'main', repo: { full_name: pull.baseRepo } },
-      });
-    }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/activity$/.exec(pathname))) {
-      // Newest first, in pages with a cursor in the Link header, as GitHub lists them.
-      const ref = searchParams.get('ref') ?? '';
-      const wanted = ref.startsWith('refs/') ? ref : `refs/heads/${ref}`;
-      const all = (full.activity[`${m[1]}/${m[2]}`] ?? [])
-        .filter((a) => !ref || a.ref === wanted)
-        .sort((a, b) => Date.parse(b.timestamp) - Date.parse(a.timestamp))
-        .map((a, i) => ({ id: i + 1, node_id: `RA_${i + 1}`, actor: { login: 'Codertocat' }, ...a }));
-      const perPage = Number(searchParams.get('per_page') ?? 30);
-      const start = Number(searchParams.get('after') ?? 0);
-      const page = all.slice(start, start + perPage);
-      const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
-      if (start + perPage < all.length) {
-        const next = new URL(`${url}${pathname}`);
-        searchParams.forEach((v, k) => next.searchParams.set(k, v));
-        next.searchParams.set('after', String(start + perPage));
-        headers.link = `<${next}>; rel="next"`;
-      }
-      res.writeHead(200, headers).end(JSON.stringify(page));
-      return;
-    }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)\/reactions$/.exec(pathname)) && req.method === 'POST') {
-      return json(res, 201, { id: calls.length, content: (body as { content: string }).content });
-    }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/.exec(pathname)) && req.method === 'POST') {
-      return json(res, 201, { id: calls.length, body: (body as { body: string }).body });
-    }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/tarball\/([^/]+)$/.exec(pathname))) {
-      if (!full.tarballs[m[3]!]) return notFound(res);
-      // As GitHub does: a redirect to the archive host.
-      res.writeHead(302, { location: `${url}/codeload/${m[1]}/${m[2]}/legacy.tar.gz/${m[3]}` }).end();
-      return;
-    }
-    if ((m = /^\/codeload\/([^/]+)\/([^/]+)\/legacy\.tar\.gz\/([^/]+)$/.exec(pathname))) {
-      const archive = full.tarballs[m[3]!];
-      if (!archive) return notFound(res);
-      res.writeHead(200, { 'content-type': 'application/x-gzip', 'content-length': archive.length }).end(archive);
-      return;
+    for (const [method, path, answer] of routes) {
+      const m = path.exec(pathname);
+      if (m && (method === '*' || req.method === method)) return answer({ m, query: searchParams, body, req, res });
     }
     notFound(res);
   }

@@ -84,11 +84,23 @@ export async function containersLeft(hubId: string, which: (c: Docker.ContainerI
 
 /** What a test hub leaves on the engine and the host: its containers, its agents' volumes, its snapshots, its job network and that network's packet filter rules. */
 export async function removeContainers(hubId: string) {
-  for (const c of await containersOf(hubId)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+  for (const c of await containersOf(hubId))
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch(() => {});
   const { Volumes } = await docker.listVolumes({ filters: { label: [`docker-agent.hub=${hubId}`] } });
-  for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
+  for (const v of Volumes ?? [])
+    await docker
+      .getVolume(v.Name)
+      .remove()
+      .catch(() => {});
   const snapshots = await docker.listImages({ filters: { reference: ['docker-agent/snapshot'], label: [`docker-agent.hub=${hubId}`] } });
-  for (const i of snapshots) await docker.getImage(i.Id).remove({ force: true }).catch(() => {});
+  for (const i of snapshots)
+    await docker
+      .getImage(i.Id)
+      .remove({ force: true })
+      .catch(() => {});
   await removeJobNetwork(docker, hubId, process.getuid?.() === 0);
 }
 

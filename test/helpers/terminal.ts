@@ -20,8 +20,29 @@ export function openTerminal(opts: { cols: number; rows: number; env: Record<str
   const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
   const env = Object.entries(opts.env).map(([k, v]) => `${k}=${v}`);
   // A plain shell with a known prompt, with the test's environment and nothing of the user's.
-  tmux('new-session', '-d', '-s', 'test', '-x', String(opts.cols), '-y', String(opts.rows), '-c', opts.cwd,
-    'env', '-i', `PATH=${process.env.PATH}`, `HOME=${process.env.HOME}`, 'TERM=xterm-256color', 'PS1=outer$ ', ...env, 'bash', '--norc', '--noprofile', '-i');
+  tmux(
+    'new-session',
+    '-d',
+    '-s',
+    'test',
+    '-x',
+    String(opts.cols),
+    '-y',
+    String(opts.rows),
+    '-c',
+    opts.cwd,
+    'env',
+    '-i',
+    `PATH=${process.env.PATH}`,
+    `HOME=${process.env.HOME}`,
+    'TERM=xterm-256color',
+    'PS1=outer$ ',
+    ...env,
+    'bash',
+    '--norc',
+    '--noprofile',
+    '-i',
+  );
   const screen = () => tmux('capture-pane', '-p', '-t', 'test', '-S', '-200');
   return {
     type: (text, { enter = true } = {}) => {

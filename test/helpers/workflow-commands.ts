@@ -21,14 +21,43 @@ export interface RunnerLog {
 
 // The commands the runner registers (runner's ActionCommandManager and its extensions).
 const REGISTERED = [
-  'add-mask', 'add-matcher', 'remove-matcher', 'debug', 'notice', 'warning', 'error', 'group', 'endgroup',
-  'echo', 'save-state', 'set-output', 'set-env', 'add-path', 'stop-commands',
+  'add-mask',
+  'add-matcher',
+  'remove-matcher',
+  'debug',
+  'notice',
+  'warning',
+  'error',
+  'group',
+  'endgroup',
+  'echo',
+  'save-state',
+  'set-output',
+  'set-env',
+  'add-path',
+  'stop-commands',
 ];
 
 const unescape = (s: string, pairs: [string, string][]) => pairs.reduce((t, [from, to]) => t.split(from).join(to), s);
-const DATA: [string, string][] = [['%0D', '\r'], ['%0A', '\n'], ['%25', '%']];
-const PROPERTY: [string, string][] = [['%0D', '\r'], ['%0A', '\n'], ['%3A', ':'], ['%2C', ','], ['%25', '%']];
-const LEGACY: [string, string][] = [['%3B', ';'], ['%0D', '\r'], ['%0A', '\n'], ['%5D', ']'], ['%25', '%']];
+const DATA: [string, string][] = [
+  ['%0D', '\r'],
+  ['%0A', '\n'],
+  ['%25', '%'],
+];
+const PROPERTY: [string, string][] = [
+  ['%0D', '\r'],
+  ['%0A', '\n'],
+  ['%3A', ':'],
+  ['%2C', ','],
+  ['%25', '%'],
+];
+const LEGACY: [string, string][] = [
+  ['%3B', ';'],
+  ['%0D', '\r'],
+  ['%0A', '\n'],
+  ['%5D', ']'],
+  ['%25', '%'],
+];
 
 function parse(line: string, registered: Set<string>): WorkflowCommand | undefined {
   const trimmed = line.trimStart();
@@ -41,7 +70,11 @@ function parse(line: string, registered: Set<string>): WorkflowCommand | undefin
       if (registered.has(command.toLowerCase())) {
         const properties: Record<string, string> = {};
         if (space > 0) {
-          for (const pair of info.slice(space + 1).trim().split(',').filter(Boolean)) {
+          for (const pair of info
+            .slice(space + 1)
+            .trim()
+            .split(',')
+            .filter(Boolean)) {
             const eq = pair.indexOf('=');
             if (eq > 0 && eq < pair.length - 1) properties[pair.slice(0, eq)] = unescape(pair.slice(eq + 1), PROPERTY);
           }
@@ -60,7 +93,10 @@ function parse(line: string, registered: Set<string>): WorkflowCommand | undefin
   if (!registered.has(command.toLowerCase())) return undefined;
   const properties: Record<string, string> = {};
   if (space > 0) {
-    for (const pair of info.slice(space + 1).split(';').filter(Boolean)) {
+    for (const pair of info
+      .slice(space + 1)
+      .split(';')
+      .filter(Boolean)) {
       const eq = pair.indexOf('=');
       if (eq > 0 && eq < pair.length - 1) properties[pair.slice(0, eq)] = unescape(pair.slice(eq + 1), LEGACY);
     }

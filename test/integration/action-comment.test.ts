@@ -83,7 +83,13 @@ afterAll(async () => {
 function branchHistory(repo = 'Codertocat/Hello-World') {
   gh.model.activity = {
     [repo]: [
-      { ref: 'refs/heads/feature', before: '0'.repeat(40), after: 'c0ffee0000000000000000000000000000000000', timestamp: at(-600), activity_type: 'branch_creation' },
+      {
+        ref: 'refs/heads/feature',
+        before: '0'.repeat(40),
+        after: 'c0ffee0000000000000000000000000000000000',
+        timestamp: at(-600),
+        activity_type: 'branch_creation',
+      },
       { ref: 'refs/heads/feature', before: 'c0ffee0000000000000000000000000000000000', after: SHA, timestamp: at(-360), activity_type: 'push' },
       { ref: 'refs/heads/main', before: 'a'.repeat(40), after: 'b'.repeat(40), timestamp: at(-10), activity_type: 'push' },
     ],
@@ -119,12 +125,16 @@ const replies = () => writes().flatMap((c) => (c.path.endsWith('/comments') && !
 
 describe('/agent run in a pull request comment', () => {
   it('runs exactly the head commit fixed when the comment was accepted, with 👀, 🚀 and a reply', async () => {
-    const r = await onComment(prComment('/agent run ./check.sh'), {}, {
-      // A push to the PR while the job is queued must not change what runs.
-      onOutput: (raw) => {
-        if (raw.includes('accepted /agent run') && gh.model.pulls[1]!.sha === SHA) pushNewer(0);
+    const r = await onComment(
+      prComment('/agent run ./check.sh'),
+      {},
+      {
+        // A push to the PR while the job is queued must not change what runs.
+        onOutput: (raw) => {
+          if (raw.includes('accepted /agent run') && gh.model.pulls[1]!.sha === SHA) pushNewer(0);
+        },
       },
-    });
+    );
     expect(r.code).toBe(0);
     expect(r.outputs).toMatchObject({ sha: SHA, status: 'succeeded', 'exit-code': '0' });
     expect(r.log).toContain(`checked ${SHA}\n`);
@@ -165,7 +175,7 @@ describe('/agent run in a pull request comment', () => {
 
   it.each([
     ['the head is not yet in the list of pushes', () => (gh.model.pulls[1]!.sha = NEWER_SHA), /is not yet in GitHub's list of its updates/],
-    ['a push came in the comment\'s own second', () => pushNewer(-60), /updated in the same second as the comment/],
+    ["a push came in the comment's own second", () => pushNewer(-60), /updated in the same second as the comment/],
     ['GitHub lists no update of the branch', () => (gh.model.activity = {}), /GitHub lists no update of refs\/heads\/feature/],
   ])('refuses, saying why, when which commit was approved cannot be proven: %s', async (_what, arrange, why) => {
     arrange();
@@ -201,7 +211,7 @@ describe('/agent run in a pull request comment', () => {
     expect(unlisted.outputs.status).toBe('refused');
   });
 
-  it('fails the step with the command\'s exit code, reacts 👎 and replies with the log\'s tail', async () => {
+  it("fails the step with the command's exit code, reacts 👎 and replies with the log's tail", async () => {
     const r = await onComment(prComment('/agent run --profile default\n```bash\necho "about to fail"\nexit 4\n```'), { profile: 'default' });
     expect(r.code).toBe(4);
     expect(r.outputs).toMatchObject({ status: 'failed', 'exit-code': '4' });
@@ -210,7 +220,7 @@ describe('/agent run in a pull request comment', () => {
     expect(replies()[0]).toContain('about to fail');
   });
 
-  it('lets a maintainer run (the API\'s permission, not author_association) and refuses a reader', async () => {
+  it("lets a maintainer run (the API's permission, not author_association) and refuses a reader", async () => {
     const ok = await onComment(prComment('/agent run true', { login: 'maintainer' }));
     expect(ok.outputs.status).toBe('succeeded');
     gh.calls.length = 0;
@@ -247,7 +257,11 @@ describe('/agent run in a pull request comment', () => {
     ['a bot', prComment('/agent run true', { login: 'dependabot[bot]', type: 'Bot' }), 'dependabot[bot] is a bot'],
     ['an edited comment', prComment('/agent run true', { action: 'edited' }), 'the comment was edited; only new comments run commands'],
     ['a deleted comment', prComment('/agent run true', { action: 'deleted' }), 'the comment was deleted'],
-    ['a comment on a plain issue', { ...example('created'), comment: { ...example('created').comment, body: '/agent run true' } }, '#1 is an issue, not a pull request'],
+    [
+      'a comment on a plain issue',
+      { ...example('created'), comment: { ...example('created').comment, body: '/agent run true' } },
+      '#1 is an issue, not a pull request',
+    ],
     ['a comment that is no command', prComment('Looks good to me! /agent run later'), 'the comment is not an /agent run command'],
   ])('ignores %s without calling GitHub', async (_what, payload, why) => {
     const r = await onComment(payload);
@@ -256,7 +270,7 @@ describe('/agent run in a pull request comment', () => {
     expect(gh.calls).toEqual([]);
   });
 
-  it('keeps the action\'s secrets out of the public reply', async () => {
+  it("keeps the action's secrets out of the public reply", async () => {
     const r = await onComment(prComment('/agent run echo "key is $API_KEY"'), { env: 'API_KEY=hunter2-secret' });
     expect(r.outputs.status).toBe('succeeded');
     expect(replies()[0]).toContain('key is ***');
@@ -265,7 +279,13 @@ describe('/agent run in a pull request comment', () => {
 
   it('answers with 👎 and the reason when the accepted command cannot run', async () => {
     gh.model.pulls[1] = { sha: 'f'.repeat(40), headRepo: 'Codertocat/Hello-World', baseRepo: 'Codertocat/Hello-World' };
-    gh.model.activity['Codertocat/Hello-World']!.push({ ref: 'refs/heads/feature', before: SHA, after: 'f'.repeat(40), timestamp: at(-120), activity_type: 'force_push' });
+    gh.model.activity['Codertocat/Hello-World']!.push({
+      ref: 'refs/heads/feature',
+      before: SHA,
+      after: 'f'.repeat(40),
+      timestamp: at(-120),
+      activity_type: 'force_push',
+    });
     const r = await onComment(prComment('/agent run true'));
     expect(r.code).toBe(1);
     expect(reactions()).toEqual(['eyes', '-1']);
@@ -282,9 +302,13 @@ describe('/agent run in a pull request comment', () => {
   it('under act calls no GitHub API: it runs the local workspace and says so in the log', async () => {
     const dir = mkdtempSync(join(work, 'local-'));
     writeFileSync(join(dir, 'commit.txt'), 'local checkout\n');
-    const r = await onComment(prComment('/agent run cat commit.txt'), { workspace: dir, 'github-token': '' }, {
-      env: { GITHUB_API_URL: gh.url, ACT: 'true', GITHUB_SHA: SHA },
-    });
+    const r = await onComment(
+      prComment('/agent run cat commit.txt'),
+      { workspace: dir, 'github-token': '' },
+      {
+        env: { GITHUB_API_URL: gh.url, ACT: 'true', GITHUB_SHA: SHA },
+      },
+    );
     expect(r.code).toBe(0);
     expect(r.log).toContain('local checkout\n');
     const notices = r.commands.filter((c) => c.command === 'notice').map((c) => c.data);

@@ -58,7 +58,7 @@ describe.each<NodeVersion>(['node20', 'node24'])('the GitHub Action on %s', (nod
     expect(r.summary).toMatch(/\| greet \| ✅ succeeded \| 0 \|/);
   });
 
-  it('fails the step with the job\'s exit code and puts the failing step\'s tail in the summary', async () => {
+  it("fails the step with the job's exit code and puts the failing step's tail in the summary", async () => {
     const r = await main({ run: 'echo before the fall; echo broken >&2; exit 3' });
     expect(r.code).toBe(3);
     expect(r.commands).toContainEqual({ command: 'error', properties: {}, data: 'docker-agent job failed with exit code 3' });
@@ -91,10 +91,7 @@ describe.each<NodeVersion>(['node20', 'node24'])('the GitHub Action on %s', (nod
 
   it('cancels from the post step a job the main step did not see end', async () => {
     // The main step saves the job's id as it starts, then is killed before the job ends.
-    const started = await main(
-      { run: 'echo started; sleep 120' },
-      { onOutput: (raw, child) => raw.includes('started\n') && child.kill('SIGKILL') },
-    );
+    const started = await main({ run: 'echo started; sleep 120' }, { onOutput: (raw, child) => raw.includes('started\n') && child.kill('SIGKILL') });
     expect(started.state).toEqual({ 'job-id': expect.stringMatching(/^[0-9a-f-]{36}$/) });
     const id = started.state['job-id']!;
     const r = await action('post', { run: 'unused' }, { node, state: started.state });
@@ -103,7 +100,7 @@ describe.each<NodeVersion>(['node20', 'node24'])('the GitHub Action on %s', (nod
     expect(finalState(await collect(t.client, id))).toBe('cancelled');
   });
 
-  it('keeps the job\'s output from speaking to the runner: its workflow commands are only text', async () => {
+  it("keeps the job's output from speaking to the runner: its workflow commands are only text", async () => {
     const attempts = [
       '::error file=README.md,line=1::x',
       '::add-mask::injected-mask-value',
@@ -161,7 +158,11 @@ describe('the GitHub Action', () => {
   it('runs maintenance on a schedule event and reports what the hub removed', async () => {
     const old = await t.client.createJob({ run: 'true' });
     await collect(t.client, old.id);
-    const r = await action('main', { 'max-job-age-days': '0', 'keep-jobs': '0', 'max-image-age-days': '100000', 'max-image-gb': '1000000' }, { event: { name: 'schedule' } });
+    const r = await action(
+      'main',
+      { 'max-job-age-days': '0', 'keep-jobs': '0', 'max-image-age-days': '100000', 'max-image-gb': '1000000' },
+      { event: { name: 'schedule' } },
+    );
     expect(r.code).toBe(0);
     expect(r.log).toMatch(/docker-agent maintenance: removed \d+ jobs, 0 images, 0 containers, 0 snapshots/);
     expect(JSON.parse(r.outputs.removed!).jobs).toContain(old.id);
@@ -169,7 +170,7 @@ describe('the GitHub Action', () => {
     await expect(t.client.getJob(old.id)).rejects.toMatchObject({ status: 404 });
   });
 
-  it('uploads the workspace folder without .git, owned by the job\'s user, and with .git when asked', async () => {
+  it("uploads the workspace folder without .git, owned by the job's user, and with .git when asked", async () => {
     const dir = mkdtempSync(join(work, 'checkout-'));
     mkdirSync(join(dir, 'src'));
     mkdirSync(join(dir, '.git'));
@@ -185,7 +186,7 @@ describe('the GitHub Action', () => {
     expect(withGit.log).toContain('ref: refs/heads/main');
   });
 
-  it('signs in with a GitHub OIDC token when no token is given, for a repository on the hub\'s list', async () => {
+  it("signs in with a GitHub OIDC token when no token is given, for a repository on the hub's list", async () => {
     gh.model.oidcClaims = {
       repository: 'Codertocat/Hello-World',
       repository_id: '1296269',

@@ -49,7 +49,10 @@ describe('the Quick Start, as written', () => {
 
     // The newest events only, then what comes while following.
     const tail = await cli('logs', 'my-builder', '--tail', '5', '--json');
-    const events = tail.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; data?: string });
+    const events = tail.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; data?: string });
     expect(events).toHaveLength(5);
     expect(events.map((e) => e.data).join('')).toContain('/workspace\n');
     // Following: once the newest event is shown the follower is connected; a job's output then reaches it live.
@@ -92,7 +95,7 @@ describe('agents', () => {
     await cli('destroy', 'keeper');
   });
 
-  it('exit with the command\'s code: 0, 3, 126, 127, and 125 when the hub is down; -i passes stdin', async () => {
+  it("exit with the command's code: 0, 3, 126, 127, and 125 when the hub is down; -i passes stdin", async () => {
     expect((await cli('create', 'codes')).code).toBe(0);
     expect((await cli('exec', 'codes', 'true')).code).toBe(0);
     expect((await cli('exec', 'codes', 'exit 3')).code).toBe(3);
@@ -113,7 +116,10 @@ describe('agents', () => {
     await cli('create', 'serial');
     const a = await t.client.createJob({ agent: 'serial', run: 'sleep 1; date +%s%N > /workspace/first' });
     const b = await t.client.createJob({ agent: 'serial', run: 'date +%s%N > /workspace/second; cat /workspace/first >/dev/null && echo after-first' });
-    const done = await runCli(['exec', 'serial', 'test /workspace/first -ot /workspace/second -o "$(cat /workspace/first)" -lt "$(cat /workspace/second)" && echo ordered'], { env });
+    const done = await runCli(
+      ['exec', 'serial', 'test /workspace/first -ot /workspace/second -o "$(cat /workspace/first)" -lt "$(cat /workspace/second)" && echo ordered'],
+      { env },
+    );
     expect(done.stdout).toBe('ordered\n');
     expect((await t.client.getJob(a.id)).state).toBe('succeeded');
     expect((await t.client.getJob(b.id)).state).toBe('succeeded');

@@ -38,7 +38,12 @@ describe('auth', () => {
   it('refuses every other route without a token or with a wrong one', async () => {
     const headerSets: Record<string, string>[] = [{}, { authorization: 'Bearer wrong-token-value-123456' }, { authorization: 'Basic abc' }];
     for (const headers of headerSets) {
-      for (const [method, path] of [['GET', '/v1/jobs'], ['POST', '/v1/jobs'], ['GET', '/v1/jobs/x'], ['POST', '/v1/jobs/x/cancel']]) {
+      for (const [method, path] of [
+        ['GET', '/v1/jobs'],
+        ['POST', '/v1/jobs'],
+        ['GET', '/v1/jobs/x'],
+        ['POST', '/v1/jobs/x/cancel'],
+      ]) {
         const res = await fetch(`${t.hub.url}${path}`, { method, headers, body: method === 'POST' ? '{}' : undefined });
         expect(res.status, `${method} ${path}`).toBe(401);
         expect((await res.json()).error.code).toBe('UNAUTHORIZED');

@@ -21,16 +21,34 @@ describe('npm run bench -- --quick --json', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('[bench] cold job `true`');
     const report = JSON.parse(r.stdout) as {
-      hubs: string[]; rows: Array<{ what: string; unit: string; raw: { median: number } | null; hub: { median: number; p99: number }; ratio: number | null }>; coldBreakdown: Array<{ phase: string; ms: number }> };
+      hubs: string[];
+      rows: Array<{ what: string; unit: string; raw: { median: number } | null; hub: { median: number; p99: number }; ratio: number | null }>;
+      coldBreakdown: Array<{ phase: string; ms: number }>;
+    };
     const whats = report.rows.map((row) => row.what);
-    for (const want of ['cold job `true`, start → end', 'cold job, POST → first byte', 'cold job `node -e 0`', '8 jobs, 4 at a time', '8 jobs, 8 at a time', '5 MB of output', '20 MB change: commit + export, layers only', '20 MB change: commit + export, full save', '20 MB change: artifact, layers only', '20 MB change: artifact, full save', 'memory per idle agent (container)', 'warm job, POST → first byte']) {
+    for (const want of [
+      'cold job `true`, start → end',
+      'cold job, POST → first byte',
+      'cold job `node -e 0`',
+      '8 jobs, 4 at a time',
+      '8 jobs, 8 at a time',
+      '5 MB of output',
+      '20 MB change: commit + export, layers only',
+      '20 MB change: commit + export, full save',
+      '20 MB change: artifact, layers only',
+      '20 MB change: artifact, full save',
+      'memory per idle agent (container)',
+      'warm job, POST → first byte',
+    ]) {
       expect(whats).toContain(want);
     }
     for (const row of report.rows) {
       expect(Number.isFinite(row.hub.median) && row.hub.median > 0, row.what).toBe(true);
       if (row.raw) expect(Number.isFinite(row.ratio), row.what).toBe(true);
     }
-    expect(report.coldBreakdown.map((b) => b.phase)).toEqual(expect.arrayContaining(['status preparing', 'status starting', 'status running', 'status succeeded']));
+    expect(report.coldBreakdown.map((b) => b.phase)).toEqual(
+      expect.arrayContaining(['status preparing', 'status starting', 'status running', 'status succeeded']),
+    );
     expect(report.hubs).toHaveLength(2);
     for (const hub of report.hubs) {
       const label = [`docker-agent.hub=${hub}`];

@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 describe('docker-agent run', () => {
-  it('streams the output to stdout and stderr and exits with the command\'s code', async () => {
+  it("streams the output to stdout and stderr and exits with the command's code", async () => {
     const r = await runCli(['run', 'echo out; echo err >&2; exit 3'], { env });
     expect(r.stdout).toBe('out\n');
     expect(r.stderr).toContain('err\n');
@@ -56,7 +56,7 @@ describe('docker-agent run', () => {
     expect((await runCli(['run', '-e', 'NOEQUALS', 'true'], { env })).code).toBe(2);
   });
 
-  it('exits 1 with the hub\'s reason when the hub refuses the request', async () => {
+  it("exits 1 with the hub's reason when the hub refuses the request", async () => {
     const r = await runCli(['run', '--profile', 'no-such-profile', 'true'], { env });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/no-such-profile.*PROFILE_NOT_FOUND/);

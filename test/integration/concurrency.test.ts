@@ -11,9 +11,7 @@ afterAll(() => t?.close());
 
 describe('concurrent jobs', () => {
   it('runs 20 jobs submitted together to the end, 10 at a time', async () => {
-    const jobs = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => t.client.createJob({ run: `echo job ${i}; sleep 0.5`, env: { N: String(i) } })),
-    );
+    const jobs = await Promise.all(Array.from({ length: 20 }, (_, i) => t.client.createJob({ run: `echo job ${i}; sleep 0.5`, env: { N: String(i) } })));
     const results = await Promise.all(jobs.map((j) => collect(t.client, j.id)));
     results.forEach((events, i) => {
       expect(finalState(events)).toBe('succeeded');

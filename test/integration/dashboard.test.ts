@@ -38,7 +38,10 @@ async function signedIn(token: string, viewport = { width: 1280, height: 900 }):
 
 /** The visible lines of an xterm.js terminal (its DOM renderer's rows). */
 function terminalLines(page: Page, testId: string): Promise<string[]> {
-  return page.locator(`[data-testid=${testId}] .xterm-rows > div`).allTextContents().then((rows) => rows.map((r) => r.replace(/\u00a0/g, ' ').trimEnd()));
+  return page
+    .locator(`[data-testid=${testId}] .xterm-rows > div`)
+    .allTextContents()
+    .then((rows) => rows.map((r) => r.replace(/\u00a0/g, ' ').trimEnd()));
 }
 
 async function waitForLine(page: Page, testId: string, line: string | RegExp, timeout = 60_000): Promise<void> {
@@ -148,7 +151,9 @@ describe('the dashboard in a browser', () => {
     expect(await settledAgent(alice.client, 'dash-agent')).toBe('running');
     const page = await signedIn(alice.token);
     await page.locator('a[data-agent=dash-agent]').click();
-    await page.waitForFunction(() => Number(document.querySelector('[data-testid=cpu-chart]')?.getAttribute('data-points')) >= 3, undefined, { timeout: 30_000 });
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=cpu-chart]')?.getAttribute('data-points')) >= 3, undefined, {
+      timeout: 30_000,
+    });
     await page.waitForFunction(() => Number(document.querySelector('[data-testid=memory-chart]')?.getAttribute('data-points')) >= 3);
     await screenshot(page, 'agent');
 
@@ -225,7 +230,11 @@ describe('GET /v1/stats', () => {
     for (const run of ['true', 'exit 3']) {
       await collect(dave.client, (await dave.client.createJob({ run })).id);
     }
-    const stats = (await (await dave.client.raw('GET', '/v1/stats?hours=2')).json()) as { hours: number; jobsPerHour: Array<{ ended: number }>; profiles: Array<Record<string, unknown>> };
+    const stats = (await (await dave.client.raw('GET', '/v1/stats?hours=2')).json()) as {
+      hours: number;
+      jobsPerHour: Array<{ ended: number }>;
+      profiles: Array<Record<string, unknown>>;
+    };
     expect(stats.hours).toBe(2);
     expect(stats.jobsPerHour.reduce((n, h) => n + h.ended, 0)).toBe(2);
     expect(stats.profiles).toEqual([expect.objectContaining({ profile: 'default', ended: 2, succeeded: 1, successRate: 0.5 })]);
@@ -251,11 +260,16 @@ describe('GET /v1/live', () => {
     await other.body?.cancel();
     for (const s of streams) s.stop.abort();
     // Dropped streams are noticed and let go: the 17th opens.
-    await expect.poll(async () => {
-      const next = await open();
-      next.stop.abort();
-      return next.res.status;
-    }, { timeout: 10_000 }).toBe(200);
+    await expect
+      .poll(
+        async () => {
+          const next = await open();
+          next.stop.abort();
+          return next.res.status;
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(200);
   });
 });
 
@@ -263,7 +277,11 @@ describe('the session cookie against other sites', () => {
   let cookie: string;
   let csrf: string;
   beforeAll(async () => {
-    const res = await fetch(`${t.hub.url}/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: alice.token }) });
+    const res = await fetch(`${t.hub.url}/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: alice.token }),
+    });
     expect(res.status).toBe(201);
     cookie = res.headers.getSetCookie()[0]!.split(';')[0]!;
     csrf = ((await res.json()) as { csrf: string }).csrf;
@@ -271,7 +289,11 @@ describe('the session cookie against other sites', () => {
 
   it('refuses a state-changing request without the CSRF token, or from another origin', async () => {
     const submit = (headers: Record<string, string>) =>
-      fetch(`${t.hub.url}/v1/jobs`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', ...headers }, body: JSON.stringify({ run: 'true' }) });
+      fetch(`${t.hub.url}/v1/jobs`, {
+        method: 'POST',
+        headers: { cookie, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ run: 'true' }),
+      });
     const bare = await submit({});
     expect(bare.status).toBe(403);
     expect(((await bare.json()) as { error: { code: string } }).error.code).toBe('CROSS_SITE');
@@ -296,9 +318,17 @@ describe('the session cookie against other sites', () => {
   });
 
   it('ends the session a browser had when it signs in again', async () => {
-    const first = await fetch(`${t.hub.url}/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: alice.token }) });
+    const first = await fetch(`${t.hub.url}/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: alice.token }),
+    });
     const old = first.headers.getSetCookie()[0]!.split(';')[0]!;
-    const again = await fetch(`${t.hub.url}/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json', cookie: old }, body: JSON.stringify({ token: alice.token }) });
+    const again = await fetch(`${t.hub.url}/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie: old },
+      body: JSON.stringify({ token: alice.token }),
+    });
     expect(again.status).toBe(201);
     expect((await fetch(`${t.hub.url}/v1/jobs`, { headers: { cookie: old } })).status).toBe(401);
     expect((await fetch(`${t.hub.url}/v1/jobs`, { headers: { cookie: again.headers.getSetCookie()[0]!.split(';')[0]! } })).status).toBe(200);
@@ -314,7 +344,11 @@ describe('the session cookie against other sites', () => {
   });
 
   it('refuses a sign-in posted by another site', async () => {
-    const res = await fetch(`${t.hub.url}/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json', origin: 'http://evil.example' }, body: JSON.stringify({ token: alice.token }) });
+    const res = await fetch(`${t.hub.url}/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: 'http://evil.example' },
+      body: JSON.stringify({ token: alice.token }),
+    });
     expect(res.status).toBe(403);
   });
 
@@ -341,7 +375,9 @@ describe('the session cookie against other sites', () => {
         http.get(`${t.hub.url}${path}`, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
           let n = 0;
           res.on('data', (c: Buffer) => (n += c.length));
-          res.on('end', () => (res.statusCode === 200 && res.headers['content-encoding'] === 'gzip' ? resolve(n) : reject(new Error(`${path}: ${res.statusCode}`))));
+          res.on('end', () =>
+            res.statusCode === 200 && res.headers['content-encoding'] === 'gzip' ? resolve(n) : reject(new Error(`${path}: ${res.statusCode}`)),
+          );
         });
       });
     const total = (await Promise.all(['/', '/ui/app.js', '/ui/app.css'].map(size))).reduce((a, b) => a + b, 0);

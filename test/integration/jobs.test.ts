@@ -35,7 +35,7 @@ describe('a job on the real engine', () => {
     expect(await containersLeft(t.hub.hubId, (c) => c.Labels['docker-agent.job'] === job.id)).toEqual([]);
   });
 
-  it('keeps a failing step\'s exit code and skips the steps after it', async () => {
+  it("keeps a failing step's exit code and skips the steps after it", async () => {
     const job = await t.client.createJob({
       steps: [
         { name: 'ok', run: 'echo one' },
@@ -68,7 +68,7 @@ describe('a job on the real engine', () => {
     expect(await containersLeft(t.hub.hubId, (c) => c.Labels['docker-agent.job'] === job.id)).toEqual([]);
   });
 
-  it('enforces a step\'s own time limit', async () => {
+  it("enforces a step's own time limit", async () => {
     const job = await t.client.createJob({ steps: [{ name: 'slow', run: 'sleep 30', timeout: 1 }, { run: 'echo after' }] });
     const events = await collect(t.client, job.id);
     expect(finalState(events)).toBe('timed_out');
@@ -128,7 +128,7 @@ describe('a job on the real engine', () => {
     expect(tail).toEqual(all.slice(4));
   });
 
-  it('reports the container\'s memory and CPU while the job runs', async () => {
+  it("reports the container's memory and CPU while the job runs", async () => {
     const job = await t.client.createJob({ run: 'echo go; sleep 1.5' });
     for await (const e of t.client.events(job.id)) {
       if (e.type === 'stdout') break;

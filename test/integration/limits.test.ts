@@ -53,8 +53,18 @@ describe('hostile workspace archives', () => {
   it.each([
     ['too many entries', () => manyEntries(1001), 400, /is entry number 1001; an archive may hold 1000 \(DOCKER_AGENT_MAX_WORKSPACE_ENTRIES\)/],
     ['a 1 MiB name', async () => gzipSync(await tarOf([{ name: 'n'.repeat(1024 * 1024), body: 'x' }])), 400, /has a name of 1048576 bytes; the limit is 4096/],
-    ['nesting one level past the limit', async () => gzipSync(await tarOf([{ name: Array(65).fill('d').join('/'), body: 'x' }])), 400, /is 65 levels deep; the limit is 64 \(DOCKER_AGENT_MAX_ENTRY_DEPTH\)/],
-    ['a gzip bomb past the unpacked size limit', () => gzipBomb(64 * 1024 * 1024), 413, /the unpacked workspace is larger than 4194304 bytes \(DOCKER_AGENT_MAX_WORKSPACE_BYTES\)/],
+    [
+      'nesting one level past the limit',
+      async () => gzipSync(await tarOf([{ name: Array(65).fill('d').join('/'), body: 'x' }])),
+      400,
+      /is 65 levels deep; the limit is 64 \(DOCKER_AGENT_MAX_ENTRY_DEPTH\)/,
+    ],
+    [
+      'a gzip bomb past the unpacked size limit',
+      () => gzipBomb(64 * 1024 * 1024),
+      413,
+      /the unpacked workspace is larger than 4194304 bytes \(DOCKER_AGENT_MAX_WORKSPACE_BYTES\)/,
+    ],
   ])('answer %s with a clear error, and the hub keeps serving', async (_what, make, status, message) => {
     const body = await make();
     expect(body.length).toBeLessThan(4 * 1024 * 1024);
@@ -144,7 +154,10 @@ describe('the agent endpoint', () => {
 
 describe('profiles', () => {
   it('refuse user "00" (uid 0) unless privileged', async () => {
-    const res = await t.client.raw('POST', '/v1/profiles/validate', { body: JSON.stringify({ name: 'sneaky', user: '00' }), headers: { 'content-type': 'application/json' } });
+    const res = await t.client.raw('POST', '/v1/profiles/validate', {
+      body: JSON.stringify({ name: 'sneaky', user: '00' }),
+      headers: { 'content-type': 'application/json' },
+    });
     expect(await res.json()).toEqual({ valid: false, issues: [{ path: '/user', message: '"00" is uid 0 (root), which needs privileged: true' }] });
   });
 });
@@ -160,10 +173,7 @@ describe('secrets at rest', () => {
     writeFileSync(join(pre, 'stray'), 'x', { mode: 0o644 });
     const h = await startTestHub({ DOCKER_AGENT_DATA_DIR: pre });
     try {
-      const up = await h.client.uploadWorkspace(
-        Readable.from(await tarOf([{ name: 'a.txt', body: 'a' }])),
-        'application/x-tar',
-      );
+      const up = await h.client.uploadWorkspace(Readable.from(await tarOf([{ name: 'a.txt', body: 'a' }])), 'application/x-tar');
       expect(mode(pre)).toBe(0o700);
       expect(mode(join(pre, 'workspaces'))).toBe(0o700);
       for (const f of ['hub.db', 'hub.db-wal', 'hub.db-shm', 'stray', 'workspaces/old.tar.gz', `workspaces/${up.id}.tar.gz`]) {
@@ -183,7 +193,13 @@ describe('secrets at rest', () => {
     const job = await t.client.createJob({
       env: { API_KEY: secret },
       // The script compares hashes: the values themselves must appear nowhere but in env.
-      steps: [{ name: 'use', run: `test "$(printf %s "$API_KEY$STEP_KEY" | sha256sum | cut -c1-64)" = ${sha256(secret + stepSecret)}`, env: { STEP_KEY: stepSecret } }],
+      steps: [
+        {
+          name: 'use',
+          run: `test "$(printf %s "$API_KEY$STEP_KEY" | sha256sum | cut -c1-64)" = ${sha256(secret + stepSecret)}`,
+          env: { STEP_KEY: stepSecret },
+        },
+      ],
     });
     const events = await collect(t.client, job.id);
     expect(events.at(-1)).toMatchObject({ type: 'status', state: 'succeeded' });

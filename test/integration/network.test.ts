@@ -135,7 +135,10 @@ describe('a hub that may not change the packet filter', () => {
         expect(execFileSync('iptables', ['-w', '-S', chain], { encoding: 'utf8' })).not.toContain(bridge);
       }
     } finally {
-      await docker.getNetwork(jobNetworkName(hubId)).remove().catch(() => {});
+      await docker
+        .getNetwork(jobNetworkName(hubId))
+        .remove()
+        .catch(() => {});
     }
   });
 });

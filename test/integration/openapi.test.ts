@@ -32,9 +32,7 @@ describe('GET /v1/openapi.json', () => {
   it('describes every route the hub serves, and no other', () => {
     // The HTTP routes as the app registers them (middleware aside).
     const app = createApp({ links: { http: '', ws: '' } } as unknown as AppDeps);
-    const served = app.routes
-      .filter((r) => r.method !== 'ALL')
-      .map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, '{$1}')}`);
+    const served = app.routes.filter((r) => r.method !== 'ALL').map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, '{$1}')}`);
     const websocket = ROUTES.filter((r) => r.websocket);
     const http = ROUTES.filter((r) => !r.websocket).map((r) => `${r.method} ${r.path}`);
     expect([...new Set(served)].sort()).toEqual([...http].sort());
@@ -48,7 +46,10 @@ describe('GET /v1/openapi.json', () => {
 
   it('answers generated input on every route with no 5xx, and refusals in the documented error shape', async () => {
     const isError = new Ajv2020({ strict: false }).compile(doc.components.schemas.Error);
-    const segment = fc.oneof(fc.constantFrom('x', '..', '%2F', 'a'.repeat(300), '00000000-0000-0000-0000-000000000000', 'my-agent'), fc.string({ maxLength: 40 }));
+    const segment = fc.oneof(
+      fc.constantFrom('x', '..', '%2F', 'a'.repeat(300), '00000000-0000-0000-0000-000000000000', 'my-agent'),
+      fc.string({ maxLength: 40 }),
+    );
     const body = fc.oneof(
       fc.jsonValue({ maxDepth: 3 }),
       fc.record({ run: fc.string(), profile: fc.string({ maxLength: 120 }), timeout: fc.oneof(fc.integer(), fc.double()) }, { requiredKeys: [] }),
@@ -73,7 +74,8 @@ describe('GET /v1/openapi.json', () => {
             expect(isError(errorBody), `${route.method} ${path}: ${JSON.stringify(errorBody)}`).toBe(true);
           } else await res.body?.cancel();
           // Anything the fuzz happened to start ends here.
-          for (const j of (await t.client.listJobs({ state: ['queued', 'preparing', 'starting', 'running'] })).jobs) await t.client.cancelJob(j.id).catch(() => {});
+          for (const j of (await t.client.listJobs({ state: ['queued', 'preparing', 'starting', 'running'] })).jobs)
+            await t.client.cancelJob(j.id).catch(() => {});
         }),
         { numRuns: 15 },
       );

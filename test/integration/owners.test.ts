@@ -100,7 +100,7 @@ afterAll(async () => {
 });
 
 describe('owners', () => {
-  it('two tokens and two repositories each see, list, stream, cancel and download only their own; anyone else\'s is a 404 like a missing id', async () => {
+  it("two tokens and two repositories each see, list, stream, cancel and download only their own; anyone else's is a 404 like a missing id", async () => {
     const pairs: [HubClient, HubClient, string][] = [
       [alice, bob, 'tokens'],
       [app, web, 'repositories'],
@@ -150,7 +150,7 @@ describe('owners', () => {
     expect(finalState(await collect(alice, mine.id))).toBe('succeeded');
   });
 
-  it('admin sees and manages everyone\'s jobs, and names their owners', async () => {
+  it("admin sees and manages everyone's jobs, and names their owners", async () => {
     const a = await alice.createJob({ run: 'true' });
     const w = await web.createJob({ run: 'true' });
     const listed = (await t.client.listJobs({ limit: 200 })).jobs;
@@ -246,7 +246,9 @@ describe('OIDC bound to what cannot be renamed', () => {
     const pr = new HubClient({ url: t.hub.url, token: await repo('octo-org/site', 201, 'pull_request') });
     const err = await refusal(pr.listJobs());
     expect(err.status).toBe(401);
-    expect(err.message).toMatch(/repository "octo-org\/site" is allowed only for some subjects, and this token's sub "repo:octo-org\/site:pull_request" is not one of them/);
+    expect(err.message).toMatch(
+      /repository "octo-org\/site" is allowed only for some subjects, and this token's sub "repo:octo-org\/site:pull_request" is not one of them/,
+    );
   });
 
   it('grants privileged only through an entry that says so', async () => {
@@ -297,7 +299,14 @@ describe('audit', () => {
     const about = (pred: (a: Record<string, unknown>) => boolean) => mine.filter(pred);
     expect(about((a) => a.method === 'POST' && a.route === '/v1/jobs' && a.status === 201 && a.name === 'alice')).not.toEqual([]);
     expect(about((a) => a.route === '/v1/jobs/:id' && a.object === job.id && a.status === 404)).toEqual([
-      expect.objectContaining({ principal: `token:${bobId}`, name: 'bob', method: 'GET', outcome: 'JOB_NOT_FOUND', foreign: true, time: expect.stringMatching(/^20/) }),
+      expect.objectContaining({
+        principal: `token:${bobId}`,
+        name: 'bob',
+        method: 'GET',
+        outcome: 'JOB_NOT_FOUND',
+        foreign: true,
+        time: expect.stringMatching(/^20/),
+      }),
     ]);
     expect(about((a) => a.route === '/v1/jobs/:id/cancel' && a.object === job.id)).toEqual([
       expect.objectContaining({ principal: `token:${bobId}`, status: 404, foreign: true }),
@@ -321,8 +330,7 @@ describe('per-principal limits', () => {
       DOCKER_AGENT_MAX_QUEUED_PER_PRINCIPAL: '1',
     });
     try {
-      const mk = async (name: string) =>
-        new HubClient({ url: limited.hub.url, token: (await limited.client.createToken({ name, scopes: ['jobs'] })).token });
+      const mk = async (name: string) => new HubClient({ url: limited.hub.url, token: (await limited.client.createToken({ name, scopes: ['jobs'] })).token });
       const erin = await mk('erin');
       const frank = await mk('frank');
       const first = await erin.createJob({ run: 'sleep 60' });

@@ -91,12 +91,16 @@ describe('the warm pool', () => {
     expect(replaced.some((id) => before.includes(id))).toBe(false);
   });
 
-  it('never pools a privileged profile, and takes its settings from the profile over the hub\'s', () => {
+  it("never pools a privileged profile, and takes its settings from the profile over the hub's", () => {
     const config = loadConfig([], { DOCKER_AGENT_POOL_MIN_IDLE: '3' });
     const base = { name: 'default', description: 'x', image: { base: 'x' } } as never;
     expect(poolSettings(base, config)).toEqual({ minIdle: 3, max: 3, ttlMs: 600_000 });
     expect(poolSettings({ ...(base as object), name: 'docker-host', privileged: true, pool: { minIdle: 2 } } as never, config)).toBeUndefined();
     expect(poolSettings({ ...(base as object), name: 'builder' } as never, config)).toBeUndefined();
-    expect(poolSettings({ ...(base as object), name: 'builder', pool: { minIdle: 1, max: 4, ttl: 5 } } as never, config)).toEqual({ minIdle: 1, max: 4, ttlMs: 5000 });
+    expect(poolSettings({ ...(base as object), name: 'builder', pool: { minIdle: 1, max: 4, ttl: 5 } } as never, config)).toEqual({
+      minIdle: 1,
+      max: 4,
+      ttlMs: 5000,
+    });
   });
 });

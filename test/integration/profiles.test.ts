@@ -21,7 +21,7 @@ const smoke = new Map<string, Promise<JobEvent[]>>();
 const SMOKE: Record<string, string> = {
   builder: [
     'node --version; npm --version; yarn --version; pnpm --version; git --version | sed -n 1p',
-    "printf '#include <stdio.h>\\nint main(void){puts(\"compiled\");return 0;}\\n' > a.c && gcc a.c -o a && ./a",
+    'printf \'#include <stdio.h>\\nint main(void){puts("compiled");return 0;}\\n\' > a.c && gcc a.c -o a && ./a',
     'make --version | sed -n 1p',
   ].join('\n'),
   tester: [
@@ -69,7 +69,11 @@ afterAll(async () => {
   rmSync(userDir, { recursive: true, force: true });
   // The throwaway profiles' images (the built-in ones stay cached for the next run).
   const images = await docker.listImages({ filters: { reference: ['docker-agent/cache-*', 'docker-agent/cold-*'] } });
-  for (const i of images) await docker.getImage(i.Id).remove({ force: true }).catch(() => {});
+  for (const i of images)
+    await docker
+      .getImage(i.Id)
+      .remove({ force: true })
+      .catch(() => {});
 });
 
 async function smokeOutput(profile: string): Promise<string> {
@@ -222,7 +226,7 @@ describe('image cache', () => {
     expect(images).toHaveLength(1);
   });
 
-  it('ends a job whose image does not build as error with the failing step\'s output, and goes on serving', async () => {
+  it("ends a job whose image does not build as error with the failing step's output, and goes on serving", async () => {
     const name = `broken-${randomUUID().slice(0, 8)}`;
     writeFileSync(
       join(userDir, `${name}.json`),

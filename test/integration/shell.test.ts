@@ -33,7 +33,7 @@ afterAll(async () => {
 });
 
 describe('docker-agent shell in a real terminal', () => {
-  it('runs commands, follows the window size, passes Ctrl-C on and exits with the shell\'s code', async () => {
+  it("runs commands, follows the window size, passes Ctrl-C on and exits with the shell's code", async () => {
     term = openTerminal({ cols: 120, rows: 40, cwd: repoPath(), env: { DOCKER_AGENT_URL: t.hub.url, DOCKER_AGENT_TOKEN: TOKEN } });
     await term.waitFor(/outer\$\s*$/m);
     term.type(`node ${CLI_BIN} shell shell-host; echo "cli-exit=$?"`);
@@ -69,7 +69,7 @@ describe('docker-agent shell in a real terminal', () => {
 });
 
 describe('the shell route', () => {
-  it('gives the shell\'s exit code to the client, and what was typed before the shell was up', async () => {
+  it("gives the shell's exit code to the client, and what was typed before the shell was up", async () => {
     let out = '';
     const shell = await t.client.shell({ job: job.id }, { cols: 80, rows: 24 }, (d) => (out += d.toString()));
     shell.write('echo typed-early; exit 7\n');
@@ -77,7 +77,7 @@ describe('the shell route', () => {
     expect(out).toContain('typed-early');
   });
 
-  it('refuses a job that does not run, and someone else\'s job as if it did not exist', async () => {
+  it("refuses a job that does not run, and someone else's job as if it did not exist", async () => {
     const ended = await t.client.createJob({ run: 'true' });
     await collect(t.client, ended.id);
     const notRunning = await t.client.shell({ job: ended.id }, { cols: 80, rows: 24 }, () => {}).catch((e: unknown) => e);

@@ -22,7 +22,7 @@ async function runIn(image: string, cmd: string[]): Promise<string> {
     const logs = (await c.logs({ stdout: true, stderr: true })) as unknown as Buffer;
     // Each frame of a non-TTY log has an 8-byte header.
     let out = '';
-    for (let i = 0; i < logs.length; ) {
+    for (let i = 0; i < logs.length;) {
       const size = logs.readUInt32BE(i + 4);
       out += logs.subarray(i + 8, i + 8 + size).toString();
       i += 8 + size;
@@ -126,6 +126,9 @@ describe('snapshots', () => {
     const job = await t.client.createJob({ run: 'true' });
     const events = await collect(t.client, job.id);
     expect(events.some((e) => e.type === 'snapshot' || (e.type === 'status' && e.state === 'snapshotting'))).toBe(false);
-    await expect(t.client.downloadSnapshot(job.id)).rejects.toMatchObject({ status: 404, message: expect.stringMatching(/was not asked for one \(snapshot: true\)/) });
+    await expect(t.client.downloadSnapshot(job.id)).rejects.toMatchObject({
+      status: 404,
+      message: expect.stringMatching(/was not asked for one \(snapshot: true\)/),
+    });
   });
 });

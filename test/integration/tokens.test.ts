@@ -74,7 +74,7 @@ describe('DOCKER_AGENT_TOKEN', () => {
 });
 
 describe('docker-agent-hub token', () => {
-  it('creates, lists and revokes tokens in a hub\'s data folder, as JSON or a table, and a revoke ends the token\'s open stream', async () => {
+  it("creates, lists and revokes tokens in a hub's data folder, as JSON or a table, and a revoke ends the token's open stream", async () => {
     const t = await startTestHub();
     try {
       expect(existsSync(HUB)).toBe(true);
@@ -97,7 +97,9 @@ describe('docker-agent-hub token', () => {
       expect(human).toMatch(/DOCKER_AGENT_TOKEN\s+admin\s+env/);
 
       const ws = new WebSocket(job.links.events, { headers: { authorization: `Bearer ${token.token}` } });
-      const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+      const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+        ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+      );
       await new Promise((resolve, reject) => {
         ws.once('open', resolve);
         ws.once('error', reject);

@@ -19,7 +19,9 @@ const inputs = (values: Record<string, string>) => (name: string) => values[name
 
 describe('action inputs', () => {
   it('turn into one job request', () => {
-    const s = readSettings(inputs({ 'hub-url': 'http://127.0.0.1:9091', token: 't0k3n', run: 'make', profile: 'builder', env: 'A=1\n# note\nB=x=y\n', timeout: '90' }));
+    const s = readSettings(
+      inputs({ 'hub-url': 'http://127.0.0.1:9091', token: 't0k3n', run: 'make', profile: 'builder', env: 'A=1\n# note\nB=x=y\n', timeout: '90' }),
+    );
     expect(s.request).toEqual({ profile: 'builder', run: 'make', env: { A: '1', B: 'x=y' }, timeout: 90 });
     expect(s.secrets).toEqual([]);
   });
@@ -69,7 +71,11 @@ describe('PR comment commands', () => {
   });
 
   it('are only taken from new comments by people on pull requests', () => {
-    const base = { action: 'created', issue: { number: 7, pull_request: {} }, comment: { id: 1, body: '', created_at: '2026-11-23T10:00:00Z', user: { login: 'octocat', type: 'User' } } };
+    const base = {
+      action: 'created',
+      issue: { number: 7, pull_request: {} },
+      comment: { id: 1, body: '', created_at: '2026-11-23T10:00:00Z', user: { login: 'octocat', type: 'User' } },
+    };
     expect(ignoreReason(base)).toBeUndefined();
     expect(ignoreReason({ ...base, action: 'edited' })).toMatch(/edited/);
     expect(ignoreReason({ ...base, issue: { number: 7 } })).toMatch(/is an issue, not a pull request/);
@@ -80,7 +86,7 @@ describe('PR comment commands', () => {
 describe('workflow log', () => {
   const base = { seq: 1, time: '' };
 
-  it('groups each step and keeps output as printed, with the runner\'s commands stopped around it', () => {
+  it("groups each step and keeps output as printed, with the runner's commands stopped around it", () => {
     let out = '';
     const log = new LogWriter((t) => (out += t), 'T0K');
     log.event({ ...base, type: 'step', step: 0, name: 'build', phase: 'started' });
@@ -89,10 +95,12 @@ describe('workflow log', () => {
     log.event({ ...base, type: 'step', step: 0, name: 'build', phase: 'ended', exitCode: 2, durationMs: 1500 });
     log.event({ ...base, type: 'step', step: 1, name: 'ship', phase: 'skipped' });
     log.closeGroup();
-    expect(out).toBe('::group::build\n::stop-commands::T0K\nno newline\nbuild: exit code 2 in 1.5 s\n::T0K::\n::endgroup::\n::stop-commands::T0K\nship: skipped\n::T0K::\n');
+    expect(out).toBe(
+      '::group::build\n::stop-commands::T0K\nno newline\nbuild: exit code 2 in 1.5 s\n::T0K::\n::endgroup::\n::stop-commands::T0K\nship: skipped\n::T0K::\n',
+    );
   });
 
-  it('leaves the runner nothing to take from a job\'s output but the action\'s own commands', () => {
+  it("leaves the runner nothing to take from a job's output but the action's own commands", () => {
     let out = '';
     const log = new LogWriter((t) => (out += t));
     log.event({ ...base, type: 'step', step: 0, name: 'a\n::add-mask::x', phase: 'started' });
@@ -111,9 +119,11 @@ describe('workflow log', () => {
   });
 });
 
-describe('the runner\'s reading of workflow commands (test/helpers/workflow-commands.ts)', () => {
+describe("the runner's reading of workflow commands (test/helpers/workflow-commands.ts)", () => {
   it('takes commands in both forms, with properties, until stop-commands, and again after its token', () => {
-    const seen = runnerLog('::error file=a.ts,line=3::bad%0Athing\nx ##[warning]old\n::add-mask::pw\nthe pw\n::stop-commands::t1\n::error::no\n::T1::\n::notice::yes\n');
+    const seen = runnerLog(
+      '::error file=a.ts,line=3::bad%0Athing\nx ##[warning]old\n::add-mask::pw\nthe pw\n::stop-commands::t1\n::error::no\n::T1::\n::notice::yes\n',
+    );
     expect(seen.commands.map((c) => [c.command, c.properties, c.data])).toEqual([
       ['error', { file: 'a.ts', line: '3' }, 'bad\nthing'],
       ['warning', {}, 'old'],
@@ -145,7 +155,7 @@ describe('which commit a PR comment approved', () => {
 
   it.each([
     ['the head is newer than the list of pushes', { updates: [update('c0', 'c1', '2026-11-23T09:00:00Z')] }, /is not yet in GitHub's list/],
-    ['a push came in the comment\'s second', { updates: [update('c1', 'c2', '2026-11-23T10:00:00Z')] }, /same second/],
+    ["a push came in the comment's second", { updates: [update('c1', 'c2', '2026-11-23T10:00:00Z')] }, /same second/],
     ['no push is listed', { updates: [] }, /GitHub lists no update/],
     ['the listing stopped early', { updates: [update('c1', 'c2', '2026-11-23T10:00:09Z')], complete: false }, /updated too often/],
     ['the comment is old', { updates: [update('c1', 'c2', '2026-11-20T09:00:00Z')], createdAt: '2026-11-21T10:00:00Z' }, /is 48 hours old/],
@@ -156,14 +166,18 @@ describe('which commit a PR comment approved', () => {
 });
 
 describe('profiles a comment may pick', () => {
-  it('are the workflow\'s own and those it lists', () => {
+  it("are the workflow's own and those it lists", () => {
     const s = readCommentSettings(inputs({ 'hub-url': 'http://h', profile: 'builder', 'allowed-profiles': 'tester,  builder\nresearcher' }));
     expect(s.allowedProfiles).toEqual(['builder', 'tester', 'researcher']);
     expect(refusedProfile({ command: 'x' }, s.allowedProfiles)).toBeUndefined();
     expect(refusedProfile({ command: 'x', profile: 'tester' }, s.allowedProfiles)).toBeUndefined();
-    expect(refusedProfile({ command: 'x', profile: 'docker-host' }, s.allowedProfiles)).toMatch(/--profile docker-host is not allowed .* it allows `builder`, `tester`, `researcher`/);
+    expect(refusedProfile({ command: 'x', profile: 'docker-host' }, s.allowedProfiles)).toMatch(
+      /--profile docker-host is not allowed .* it allows `builder`, `tester`, `researcher`/,
+    );
     expect(refusedProfile({ command: 'x', profile: 'default' }, [])).toMatch(/allows only the hub's default profile/);
-    expect(() => readCommentSettings(inputs({ 'hub-url': 'http://h', 'allowed-profiles': 'ok, ../bad' }))).toThrow(/input `allowed-profiles`: expected profile names/);
+    expect(() => readCommentSettings(inputs({ 'hub-url': 'http://h', 'allowed-profiles': 'ok, ../bad' }))).toThrow(
+      /input `allowed-profiles`: expected profile names/,
+    );
   });
 });
 
@@ -171,7 +185,7 @@ describe('action.yml', () => {
   const manifest = loadManifest();
   const actionSources = readdirSync(repoPath('action')).map((f) => [f, readFileSync(repoPath('action', f), 'utf8')] as const);
 
-  it('is YAML that every strict parser takes, as GitHub\'s runner must', () => {
+  it("is YAML that every strict parser takes, as GitHub's runner must", () => {
     expect(() => parseYaml(readFileSync(repoPath('action.yml'), 'utf8'), { strict: true, uniqueKeys: true, prettyErrors: true })).not.toThrow();
     expect(manifest.name).toBe('docker-agent');
   });
@@ -204,9 +218,15 @@ describe('action.yml', () => {
     expect([...set].sort()).toEqual(Object.keys(manifest.outputs).sort());
   });
 
-  it('gives every input as the runner does: INPUT_<NAME>, the step\'s value or the default, undeclared ones refused', () => {
+  it("gives every input as the runner does: INPUT_<NAME>, the step's value or the default, undeclared ones refused", () => {
     const env = inputEnv(manifest, { 'hub-url': 'http://h', 'workspace-git': 'true' }, { 'github.token': 'ghs_x' });
-    expect(env).toMatchObject({ 'INPUT_HUB-URL': 'http://h', 'INPUT_WORKSPACE-GIT': 'true', 'INPUT_GITHUB-TOKEN': 'ghs_x', 'INPUT_OIDC-AUDIENCE': 'docker-agent', INPUT_RUN: '' });
+    expect(env).toMatchObject({
+      'INPUT_HUB-URL': 'http://h',
+      'INPUT_WORKSPACE-GIT': 'true',
+      'INPUT_GITHUB-TOKEN': 'ghs_x',
+      'INPUT_OIDC-AUDIENCE': 'docker-agent',
+      INPUT_RUN: '',
+    });
     expect(Object.keys(env)).toHaveLength(Object.keys(manifest.inputs).length);
     expect(() => inputEnv(manifest, { 'hub-url': 'http://h', 'no-such-input': 'x' }, {})).toThrow(/inputs not declared in action.yml: no-such-input/);
   });
@@ -217,26 +237,52 @@ describe('action.yml', () => {
       const start = doc.indexOf(header);
       expect(start, `docs/action.md has a table starting ${header}`).toBeGreaterThan(0);
       const rows = doc.slice(start).split('\n').slice(2);
-      return rows.slice(0, rows.findIndex((r) => !r.startsWith('|'))).map((r) => r.split(' | ').map((c) => c.replace(/^\| /, '').trim()));
+      return rows
+        .slice(
+          0,
+          rows.findIndex((r) => !r.startsWith('|')),
+        )
+        .map((r) => r.split(' | ').map((c) => c.replace(/^\| /, '').trim()));
     };
     const inputRows = table('| input | default | |');
-    expect(inputRows.map((r) => r[0]).sort()).toEqual(Object.keys(manifest.inputs).map((n) => `\`${n}\``).sort());
+    expect(inputRows.map((r) => r[0]).sort()).toEqual(
+      Object.keys(manifest.inputs)
+        .map((n) => `\`${n}\``)
+        .sort(),
+    );
     for (const [name, input] of Object.entries(manifest.inputs)) {
       const cell = input.required ? '(required)' : input.default ? `\`${input.default}\`` : '—';
       expect(inputRows.find((r) => r[0] === `\`${name}\``)![1], `docs/action.md's default of ${name}`).toBe(cell);
     }
     const outputNames = table('| output | |').flatMap((r) => r[0]!.split(', '));
-    expect(outputNames.sort()).toEqual(Object.keys(manifest.outputs).map((n) => `\`${n}\``).sort());
+    expect(outputNames.sort()).toEqual(
+      Object.keys(manifest.outputs)
+        .map((n) => `\`${n}\``)
+        .sort(),
+    );
   });
 });
 
 describe('job summary', () => {
-  it('has a row per step and the failing step\'s tail in a fence longer than any in it', () => {
+  it("has a row per step and the failing step's tail in a fence longer than any in it", () => {
     const md = jobSummary(
       {
-        id: 'j', state: 'failed', profile: 'default', createdAt: '', startedAt: '2026-01-01T00:00:00Z', endedAt: '2026-01-01T00:00:02Z',
-        exitCode: 3, reason: null, timeout: 60, health: null, snapshot: null, links: { self: '', events: '', cancel: '' },
-        steps: [{ name: 'a|b', state: 'failed', exitCode: 3, durationMs: 2000 }, { name: 'c', state: 'skipped' }],
+        id: 'j',
+        state: 'failed',
+        profile: 'default',
+        createdAt: '',
+        startedAt: '2026-01-01T00:00:00Z',
+        endedAt: '2026-01-01T00:00:02Z',
+        exitCode: 3,
+        reason: null,
+        timeout: 60,
+        health: null,
+        snapshot: null,
+        links: { self: '', events: '', cancel: '' },
+        steps: [
+          { name: 'a|b', state: 'failed', exitCode: 3, durationMs: 2000 },
+          { name: 'c', state: 'skipped' },
+        ],
       },
       new Map([[0, 'has ``` inside\n']]),
     );
@@ -293,9 +339,17 @@ describe('workflows', () => {
     expect(local.length).toBeGreaterThan(0);
     for (const { file, step } of local) {
       const given = Object.keys(step.with ?? {});
-      expect(given.filter((k) => !(k in manifest.inputs)), `${file}: undeclared inputs`).toEqual([]);
-      const required = Object.entries(manifest.inputs).filter(([, i]) => i.required).map(([n]) => n);
-      expect(required.filter((k) => !given.includes(k)), `${file}: missing required inputs`).toEqual([]);
+      expect(
+        given.filter((k) => !(k in manifest.inputs)),
+        `${file}: undeclared inputs`,
+      ).toEqual([]);
+      const required = Object.entries(manifest.inputs)
+        .filter(([, i]) => i.required)
+        .map(([n]) => n);
+      expect(
+        required.filter((k) => !given.includes(k)),
+        `${file}: missing required inputs`,
+      ).toEqual([]);
     }
   });
 

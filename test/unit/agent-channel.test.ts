@@ -55,7 +55,9 @@ describe('agent channel limits', () => {
     ws.send(encodeOutputFrame({ stream: 'stdout', n: 1, step: 0, data: Buffer.alloc(1024 * 1024 + 1, 0x61) }));
     expect(await end).toEqual({ code: 1009, reason: '' });
     expect(calls.reports).toBe(0);
-    expect(calls.logs.join('\n')).toMatch(/job job-1: agent channel closed: Max payload size exceeded.*frames up to 1048576 bytes, DOCKER_AGENT_MAX_AGENT_FRAME_BYTES/);
+    expect(calls.logs.join('\n')).toMatch(
+      /job job-1: agent channel closed: Max payload size exceeded.*frames up to 1048576 bytes, DOCKER_AGENT_MAX_AGENT_FRAME_BYTES/,
+    );
 
     // A frame of a normal size on a new connection still goes through.
     const again = await open();

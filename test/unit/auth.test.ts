@@ -205,11 +205,14 @@ describe('an old hub.db', () => {
           PRIMARY KEY (job_id, seq)) WITHOUT ROWID;
         CREATE TABLE tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL);
         PRAGMA user_version = 2;`);
-      old.prepare(`INSERT INTO jobs (id, state, profile, spec, steps, created_at) VALUES ('old', 'succeeded', 'default', '{"steps":[],"env":{},"timeout":1,"keep":false}', '[]', '2029-01-01')`).run();
-      old.prepare(`INSERT INTO tokens VALUES ('t1', 'DOCKER_AGENT_TOKEN', ?, '2029-01-01'), ('t2', 'first start', ?, '2029-01-01')`).run(
-        hashToken('old-env-token-0123456789'),
-        hashToken('old-first-token-0123456789'),
-      );
+      old
+        .prepare(
+          `INSERT INTO jobs (id, state, profile, spec, steps, created_at) VALUES ('old', 'succeeded', 'default', '{"steps":[],"env":{},"timeout":1,"keep":false}', '[]', '2029-01-01')`,
+        )
+        .run();
+      old
+        .prepare(`INSERT INTO tokens VALUES ('t1', 'DOCKER_AGENT_TOKEN', ?, '2029-01-01'), ('t2', 'first start', ?, '2029-01-01')`)
+        .run(hashToken('old-env-token-0123456789'), hashToken('old-first-token-0123456789'));
       old.close();
 
       const db = openDb(file);

@@ -7,7 +7,10 @@ import { repoPath } from '../../hub/platform/paths.js';
 import { ProfileRegistry } from '../../hub/profiles/registry.js';
 
 const profiles = new ProfileRegistry(repoPath('profiles'));
-const settings: ContainerSettings = { agentSocketDir: '/run/hub', privileged: () => ({ CapAdd: ['ALL'], SecurityOpt: ['no-new-privileges', 'seccomp=unconfined'] }) };
+const settings: ContainerSettings = {
+  agentSocketDir: '/run/hub',
+  privileged: () => ({ CapAdd: ['ALL'], SecurityOpt: ['no-new-privileges', 'seccomp=unconfined'] }),
+};
 const spec = (over: Partial<ContainerSpec> = {}): ContainerSpec => ({
   jobId: 'j1',
   hubId: 'h1',
@@ -17,7 +20,7 @@ const spec = (over: Partial<ContainerSpec> = {}): ContainerSpec => ({
   ...over,
 });
 
-describe('a container\'s options', () => {
+describe("a container's options", () => {
   it('run as a non-root user with every capability dropped, no new privileges, limits and no network', () => {
     const o = containerOptions(spec(), settings);
     expect(o.User).toMatch(/^[1-9][0-9]*:[0-9]+$/);
@@ -36,21 +39,26 @@ describe('a container\'s options', () => {
     expect(o.Env).toEqual(['DOCKER_AGENT_AGENT_TOKEN=agt_x']);
   });
 
-  it('take the profile\'s own limits', () => {
+  it("take the profile's own limits", () => {
     const base = profiles.get('default');
     const o = containerOptions(spec({ profile: { ...base, resources: { memory: '256m', cpus: 0.5, pids: 64 } } }), settings);
     expect(o.HostConfig).toMatchObject({ Memory: 256 * 1024 ** 2, NanoCpus: 5e8, PidsLimit: 64 });
   });
 
   it('name what they are in labels that override any a snapshot image inherited', () => {
-    expect(containerOptions(spec(), settings).Labels).toMatchObject({ 'docker-agent.job': 'j1', 'docker-agent.hub': 'h1', 'docker-agent.agent': '', 'docker-agent.pool': '' });
+    expect(containerOptions(spec(), settings).Labels).toMatchObject({
+      'docker-agent.job': 'j1',
+      'docker-agent.hub': 'h1',
+      'docker-agent.agent': '',
+      'docker-agent.pool': '',
+    });
     const agent = containerOptions(spec({ jobId: 'agent:a1', agent: { id: 'a1', volume: 'vol-a1' } }), settings);
     expect(agent.Labels!['docker-agent.agent']).toBe('a1');
     expect(agent.HostConfig!.Binds).toContain('vol-a1:/workspace');
     expect(agent.name).toBe('docker-agent-agent-a1');
   });
 
-  it('join the hub\'s fenced job network for a bridge profile, and are refused before it is set up', () => {
+  it("join the hub's fenced job network for a bridge profile, and are refused before it is set up", () => {
     const bridge = { ...profiles.get('default'), network: 'bridge' as const };
     expect(containerOptions(spec({ profile: bridge }), { ...settings, network: 'da-jobs' }).HostConfig!.NetworkMode).toBe('da-jobs');
     expect(() => containerOptions(spec({ profile: bridge }), settings)).toThrow(/job network is not set up/);

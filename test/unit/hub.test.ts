@@ -57,7 +57,13 @@ describe('validation', () => {
     expect(validateJobRequest({ steps: [{ run: 'a', name: 'n', env: { A: '1' }, timeout: 5 }], timeout: 10 }).ok).toBe(true);
     const r = validateJobRequest({ run: 'x', timeout: 'soon', extra: 1 });
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.issues).toEqual(expect.arrayContaining([{ path: '/timeout', message: 'must be number' }, { path: '/extra', message: 'is not a known field' }]));
+    if (!r.ok)
+      expect(r.issues).toEqual(
+        expect.arrayContaining([
+          { path: '/timeout', message: 'must be number' },
+          { path: '/extra', message: 'is not a known field' },
+        ]),
+      );
   });
 
   it('checks the built-in profile shape', () => {
@@ -110,7 +116,7 @@ describe('docker backend pieces', () => {
     expect(dockerfile).toContain('USER 1000:1000');
   });
 
-  it('trusts the host\'s own CA certificates in images, and a new certificate means a new image', () => {
+  it("trusts the host's own CA certificates in images, and a new certificate means a new image", () => {
     const certs = new Map([['proxy.crt', Buffer.from('PEM')]]);
     const ctx = dockerfileFor({ name: 'x' }, 'base', Buffer.alloc(0), certs);
     expect(ctx.files.get('ca/proxy.crt')).toEqual(Buffer.from('PEM'));
@@ -136,7 +142,10 @@ describe('store', () => {
     let wakes = 0;
     const stop = bus.follow('j1', () => wakes++);
     bus.publish('j1', [{ type: 'status', state: 'queued' }]);
-    bus.publish('j1', [{ type: 'stdout', step: 0, data: Buffer.from('hé') }, { type: 'stderr', step: 0, data: Buffer.from([0xff]) }]);
+    bus.publish('j1', [
+      { type: 'stdout', step: 0, data: Buffer.from('hé') },
+      { type: 'stderr', step: 0, data: Buffer.from([0xff]) },
+    ]);
     stop();
     bus.publish('j1', [{ type: 'exit', code: 0 }]);
     expect(wakes).toBe(2);

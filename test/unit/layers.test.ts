@@ -21,11 +21,19 @@ function layers(): Layer[] {
     .split('\n')
     .filter((l) => l.startsWith('| ') && !l.startsWith('| layer') && !l.startsWith('| ---'))
     .map((l) => {
-      const [name, holds, , may] = l.split('|').slice(1, -1).map((c) => c.trim());
+      const [name, holds, , may] = l
+        .split('|')
+        .slice(1, -1)
+        .map((c) => c.trim());
       return {
         name: name!,
         holds: [...holds!.matchAll(/`([^`]+)`/g)].map((m) => m[1]!),
-        mayImport: new Set(may!.split(',').map((s) => s.trim()).filter(Boolean)),
+        mayImport: new Set(
+          may!
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        ),
       };
     });
 }
@@ -47,7 +55,9 @@ function sources(): string[] {
 function importsOf(file: string): string[] {
   const text = readFileSync(join(root, file), 'utf8');
   const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"](\.{1,2}\/[^'"]+)['"]/g)].map((m) => m[1]!);
-  return specs.map((s) => relative(root, resolve(root, dirname(file), s)).replace(/\.js$/, '.ts')).map((p) => (p.endsWith('.ts') || p.endsWith('.tsx') || p.endsWith('.json') ? p : `${p}.ts`));
+  return specs
+    .map((s) => relative(root, resolve(root, dirname(file), s)).replace(/\.js$/, '.ts'))
+    .map((p) => (p.endsWith('.ts') || p.endsWith('.tsx') || p.endsWith('.json') ? p : `${p}.ts`));
 }
 
 function layerOf(file: string, all: Layer[]): Layer | undefined {
@@ -118,6 +128,11 @@ describe('the layers of docs/architecture.md', () => {
 
   it("keeps only the entry points at hub/'s root; everything else sits in a folder that says its layer", () => {
     const loose = readdirSync(join(root, 'hub')).filter((n) => statSync(join(root, 'hub', n)).isFile());
-    expect(loose.sort()).toEqual(all.find((l) => l.name === 'entry')!.holds.map((h) => h.replace('hub/', '')).sort());
+    expect(loose.sort()).toEqual(
+      all
+        .find((l) => l.name === 'entry')!
+        .holds.map((h) => h.replace('hub/', ''))
+        .sort(),
+    );
   });
 });

@@ -55,7 +55,12 @@ let hubs: Hub[] = [];
 
 /** A hub's services over the data folder `dir` and a backend (shared across a "restart"). */
 function hub(backend = new FakeBackend(), env: Record<string, string> = {}): Hub {
-  const config = loadConfig([], { DOCKER_AGENT_DATA_DIR: dir, DOCKER_AGENT_AGENT_CONNECT_TIMEOUT_MS: '300', DOCKER_AGENT_TOKEN: 'unit-test-token-0123456789', ...env });
+  const config = loadConfig([], {
+    DOCKER_AGENT_DATA_DIR: dir,
+    DOCKER_AGENT_AGENT_CONNECT_TIMEOUT_MS: '300',
+    DOCKER_AGENT_TOKEN: 'unit-test-token-0123456789',
+    ...env,
+  });
   const db = openDb(join(dir, 'hub.db'));
   const store = new JobStore(db);
   const events = new EventLog(db);
@@ -66,16 +71,44 @@ function hub(backend = new FakeBackend(), env: Record<string, string> = {}): Hub
   const registry = new SandboxRegistry();
   const sandboxes = { config, backend, index: registry, log: () => {} };
   const jobs = new JobService({
-    config, hubId: 'unit', store, bus, backend, profiles, snapshots, links, log: () => {}, sandboxes,
+    config,
+    hubId: 'unit',
+    store,
+    bus,
+    backend,
+    profiles,
+    snapshots,
+    links,
+    log: () => {},
+    sandboxes,
     workspaces: new WorkspaceStore(join(dir, 'workspaces')),
     workspaceOwners: new WorkspaceOwners(db),
     graces: { deadlineMs: 300, cancelMs: 300 },
   });
-  const agents = new AgentService({ config, hubId: 'unit', agents: new AgentStore(db), store, bus, backend, profiles, jobs, snapshots, sandboxes, log: () => {} });
+  const agents = new AgentService({
+    config,
+    hubId: 'unit',
+    agents: new AgentStore(db),
+    store,
+    bus,
+    backend,
+    profiles,
+    jobs,
+    snapshots,
+    sandboxes,
+    log: () => {},
+  });
   const reap = (dryRun: boolean, containers?: Awaited<ReturnType<FakeBackend['list']>>) =>
     reapOrphans({ backend, hubId: 'unit', log: () => {}, holds: (c) => jobs.holds(c) || agents.holds(c) }, dryRun, containers);
   const h: Hub = {
-    db, jobs, agents, store, events, bus, backend, registry,
+    db,
+    jobs,
+    agents,
+    store,
+    events,
+    bus,
+    backend,
+    registry,
     reap: (dryRun) => reap(dryRun),
     recover: async () => {
       const containers = await backend.list();
@@ -118,7 +151,11 @@ function until(h: Hub, id: string, test: (s: JobState) => boolean): Promise<JobS
 
 const ended = (s: JobState) => ['succeeded', 'failed', 'timed_out', 'cancelled', 'error'].includes(s);
 const stdout = (h: Hub, id: string) =>
-  h.events.read(id, 1, 1000).map(toWire).flatMap((e) => (e.type === 'stdout' ? [e.data] : [])).join('');
+  h.events
+    .read(id, 1, 1000)
+    .map(toWire)
+    .flatMap((e) => (e.type === 'stdout' ? [e.data] : []))
+    .join('');
 
 /** Dials in as the job's runtime and waits for the running state. */
 async function dialIn(h: Hub, jobId: string): Promise<{ link: FakeLink; session: RuntimeSession }> {
@@ -140,7 +177,7 @@ afterEach(() => {
 });
 
 describe('a request becomes a job spec', () => {
-  it('from run, steps or a JSON task, with the profile\'s time limit unless it gives one', () => {
+  it("from run, steps or a JSON task, with the profile's time limit unless it gives one", () => {
     expect(jobSpec({ run: 'make' }, { profileTimeout: 60 })).toMatchObject({ steps: [{ name: 'run', run: 'make', env: {} }], timeout: 60, keep: false });
     expect(jobSpec({ task: { type: 'exec', command: 'pwd', stdin: 'x' }, timeout: 5 }, {}).steps).toEqual([{ name: 'exec', run: 'pwd', env: {}, stdin: 'x' }]);
     expect(jobSpec({ steps: [{ run: 'a' }, { name: 'b', run: 'b', timeout: 3 }] }, {}).steps.map((s) => s.name)).toEqual(['step 1', 'b']);
@@ -154,10 +191,18 @@ describe('recovery after a restart', () => {
     const job = (id: string, state: JobState, agent?: string) => ({ id, state, ...(agent ? { agent } : {}) }) as never;
     const plan = recoveryPlan(
       [job('q', 'queued'), job('p', 'preparing'), job('r', 'running'), job('gone', 'running'), job('on-agent', 'running', 'a1'), job('s', 'starting')],
-      [{ id: 'c-r', jobId: 'r', running: true }, { id: 'c-s', jobId: 's', running: false }],
+      [
+        { id: 'c-r', jobId: 'r', running: true },
+        { id: 'c-s', jobId: 's', running: false },
+      ],
     );
     expect(plan.map((p) => [(p.job as { id: string }).id, p.action])).toEqual([
-      ['q', 'wait'], ['p', 'requeue'], ['r', 'reattach'], ['gone', 'fail'], ['on-agent', 'fail'], ['s', 'fail'],
+      ['q', 'wait'],
+      ['p', 'requeue'],
+      ['r', 'reattach'],
+      ['gone', 'fail'],
+      ['on-agent', 'fail'],
+      ['s', 'fail'],
     ]);
     expect(plan[3]).toMatchObject({ reason: "the hub restarted and the job's container was gone" });
   });
@@ -178,7 +223,7 @@ describe('the job lifecycle on a scripted backend', () => {
     expect(link.closed).toMatchObject({ code: 1000 });
   });
 
-  it('reports a job\'s end without waiting for its container\'s removal, and a stopping hub waits for that removal', async () => {
+  it("reports a job's end without waiting for its container's removal, and a stopping hub waits for that removal", async () => {
     const h = hub();
     let release!: () => void;
     h.backend.destroyGate = new Promise((r) => (release = r));
@@ -227,12 +272,17 @@ describe('the job lifecycle on a scripted backend', () => {
     expect(h.backend.calls).toContain(`remove image snap/${job.id}`);
   });
 
-  it('ends a job whose runtime never dials in as error, naming the wait and the container\'s last words', async () => {
+  it("ends a job whose runtime never dials in as error, naming the wait and the container's last words", async () => {
     const h = hub();
     const job = h.jobs.submit({ run: 'true' }, admin);
     expect(await until(h, job.id, ended)).toBe('error');
     expect(h.store.get(job.id)!.reason).toBe('the runtime did not connect within 0.3 s');
-    expect(h.events.read(job.id, 1, 100).map(toWire).find((e) => e.type === 'error')).toMatchObject({ code: 'AGENT_LOST', message: expect.stringContaining('the runtime said goodbye') });
+    expect(
+      h.events
+        .read(job.id, 1, 100)
+        .map(toWire)
+        .find((e) => e.type === 'error'),
+    ).toMatchObject({ code: 'AGENT_LOST', message: expect.stringContaining('the runtime said goodbye') });
   });
 
   it('ends a job whose container stops before the job ends as error', async () => {
@@ -268,7 +318,7 @@ describe('the job lifecycle on a scripted backend', () => {
 });
 
 describe('the warm pool on a scripted backend', () => {
-  it('counts its waiting containers against the hub\'s limit but gives one up for a queued job that needs the slot', async () => {
+  it("counts its waiting containers against the hub's limit but gives one up for a queued job that needs the slot", async () => {
     const h = hub(new FakeBackend(), { DOCKER_AGENT_MAX_JOBS: '2', DOCKER_AGENT_POOL_MIN_IDLE: '2' });
     const isPool = (id: string) => id.startsWith('pool:');
     const both = Promise.all([h.backend.started(isPool), h.backend.started(isPool)]);
@@ -292,7 +342,11 @@ describe('a named agent on a scripted backend', () => {
     await h.backend.started(agentLogKey(agent.id));
     await new Promise((resolve) => setImmediate(resolve));
     h.registry.attach(h.backend.tokenOf(agentLogKey(agent.id)), new FakeLink());
-    await expect(h.agents.snapshot('only', admin)).rejects.toMatchObject({ code: 'LIMIT_REACHED', status: 429, message: expect.stringContaining('DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL=0') });
+    await expect(h.agents.snapshot('only', admin)).rejects.toMatchObject({
+      code: 'LIMIT_REACHED',
+      status: 429,
+      message: expect.stringContaining('DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL=0'),
+    });
   });
 
   it('runs its jobs one at a time, stops (volume kept) and starts on a fresh container', async () => {
@@ -327,16 +381,13 @@ describe('a named agent on a scripted backend', () => {
     const again = h.backend.started(key);
     await h.agents.start('unit', admin);
     await again;
-    expect(h.backend.calls.filter((c) => c.startsWith('start agent:'))).toEqual([
-      `start ${key} volume=${agent.volume}`,
-      `start ${key} volume=${agent.volume}`,
-    ]);
+    expect(h.backend.calls.filter((c) => c.startsWith('start agent:'))).toEqual([`start ${key} volume=${agent.volume}`, `start ${key} volume=${agent.volume}`]);
     await h.agents.destroy('unit', admin, { keepVolume: false });
     expect(h.backend.removedVolumes).toEqual([agent.volume]);
   });
 });
 
-describe('the warm pool keeps its containers\' runtimes to the same rules as every other', () => {
+describe("the warm pool keeps its containers' runtimes to the same rules as every other", () => {
   /** A hub with one idle pooled container whose runtime has dialled in; returns it and its first session. */
   async function warmHub(backend = new FakeBackend()) {
     const h = hub(backend, { DOCKER_AGENT_POOL_MIN_IDLE: '1' });
@@ -350,7 +401,7 @@ describe('the warm pool keeps its containers\' runtimes to the same rules as eve
     return { h, c, token, link, session: (link.sent[0] as { session: string }).session };
   }
 
-  it('spends a pooled container\'s one-time token at its first attach', async () => {
+  it("spends a pooled container's one-time token at its first attach", async () => {
     const { h, token } = await warmHub();
     expect(() => h.registry.attach(token, new FakeLink())).toThrow(/unknown or spent agent token/);
   });
@@ -398,8 +449,8 @@ describe('the warm pool keeps its containers\' runtimes to the same rules as eve
   });
 });
 
-describe('recovery judges a container by the hub\'s records', () => {
-  it('finds a job\'s pooled container by its id, whatever its labels say', () => {
+describe("recovery judges a container by the hub's records", () => {
+  it("finds a job's pooled container by its id, whatever its labels say", () => {
     const job = { id: 'j1', state: 'running', containerId: 'c9' } as never;
     const [step] = recoveryPlan([job], [{ id: 'c9', jobId: 'pool:p1', pool: 'default', running: true }]);
     expect(step).toMatchObject({ action: 'reattach', container: { id: 'c9' } });
@@ -440,7 +491,7 @@ describe('nothing a caller does to a named agent ends the hub', () => {
     expect(unhandled).toEqual([]);
   });
 
-  it('takes a destroy sent while the agent\'s image builds after the build: the build\'s progress lands nowhere, the hub goes on', async () => {
+  it("takes a destroy sent while the agent's image builds after the build: the build's progress lands nowhere, the hub goes on", async () => {
     const h = hub();
     let release!: () => void;
     h.backend.prepareGate = new Promise((r) => (release = r));

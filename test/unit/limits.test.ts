@@ -24,20 +24,28 @@ describe('limit settings', () => {
       maxAgentFrameBytes: 1024 * 1024,
     });
     expect(loadConfig(['--max-output', '2048'], {}).maxOutputBytes).toBe(2048);
-    expect(() => loadConfig([], { DOCKER_AGENT_CONTAINER_LOG_MAX_SIZE: 'lots' })).toThrow(/DOCKER_AGENT_CONTAINER_LOG_MAX_SIZE="lots": expected a size such as 10m/);
+    expect(() => loadConfig([], { DOCKER_AGENT_CONTAINER_LOG_MAX_SIZE: 'lots' })).toThrow(
+      /DOCKER_AGENT_CONTAINER_LOG_MAX_SIZE="lots": expected a size such as 10m/,
+    );
   });
 });
 
 describe('env values of an ended job', () => {
   it('are blanked at job and step level, names kept, the rest untouched', () => {
     const spec: JobSpec = {
-      steps: [{ name: 'a', run: 'echo', env: { STEP_KEY: 's' } }, { name: 'b', run: 'true', env: {} }],
+      steps: [
+        { name: 'a', run: 'echo', env: { STEP_KEY: 's' } },
+        { name: 'b', run: 'true', env: {} },
+      ],
       env: { API_KEY: 'k' },
       timeout: 5,
       keep: false,
     };
     expect(withoutEnvValues(spec)).toEqual({
-      steps: [{ name: 'a', run: 'echo', env: { STEP_KEY: '' } }, { name: 'b', run: 'true', env: {} }],
+      steps: [
+        { name: 'a', run: 'echo', env: { STEP_KEY: '' } },
+        { name: 'b', run: 'true', env: {} },
+      ],
       env: { API_KEY: '' },
       timeout: 5,
       keep: false,
@@ -49,7 +57,13 @@ describe('/health', () => {
   const engine = { backend: 'docker', version: '20.10', apiVersion: '1.41' };
   const pool = { default: { idle: 1, starting: 0, minIdle: 1, max: 1 } };
   const app = (network: AppDeps['network']) =>
-    createApp({ backend: { info: async () => engine }, jobs: { poolState: () => pool }, network, maxBodyBytes: 1024, maxWorkspaceBytes: 1024 } as unknown as AppDeps);
+    createApp({
+      backend: { info: async () => engine },
+      jobs: { poolState: () => pool },
+      network,
+      maxBodyBytes: 1024,
+      maxWorkspaceBytes: 1024,
+    } as unknown as AppDeps);
 
   it('is degraded (still 200) with the rules to add when the job network is not isolated', async () => {
     const network = { name: 'docker-agent-x', isolated: false, problem: 'the hub does not run as root', rules: ['iptables -I INPUT 1 -i da-x -j DROP'] };
@@ -84,7 +98,12 @@ describe('env values stored by an older hub', () => {
       make('step-env', spec({}, { KEY: 'secret' }), true);
       make('blanked', spec({ KEY: '' }, { OTHER: '' }), true);
       make('running', spec({ KEY: 'secret' }, {}), false);
-      expect(store.endedWithEnvValues().map((j) => j.id).sort()).toEqual(['job-env', 'step-env']);
+      expect(
+        store
+          .endedWithEnvValues()
+          .map((j) => j.id)
+          .sort(),
+      ).toEqual(['job-env', 'step-env']);
       db.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

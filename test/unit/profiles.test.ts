@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { HubError } from '../../hub/platform/errors.js';
 import { repoPath } from '../../hub/platform/paths.js';
 import { loadProfileFile, ProfileRegistry } from '../../hub/profiles/registry.js';
 
@@ -22,7 +23,12 @@ describe('built-in profiles', () => {
     const r = new ProfileRegistry(repoPath('profiles'));
     expect(r.names()).toEqual(['builder', 'default', 'deployer', 'docker-host', 'researcher', 'tester']);
     expect(r.get('docker-host').privileged).toBe(true);
-    expect(r.list().filter((e) => e.profile.privileged).map((e) => e.profile.name)).toEqual(['docker-host']);
+    expect(
+      r
+        .list()
+        .filter((e) => e.profile.privileged)
+        .map((e) => e.profile.name),
+    ).toEqual(['docker-host']);
   });
 });
 
@@ -48,16 +54,17 @@ describe('broken profile files', () => {
   for (const [what, content, pointer, message] of cases) {
     it(`rejects ${what}, naming the file and ${pointer}`, () => {
       const file = write('p.json', content);
-      let err: any;
+      let err: HubError | undefined;
       try {
         loadProfileFile(file);
       } catch (e) {
-        err = e;
+        err = e as HubError;
       }
       expect(err?.code).toBe('PROFILE_INVALID');
-      expect(err.message).toContain(file);
-      const issue = (err.details.issues as { path: string; message: string }[]).find((i) => i.path === pointer);
-      expect(issue, JSON.stringify(err.details.issues)).toBeDefined();
+      expect(err!.message).toContain(file);
+      const issues = err!.details!.issues as { path: string; message: string }[];
+      const issue = issues.find((i) => i.path === pointer);
+      expect(issue, JSON.stringify(issues)).toBeDefined();
       expect(issue!.message).toMatch(message);
     });
   }

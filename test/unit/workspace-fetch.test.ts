@@ -95,8 +95,22 @@ describe("a job's workspace over its runtime's connection", () => {
   });
 
   it('is asked of the same place the channel dials, on a socket or over TCP', () => {
-    expect(workspaceRequest('ws+unix:///run/docker-agent/agent.sock:/v1/agent', 's')).toMatchObject({ socketPath: '/run/docker-agent/agent.sock', path: '/v1/agent/workspace', secure: false });
-    expect(workspaceRequest('wss://hub.example:8443/base/v1/agent', 's')).toMatchObject({ host: 'hub.example', port: '8443', path: '/base/v1/agent/workspace', secure: true });
-    expect(workspaceRequest('ws://10.0.0.2/v1/agent', 's')).toMatchObject({ host: '10.0.0.2', path: '/v1/agent/workspace', secure: false, headers: { authorization: 'Bearer s' } });
+    expect(workspaceRequest('ws+unix:///run/docker-agent/agent.sock:/v1/agent', 's')).toMatchObject({
+      socketPath: '/run/docker-agent/agent.sock',
+      path: '/v1/agent/workspace',
+      secure: false,
+    });
+    expect(workspaceRequest('wss://hub.example:8443/base/v1/agent', 's')).toMatchObject({
+      host: 'hub.example',
+      port: '8443',
+      path: '/base/v1/agent/workspace',
+      secure: true,
+    });
+    expect(workspaceRequest('ws://10.0.0.2/v1/agent', 's')).toMatchObject({
+      host: '10.0.0.2',
+      path: '/v1/agent/workspace',
+      secure: false,
+      headers: { authorization: 'Bearer s' },
+    });
   });
 });

@@ -50,7 +50,7 @@ describe('workspace uploads', () => {
     { name: './link', type: 'symlink', linkname: 'src/a.txt' },
   ];
 
-  it('stores a gzipped and a plain tar of the same files once, without set-id bits or its owners\' ids', async () => {
+  it("stores a gzipped and a plain tar of the same files once, without set-id bits or its owners' ids", async () => {
     const plain = await tarOf(files);
     const a = await store.save(Readable.from(gzipSync(plain)), 'application/gzip');
     const b = await store.save(Readable.from(plain), 'application/x-tar');
@@ -73,7 +73,10 @@ describe('workspace uploads', () => {
     ['a file below a symlink of the archive', { name: 'etc/passwd', body: 'x' }, /"etc\/passwd" lies below the symlink "etc"/],
   ])('refuses %s, naming the entry', async (_what, entry, message) => {
     const body = await tarOf([{ name: 'ok.txt', body: 'fine' }, { name: 'etc', type: 'symlink', linkname: '/etc' }, entry]);
-    await expect(store.save(Readable.from(body), 'application/x-tar')).rejects.toMatchObject({ code: 'VALIDATION_FAILED', message: expect.stringMatching(message) });
+    await expect(store.save(Readable.from(body), 'application/x-tar')).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+      message: expect.stringMatching(message),
+    });
   });
 
   it('refuses an archive past the size limit, packed or unpacked', async () => {

@@ -4,7 +4,19 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Profile } from '../../../schemas/types.gen.js';
 import { HubError } from '../../platform/errors.js';
-import { AGENT_SOCKET_DIR_IN_CONTAINER, LABELS, SNAPSHOT_REPO, type Backend, type BuildProgress, type ContainerInfo, type ContainerRef, type ContainerSpec, type EngineInfo, type ExecOptions, type ExecSession, type NetworkStatus } from '../types.js';
+import {
+  LABELS,
+  SNAPSHOT_REPO,
+  type Backend,
+  type BuildProgress,
+  type ContainerInfo,
+  type ContainerRef,
+  type ContainerSpec,
+  type EngineInfo,
+  type ExecOptions,
+  type ExecSession,
+  type NetworkStatus,
+} from '../types.js';
 import { execInContainer } from './exec.js';
 import { snapshotWithWorkspace } from './snapshot.js';
 import { exportAddedLayers } from './layer-export.js';
@@ -33,7 +45,10 @@ export interface DockerBackendOptions {
 function readCerts(dir: string | undefined): Map<string, Buffer> {
   const certs = new Map<string, Buffer>();
   if (!dir || !existsSync(dir)) return certs;
-  for (const f of readdirSync(dir).filter((f) => f.endsWith('.crt')).sort()) certs.set(f, readFileSync(join(dir, f)));
+  for (const f of readdirSync(dir)
+    .filter((f) => f.endsWith('.crt'))
+    .sort())
+    certs.set(f, readFileSync(join(dir, f)));
   return certs;
 }
 
@@ -150,7 +165,10 @@ export class DockerBackend implements Backend {
       // (the engine takes ?size=1; the typings do not know it).
       const { SizeRw = 0 } = (await this.docker.getContainer(ref.id).inspect({ size: true } as Docker.ContainerInspectOptions)) as { SizeRw?: number };
       if (SizeRw > max) {
-        throw new HubError('SNAPSHOT_TOO_LARGE', `no snapshot: the job changed ${SizeRw} bytes of files; snapshots are limited to ${max} (DOCKER_AGENT_MAX_SNAPSHOT_BYTES)`);
+        throw new HubError(
+          'SNAPSHOT_TOO_LARGE',
+          `no snapshot: the job changed ${SizeRw} bytes of files; snapshots are limited to ${max} (DOCKER_AGENT_MAX_SNAPSHOT_BYTES)`,
+        );
       }
     }
     // pause: a container still running is frozen while its files are read, so the image is consistent.
@@ -264,10 +282,44 @@ export class DockerBackend implements Backend {
 
 // Capability names by bit, as far as Docker 20.10 knows them (later ones it rejects by name).
 const CAPABILITIES = [
-  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP', 'LINUX_IMMUTABLE',
-  'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER', 'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT',
-  'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE', 'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD', 'LEASE',
-  'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP', 'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'DAC_READ_SEARCH',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'SETGID',
+  'SETUID',
+  'SETPCAP',
+  'LINUX_IMMUTABLE',
+  'NET_BIND_SERVICE',
+  'NET_BROADCAST',
+  'NET_ADMIN',
+  'NET_RAW',
+  'IPC_LOCK',
+  'IPC_OWNER',
+  'SYS_MODULE',
+  'SYS_RAWIO',
+  'SYS_CHROOT',
+  'SYS_PTRACE',
+  'SYS_PACCT',
+  'SYS_ADMIN',
+  'SYS_BOOT',
+  'SYS_NICE',
+  'SYS_RESOURCE',
+  'SYS_TIME',
+  'SYS_TTY_CONFIG',
+  'MKNOD',
+  'LEASE',
+  'AUDIT_WRITE',
+  'AUDIT_CONTROL',
+  'SETFCAP',
+  'MAC_OVERRIDE',
+  'MAC_ADMIN',
+  'SYSLOG',
+  'WAKE_ALARM',
+  'BLOCK_SUSPEND',
+  'AUDIT_READ',
 ];
 
 /** Capabilities missing from a `CapBnd:` mask of /proc/PID/status. */

@@ -19,10 +19,7 @@ export function negotiate(engine: { ApiVersion: string; MinAPIVersion?: string }
     throw new HubError('ENGINE_UNAVAILABLE', `Docker engine speaks API ${engine.ApiVersion}; docker-agent needs ${OLDEST} or newer (Docker 20.10+)`);
   }
   if (engine.MinAPIVersion && compare(chosen, engine.MinAPIVersion) < 0) {
-    throw new HubError(
-      'ENGINE_UNAVAILABLE',
-      `Docker engine needs API ${engine.MinAPIVersion} or newer; docker-agent speaks up to ${NEWEST}`,
-    );
+    throw new HubError('ENGINE_UNAVAILABLE', `Docker engine needs API ${engine.MinAPIVersion} or newer; docker-agent speaks up to ${NEWEST}`);
   }
   return chosen;
 }

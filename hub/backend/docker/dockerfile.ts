@@ -25,11 +25,7 @@ export function dockerfileFor(profile: Profile, base: string, runtime: Buffer, e
   const lines = [`FROM ${base}`, `RUN ${APT} bash ca-certificates nodejs procps && ${APT_CLEAN}`];
   if (extraCerts.size) {
     for (const [name, pem] of extraCerts) files.set(`ca/${name}`, pem);
-    lines.push(
-      'COPY ca/ /usr/local/share/ca-certificates/',
-      'RUN update-ca-certificates',
-      'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt',
-    );
+    lines.push('COPY ca/ /usr/local/share/ca-certificates/', 'RUN update-ca-certificates', 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt');
   }
   lines.push(
     `RUN groupadd -g ${AGENT_UID} agent && useradd -m -u ${AGENT_UID} -g ${AGENT_UID} -s /bin/bash agent && install -d -o ${AGENT_UID} -g ${AGENT_UID} /workspace`,

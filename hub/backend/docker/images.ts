@@ -63,7 +63,10 @@ export class ImageBuilder {
     try {
       baseId = (await this.docker.getImage(base).inspect()).Id;
     } catch {
-      throw new HubError('IMAGE_BUILD_FAILED', `base image ${base} of profile ${profile.name} is not on the engine (no registry is used: build or load it first; \`npm start\` builds the default one)`);
+      throw new HubError(
+        'IMAGE_BUILD_FAILED',
+        `base image ${base} of profile ${profile.name} is not on the engine (no registry is used: build or load it first; \`npm start\` builds the default one)`,
+      );
     }
     const ctx = dockerfileFor(profile, base, this.runtime(), this.extraCerts());
     return { tag: contentTag(profile, baseId, ctx), ctx };

@@ -15,10 +15,7 @@ export function jobBridgeName(hubId: string): string {
   return `da-${hubId}`.slice(0, 15);
 }
 
-export async function ensureJobNetwork(
-  docker: Docker,
-  opts: { hubId: string; allowTcpPorts: number[]; isRoot: boolean },
-): Promise<NetworkStatus> {
+export async function ensureJobNetwork(docker: Docker, opts: { hubId: string; allowTcpPorts: number[]; isRoot: boolean }): Promise<NetworkStatus> {
   const name = jobNetworkName(opts.hubId);
   const bridge = jobBridgeName(opts.hubId);
   const existing = await docker.listNetworks({ filters: { name: [name] } });
@@ -51,8 +48,11 @@ export async function ensureJobNetwork(
 
 /** Removes a hub's job network and its rules (when the hub goes for good: benchmarks, tests). Containers on it must be gone. */
 export async function removeJobNetwork(docker: Docker, hubId: string, isRoot: boolean): Promise<void> {
-  await docker.getNetwork(jobNetworkName(hubId)).remove().catch((err: { statusCode?: number }) => {
-    if (err.statusCode !== 404) throw err;
-  });
+  await docker
+    .getNetwork(jobNetworkName(hubId))
+    .remove()
+    .catch((err: { statusCode?: number }) => {
+      if (err.statusCode !== 404) throw err;
+    });
   if (isRoot) await removeRulesFor(jobBridgeName(hubId));
 }

@@ -43,7 +43,11 @@ export interface FilteredSave {
  * order); `trailer` adds entries at the end. The result is destroyed with the
  * save's error, and destroying it (a reader gone mid-way) stops the save.
  */
-export function withoutLayers(save: NodeJS.ReadableStream, drop: string[], trailer: (dropped: Set<string>) => Array<{ name: string; content: string }>): FilteredSave {
+export function withoutLayers(
+  save: NodeJS.ReadableStream,
+  drop: string[],
+  trailer: (dropped: Set<string>) => Array<{ name: string; content: string }>,
+): FilteredSave {
   const dropped = new Set<string>();
   const blobs = new Map(drop.map((d) => [`blobs/sha256/${d.replace(/^sha256:/, '')}`, d]));
   let legacy: Map<string, string> | undefined;
