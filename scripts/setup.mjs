@@ -4,8 +4,10 @@
 //
 // It runs before `npm ci`, so it may use Node built-ins only. Every phase looks
 // before it acts, so a second run rebuilds nothing and takes a second or two.
-// Usage: node scripts/setup.mjs [--for=hub|test]   (progress goes to stderr)
+// Usage: node scripts/setup.mjs [--for=hub|test|deploy]   (progress goes to stderr)
+// --for=deploy adds what deploy/Dockerfile copies: Node 24 and its dependencies.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -311,10 +313,86 @@ export async function ensureNode24(say) {
 }
 
 /**
- * Programs the tests drive as their users' own tools do: a real terminal (tmux) for
- * the CLI's shell, Prometheus' promtool for /metrics, a real browser for the dashboard.
+ * The production dependencies for Node 24, in build/node24/deps: what the hub's image
+ * (deploy/Dockerfile) copies, and the better-sqlite3 the Node 24 test run loads
+ * (scripts/node24-sqlite.mjs). better-sqlite3 is native and node_modules' copy is
+ * built for the Node that runs npm ci; this one is compiled against the headers that
+ * npm's `node` package ships (no download: the machine reaches no Node mirror).
+ * Rebuilt only when package-lock.json or the Node 24 binary changed.
  */
-const TEST_TOOLS = { tmux: 'tmux', promtool: 'prometheus', chromium: 'chromium' };
+export const NODE24_DEPS = path.join(NODE24_DIR, 'deps');
+export const NODE24_BIN = path.join(NODE24_DIR, 'node_modules', 'node', 'bin', 'node');
+
+/** Where npm itself (npm-cli.js) is, to run it on another Node. */
+function npmCliPath() {
+  const fromEnv = process.env.npm_execpath;
+  if (fromEnv && /npm-cli\.c?js$/.test(fromEnv)) return fromEnv;
+  const onPath = which('npm');
+  const real = onPath && fs.realpathSync(onPath);
+  return real && /npm-cli\.c?js$/.test(real) ? real : null;
+}
+
+export async function ensureNode24Deps(say) {
+  const version = execFileSync(NODE24_BIN, ['--version'], { encoding: 'utf8' }).trim();
+  const lock = fs.readFileSync(path.join(root, 'package-lock.json'));
+  const stamp = `${version} ${process.platform}-${process.arch} ${createHash('sha256').update(lock).digest('hex')}\n`;
+  const stampFile = path.join(NODE24_DEPS, '.stamp');
+  const native = path.join(NODE24_DEPS, 'node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node');
+  if (fs.existsSync(native) && fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === stamp) return 'up to date';
+
+  const headers = path.join(NODE24_DIR, 'node_modules', 'node', 'node_modules', `node-${process.platform}-${process.arch}`);
+  if (!fs.existsSync(path.join(headers, 'include', 'node', 'node_version.h'))) {
+    throw new SetupError(`Node ${version}'s headers are not in ${headers}`, "delete build/node24 and rerun setup to reinstall npm's node package");
+  }
+  const npmCli = npmCliPath();
+  if (!npmCli) throw new SetupError('cannot find npm-cli.js to run npm on Node 24', 'run setup through npm (npm test / npm run setup), or put npm on the PATH');
+  fs.rmSync(NODE24_DEPS, { recursive: true, force: true });
+  fs.mkdirSync(NODE24_DEPS, { recursive: true });
+  for (const f of ['package.json', 'package-lock.json']) fs.copyFileSync(path.join(root, f), path.join(NODE24_DEPS, f));
+  // JOBS: node-gyp's parallel make (sqlite3.c and the binding compile side by side). build_from_source:
+  // prebuild-install would otherwise try a download from GitHub, which this machine cannot reach.
+  const npm24 = (tool, ...args) =>
+    run(['env', 'JOBS=max', 'npm_config_build_from_source=true', NODE24_BIN, npmCli, '--prefix', NODE24_DEPS, '--no-audit', '--no-fund', ...args], {
+      say,
+      tool,
+    });
+  say(`npm ci --omit=dev on ${version} into build/node24/deps…`);
+  // No install scripts, as in the project's allowScripts; better-sqlite3's own is run next, on purpose.
+  await npm24('npm', 'ci', '--omit=dev', '--ignore-scripts', '--prefer-offline');
+  say(`compiling better-sqlite3 against ${version}'s headers (one to two minutes)…`);
+  await npm24('node-gyp', 'rebuild', 'better-sqlite3', `--nodedir=${headers}`, '--foreground-scripts');
+  if (!fs.existsSync(native)) throw new SetupError(`building better-sqlite3 for Node 24 made no ${native}`);
+  // The compiler's objects and sources: tens of MB the image would otherwise carry.
+  const pkg = path.join(NODE24_DEPS, 'node_modules', 'better-sqlite3');
+  for (const f of [
+    'build/Release/obj',
+    'build/Release/obj.target',
+    'build/Release/.deps',
+    'build/Release/sqlite3.a',
+    'build/Release/test_extension.node',
+    'deps',
+    'src',
+  ]) {
+    fs.rmSync(path.join(pkg, f), { recursive: true, force: true });
+  }
+  const check = spawnSync(NODE24_BIN, ['-e', "new (require('better-sqlite3'))(':memory:').prepare('select 1').get()"], { cwd: NODE24_DEPS, encoding: 'utf8' });
+  if (check.status !== 0) throw new SetupError(`the better-sqlite3 built for Node 24 does not load: ${check.stderr.trim().split('\n')[0]}`);
+  fs.writeFileSync(stampFile, stamp);
+  return `built for ${version}`;
+}
+
+/**
+ * Programs the tests drive as their users' own tools do: a real terminal (tmux) for
+ * the CLI's shell, Prometheus' promtool for /metrics, a real browser for the dashboard,
+ * Compose for deploy/compose.yaml and systemd's own checker for the unit.
+ */
+const TEST_TOOLS = {
+  tmux: 'tmux',
+  promtool: 'prometheus',
+  chromium: 'chromium',
+  'docker-compose': 'docker-compose',
+  'systemd-analyze': 'systemd',
+};
 
 export async function ensureTestTools(say) {
   const missing = Object.entries(TEST_TOOLS)
@@ -603,8 +681,8 @@ export async function prepareAgentImages(say, ep, profiles) {
 export async function main(args) {
   const forArg = args.find((a) => a.startsWith('--for='))?.slice('--for='.length);
   const unknown = args.filter((a) => !a.startsWith('--for='));
-  if (unknown.length || (forArg !== undefined && !['hub', 'test'].includes(forArg))) {
-    throw new SetupError(`unexpected arguments: ${args.join(' ')}`, 'usage: node scripts/setup.mjs [--for=hub|test]');
+  if (unknown.length || (forArg !== undefined && !['hub', 'test', 'deploy'].includes(forArg))) {
+    throw new SetupError(`unexpected arguments: ${args.join(' ')}`, 'usage: node scripts/setup.mjs [--for=hub|test|deploy]');
   }
   const t0 = performance.now();
   const baseImage = process.env.DOCKER_AGENT_BASE_IMAGE || DEFAULT_BASE_IMAGE;
@@ -612,10 +690,11 @@ export async function main(args) {
 
   await step('npm dependencies', ensureNpmDeps);
   await step('bundles', buildBundles);
-  if (forArg === 'test') {
+  if (forArg === 'test' || forArg === 'deploy') {
     await step('node 24', ensureNode24);
-    await step('test tools', ensureTestTools);
+    await step('node 24 dependencies', ensureNode24Deps);
   }
+  if (forArg === 'test') await step('test tools', ensureTestTools);
   await step('docker engine', async (say) => {
     engine = await ensureEngine(say, { baseImage });
     return `${engine.url} answers`;
