@@ -105,6 +105,11 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     log,
     sandboxes,
     onState: (job, state) => metrics.jobState(job, state),
+    ownerRefused: (owner) => {
+      if (!owner.startsWith('token:')) return undefined;
+      const verdict = tokens.checkId(owner.slice('token:'.length));
+      return verdict.ok ? undefined : `its token was ${verdict.why === 'expired' ? 'expired' : 'revoked'}`;
+    },
   });
   const agentStore = new AgentStore(db);
   const agents = new AgentService({ config, hubId, agents: agentStore, store, bus, backend, profiles, jobs, snapshots, sandboxes, log });
@@ -138,6 +143,9 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     streams,
     reapOrphans: (dryRun) => reap(dryRun),
     onRevoke: (id) => {
+      // Nothing the token asked for starts after it is revoked (the scheduler checks too, for a revoke from the CLI); what runs runs to its end.
+      const cancelled = jobs.cancelQueued(`token:${id}`, 'its token was revoked');
+      if (cancelled) log(`token ${id} revoked: ${cancelled} queued jobs cancelled`);
       sessions.closeForToken(id);
       streams.closeToken(id);
     },

@@ -1,15 +1,18 @@
 // /v1/profiles: what profiles there are, one in full, and a check of a profile
-// before it is saved into the profiles folder.
+// before it is saved into the profiles folder. Any principal that may run jobs reads
+// them; what a profile puts into its containers (environment, files) and the
+// problems of the operator's profile files are the admin's to see.
 import { Hono } from 'hono';
 import { HubError } from '../platform/errors.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
 import { validateProfile } from '../platform/validation.js';
 import { readJson } from './body.js';
-import type { HubEnv } from './env.js';
-import { hasScope, type Principal } from '../platform/principal.js';
+import { needsScope, type HubEnv } from './env.js';
+import { hasScope, isAdmin, type Principal } from '../platform/principal.js';
 
 export function profilesRoutes(profiles: ProfileRegistry, allowPrivileged: boolean) {
   const app = new Hono<HubEnv>();
+  app.use('*', needsScope('jobs', 'reading profiles'));
   const summary = (e: ReturnType<ProfileRegistry['list']>[number], p: Principal) => ({
     name: e.profile.name,
     description: e.profile.description ?? null,
@@ -19,7 +22,10 @@ export function profilesRoutes(profiles: ProfileRegistry, allowPrivileged: boole
     usable: !e.profile.privileged || (allowPrivileged && hasScope(p, 'privileged')),
   });
 
-  app.get('/', (c) => c.json({ profiles: profiles.list().map((e) => summary(e, c.get('principal'))), problems: profiles.problems() }));
+  app.get('/', (c) => {
+    const p = c.get('principal');
+    return c.json({ profiles: profiles.list().map((e) => summary(e, p)), problems: isAdmin(p) ? profiles.problems() : [] });
+  });
 
   app.get('/:name', (c) => {
     const e = profiles.entry(c.req.param('name'));
@@ -28,7 +34,10 @@ export function profilesRoutes(profiles: ProfileRegistry, allowPrivileged: boole
         known: profiles.names(),
       });
     }
-    return c.json({ ...summary(e, c.get('principal')), profile: e.profile });
+    const p = c.get('principal');
+    // A profile's env and files may hold what the operator gives its containers (a registry mirror's credentials, a CA).
+    const { environment: _env, files: _files, ...shown } = e.profile;
+    return c.json({ ...summary(e, p), profile: isAdmin(p) ? e.profile : shown });
   });
 
   app.post('/validate', async (c) => {

@@ -3,6 +3,7 @@
 // limit stops the wait: the job ends without it, and the image the commit makes
 // anyway is removed once it is there.
 import type { Backend, ContainerRef } from '../backend/types.js';
+import type { HubConfig } from '../platform/config.js';
 import { HubError } from '../platform/errors.js';
 import { snapshotUrl, type Links } from '../platform/links.js';
 import type { Snapshots } from '../snapshots/snapshots.js';
@@ -13,6 +14,7 @@ import type { JobStates } from './states.js';
 const SNAPSHOT_TIMEOUT_MS = 5 * 60_000;
 
 export interface JobSnapshotDeps {
+  config: Pick<HubConfig, 'maxSnapshotsPerPrincipal'>;
   backend: Backend;
   snapshots: Snapshots;
   links: Links;
@@ -71,6 +73,8 @@ export class JobSnapshot {
   /** The container committed to an image, as the event that says where to get it (or why not). */
   private async commit(ref: ContainerRef): Promise<NewEvent> {
     try {
+      // Others may have been kept while the job ran: the limit holds at the commit too.
+      if (this.owner) this.deps.snapshots.checkRoomOf(this.owner, this.owner, this.deps.config.maxSnapshotsPerPrincipal);
       const snap = await this.deps.backend.snapshot(ref);
       this.deps.states.update(this.jobId, { snapshot: snap });
       this.deps.snapshots.record({ id: this.jobId, owner: this.owner || null, source: `job ${this.jobId}`, ...snap });

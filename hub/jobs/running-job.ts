@@ -42,6 +42,8 @@ export interface RunDeps {
   sandboxes: SandboxDeps;
   states: JobStates;
   graces: Graces;
+  /** Why a job's owner may no longer start jobs (its token revoked or expired), or nothing. */
+  ownerRefused?: (owner: string) => string | undefined;
   /** The job ended: out of the running set, so the next may start. */
   ended(run: RunningJob, state: EndState): void;
   /** A container removal under way (the reaper leaves it, a stopping hub waits for it). */

@@ -67,6 +67,12 @@ export class Scheduler {
       const full = [...perOwner].filter(([, n]) => n >= config.maxRunningPerPrincipal).map(([owner]) => owner);
       const [job] = store.nextQueued(1, full);
       if (!job) break;
+      // Whoever queued it may have lost the right to run it since (a revoked or expired token).
+      const refused = this.run.ownerRefused?.(job.owner ?? '');
+      if (refused) {
+        this.states.end(job, 'cancelled', { reason: `not started: ${refused}` });
+        continue;
+      }
       const run = new RunningJob(this.run, job.id, job.owner, { bytes: 0, capped: false });
       // An idle sandbox of its profile (and its image: a job from a snapshot needs that one) turns a pool slot into the job's.
       const warm = this.pool.take(job.profile, job.spec.fromImage, run);

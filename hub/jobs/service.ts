@@ -74,6 +74,8 @@ export class JobService {
         { limit: 'DOCKER_AGENT_MAX_QUEUED_PER_PRINCIPAL', max: config.maxQueuedPerPrincipal },
       );
     }
+    // Job snapshots count with the agents': checked now, and again when the container is committed.
+    if (req.snapshot) this.deps.snapshots.checkRoom(principal, config.maxSnapshotsPerPrincipal);
     const spec = jobSpec(req, {
       ...(profile.timeout ? { profileTimeout: profile.timeout } : {}),
       ...(agent ? { agentEnv: agent.env } : {}),
@@ -134,6 +136,16 @@ export class JobService {
     if (run) await run.cancel(reason);
     else this.states.end(job, 'cancelled', { reason });
     return this.get(id);
+  }
+
+  /** Cancels what `owner` queued and has not started (its token was revoked); returns how many. */
+  cancelQueued(owner: string, reason: string): number {
+    const ids = this.deps.store.queuedOf(owner);
+    for (const id of ids) {
+      const job = this.deps.store.get(id);
+      if (job?.state === 'queued') this.states.end(job, 'cancelled', { reason });
+    }
+    return ids.length;
   }
 
   // ── named agents (through the interface the agents declare) ───────────────

@@ -25,11 +25,16 @@ export class Snapshots {
 
   /** LIMIT_REACHED when the principal keeps `max` snapshots already (each holds disk until deleted). */
   checkRoom(principal: Principal, max: number): void {
-    const kept = this.store.list(principal.id).length;
+    this.checkRoomOf(principal.id, principal.label, max);
+  }
+
+  /** As checkRoom, for an owner known by its id (a job's, when its snapshot is committed). */
+  checkRoomOf(owner: string, label: string, max: number): void {
+    const kept = this.store.list(owner).length;
     if (kept >= max) {
       throw new HubError(
         'LIMIT_REACHED',
-        `${principal.label} keeps ${kept} snapshots, the most this hub allows per principal (DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL=${max}); delete one first`,
+        `${label} keeps ${kept} snapshots, the most this hub allows per principal (DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL=${max}); delete one first`,
         {
           limit: 'DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL',
           max,

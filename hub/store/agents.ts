@@ -157,7 +157,11 @@ export class AgentStore {
     if (sets.length) this.db.prepare(`UPDATE agents SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
   }
 
+  /** Removes the agent and its log (its lifecycle and its jobs' output as the agent saw it). */
   remove(id: string): void {
-    this.db.prepare('DELETE FROM agents WHERE id = ?').run(id);
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM events WHERE job_id = ?').run(`agent:${id}`);
+      this.db.prepare('DELETE FROM agents WHERE id = ?').run(id);
+    })();
   }
 }

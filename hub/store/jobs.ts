@@ -255,6 +255,11 @@ export class JobStore {
     return Object.fromEntries(rows.map((r) => [r.state, r.n]));
   }
 
+  /** Ids of the owner's jobs that wait to start. */
+  queuedOf(owner: string): string[] {
+    return (this.db.prepare(`SELECT id FROM jobs WHERE state = 'queued' AND owner = ?`).all(owner) as { id: string }[]).map((r) => r.id);
+  }
+
   countQueued(owner: string): number {
     return (this.db.prepare(`SELECT count(*) AS n FROM jobs WHERE state = 'queued' AND owner = ?`).get(owner) as { n: number }).n;
   }

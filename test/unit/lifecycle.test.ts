@@ -255,6 +255,31 @@ describe('the job lifecycle on a scripted backend', () => {
     expect(await until(h, job.id, ended)).toBe('cancelled');
   });
 
+  it('checks the snapshot limit again at the commit: one kept while the job ran leaves no room, and the job says so', async () => {
+    const h = hub(new FakeBackend(), { DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL: '1' });
+    const job = h.jobs.submit({ run: 'true', snapshot: true }, admin);
+    const { session } = await dialIn(h, job.id);
+    new Snapshots(new SnapshotStore(h.db), h.backend, { http: 'http://hub', ws: 'ws://hub' }).record({
+      id: 'meanwhile',
+      owner: admin.id,
+      source: 'test',
+      image: 'snap/x',
+      bytes: 1,
+    });
+    session.report({ t: 'done', n: 1, exitCode: 0, outcome: 'succeeded' });
+    await until(h, job.id, ended);
+    expect(
+      h.events
+        .read(job.id, 1, 100)
+        .map(toWire)
+        .find((e) => e.type === 'error'),
+    ).toMatchObject({
+      code: 'LIMIT_REACHED',
+      message: expect.stringContaining('DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL=1'),
+    });
+    expect(h.backend.calls).not.toContain(`snapshot ${h.store.get(job.id)!.containerId}`);
+  });
+
   it('cancels a job while its snapshot is taken: the job ends at once, the snapshot is not kept', async () => {
     const h = hub();
     let release!: () => void;
