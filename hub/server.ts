@@ -1,5 +1,5 @@
 // Starts a hub: opens the store, connects the backend, serves the API and the
-// event streams on TCP and the agent channel on a Unix socket, then puts right
+// event streams on TCP and the runtime channel on a Unix socket, then puts right
 // whatever a previous run left behind.
 import { getRequestListener, serve } from '@hono/node-server';
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
-import { agentChannel } from './api/agent-channel.js';
+import { runtimeChannel } from './api/runtime-channel.js';
 import { runtimeFilesRoutes } from './api/runtime-files.js';
 import { rejectUpgrade, type UpgradeHandler } from './api/upgrade.js';
 import { eventStream, EVENTS_PATH } from './api/event-stream.js';
@@ -168,7 +168,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   links.http = (config.publicUrl ?? `http://${host}:${port}`).replace(/\/$/, '');
   links.ws = links.http.replace(/^http/, 'ws');
 
-  const toAgent = agentChannel(registry, log, {
+  const toAgent = runtimeChannel(registry, log, {
     maxFrameBytes: config.maxAgentFrameBytes,
     // Half the asked-for interval leaves room for timer jitter; anything faster is a runtime gone wrong.
     healthMinIntervalMs: Math.floor(config.healthIntervalMs / 2),
@@ -176,7 +176,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const upgraded = new Set<Duplex>();
   const toEvents = eventStream({ jobs, log: events, bus, auth, streams, audit });
   const toShell = shellStream({ jobs, agents, auth, backend, streams, audit, log });
-  // The agent channel is on the public port only when containers are told to dial it there.
+  // The runtime channel is on the public port only when containers are told to dial it there.
   api.on(
     'upgrade',
     route(upgraded, config.agentUrl ? { '/v1/agent': toAgent } : {}, [
@@ -219,7 +219,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
 }
 
 /**
- * Routes an upgrade by its path. Upgraded sockets (agent channels, event streams,
+ * Routes an upgrade by its path. Upgraded sockets (runtime channels, event streams,
  * shells) leave the HTTP server's count of connections, so the server cannot end
  * them when it closes: `upgraded` holds them for the hub's close().
  */

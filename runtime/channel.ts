@@ -1,4 +1,4 @@
-// The runtime's side of the agent channel: one WebSocket to the hub that survives
+// The runtime's side of the runtime channel: one WebSocket to the hub that survives
 // drops. Everything that must not be lost goes through an outbox, numbered with
 // `n`, and stays there until the hub acknowledges it; after a reconnect the hub
 // says what it already has and the rest is sent again, in order.
@@ -31,7 +31,7 @@ export class ChannelClosedError extends Error {}
  * `task` (a named agent's next AgentTask), `cancel` (reason), `drain` (outbox fell below
  * the low-water mark), `fatal` (Error: the hub refused us or stayed away too long).
  */
-export class AgentChannel extends EventEmitter {
+export class RuntimeChannel extends EventEmitter {
   static readonly HIGH_WATER = 8 * 1024 * 1024;
   static readonly LOW_WATER = 2 * 1024 * 1024;
 
@@ -159,12 +159,12 @@ export class AgentChannel extends EventEmitter {
   }
 
   private dropAcked(n: number): void {
-    const wasHigh = this.outboxBytes >= AgentChannel.LOW_WATER;
+    const wasHigh = this.outboxBytes >= RuntimeChannel.LOW_WATER;
     while (this.outbox.length && this.outbox[0]!.n <= n) {
       this.outboxBytes -= this.outbox.shift()!.size;
     }
     this.emit('acked');
-    if (wasHigh && this.outboxBytes < AgentChannel.LOW_WATER) this.emit('drain');
+    if (wasHigh && this.outboxBytes < RuntimeChannel.LOW_WATER) this.emit('drain');
   }
 
   private scheduleReconnect(): void {

@@ -4,7 +4,7 @@
 // sends, one at a time in the order they came, until the hub stops the container.
 // Configured by the hub through the container's environment.
 import type { AgentTask } from '../schemas/types.gen.js';
-import { AgentChannel } from './channel.js';
+import { RuntimeChannel } from './channel.js';
 import { healthSampler } from './health.js';
 import type { TaskRunner } from './steps.js';
 import { fetchWorkspace } from './workspace.js';
@@ -28,7 +28,7 @@ const reconnectDeadlineMs = Number(process.env.DOCKER_AGENT_RECONNECT_DEADLINE_M
 // The steps must not see how the runtime talks to the hub.
 const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOCKER_AGENT_')));
 
-const channel = new AgentChannel({ url, token, reconnectDeadlineMs, log });
+const channel = new RuntimeChannel({ url, token, reconnectDeadlineMs, log });
 // Dialled first: the steps' code loads while the hub answers (a cold job waits for both).
 channel.connect();
 const steps = import('./steps.js');

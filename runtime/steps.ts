@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { AgentStep, AgentTask, DoneMessage } from '../schemas/types.gen.js';
 import { constants } from 'node:os';
-import { AgentChannel } from './channel.js';
+import { RuntimeChannel } from './channel.js';
 import { Utf8Chunker } from './utf8.js';
 
 export const TIMEOUT_EXIT_CODE = 124;
@@ -21,7 +21,7 @@ interface StepResult {
 }
 
 export interface RunnerOptions {
-  channel: AgentChannel;
+  channel: RuntimeChannel;
   cwd: string;
   baseEnv: NodeJS.ProcessEnv;
   /** Kills what a step left behind; the default signals every process but init and ourselves. */
@@ -99,7 +99,7 @@ export class TaskRunner {
       // Honour backpressure: while the hub has too much unacknowledged output,
       // stop reading, so the step blocks on its own writes instead of us buffering.
       const pauseIfFull = () => {
-        if (channel.pendingBytes >= AgentChannel.HIGH_WATER) {
+        if (channel.pendingBytes >= RuntimeChannel.HIGH_WATER) {
           for (const s of streams) s.stream.pause();
         }
       };

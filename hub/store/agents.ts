@@ -16,7 +16,7 @@ export interface Agent {
   image?: string;
   containerId?: string;
   volume: string;
-  /** The last message counter of its runtime the hub stored (see the agent channel). */
+  /** The last message counter of its runtime the hub stored (see the runtime channel). */
   agentSeq: number;
   currentJob?: string;
   reason?: string;

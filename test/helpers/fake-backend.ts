@@ -128,7 +128,7 @@ export class FakeBackend implements Backend {
   }
 }
 
-/** The runtime's end of the agent channel, as a test plays it: what the hub sent, and whether it closed. */
+/** The runtime's end of the runtime channel, as a test plays it: what the hub sent, and whether it closed. */
 export class FakeLink implements RuntimeLink {
   readonly sent: HubMessage[] = [];
   closed?: { code: number; reason: string };

@@ -62,7 +62,7 @@ describe('auth', () => {
     await collect(t.client, job.id);
   });
 
-  it('refuses the agent channel to anyone without an agent token', async () => {
+  it('refuses the runtime channel to anyone without an agent token', async () => {
     // Where containers dial it: the Unix socket in the data folder (it is not on TCP unless DOCKER_AGENT_AGENT_URL asks).
     const url = `ws+unix://${join(t.dataDir, 'run', 'hub.sock')}:/v1/agent`;
     const code = await new Promise<number>((resolve) => {

@@ -135,7 +135,7 @@ describe('the agent endpoint', () => {
         resolve(res.statusCode ?? 0);
         ws.terminate();
       });
-      ws.on('open', () => reject(new Error('the agent channel opened')));
+      ws.on('open', () => reject(new Error('the runtime channel opened')));
       ws.on('error', () => {});
     });
   }

@@ -123,7 +123,7 @@ describe('the layers of docs/architecture.md', () => {
     expect(all.find((l) => l.name === 'jobs')!.mayImport.has('agents')).toBe(false);
     expect(all.find((l) => l.name === 'agents')!.mayImport.has('jobs')).toBe(false);
     expect(layerOf('hub/backend/docker/backend.ts', all)!.name).toBe('backend');
-    expect(layerOf('hub/api/agent-channel.ts', all)!.name).toBe('http');
+    expect(layerOf('hub/api/runtime-channel.ts', all)!.name).toBe('http');
   });
 
   it("keeps only the entry points at hub/'s root; everything else sits in a folder that says its layer", () => {

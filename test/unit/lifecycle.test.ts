@@ -1,5 +1,5 @@
 // The job and agent lifecycles without Docker: a scripted backend (test/helpers/
-// fake-backend.ts) and the test playing the runtime on the agent channel, over the
+// fake-backend.ts) and the test playing the runtime on the runtime channel, over the
 // real SQLite store. What only the engine can show stays in the integration tests.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

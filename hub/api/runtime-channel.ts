@@ -1,4 +1,4 @@
-// The hub's end of the agent channel (WS /v1/agent): authenticates a runtime by
+// The hub's end of the runtime channel (WS /v1/agent): authenticates a runtime by
 // its token, hands it its task, stores what it reports and acknowledges it.
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -8,7 +8,7 @@ import type { RuntimeLink, RuntimeSession } from '../sandboxes/runtime-link.js';
 import { validateAgentMessage } from '../platform/validation.js';
 import { bearerToken, type UpgradeHandler, rejectUpgrade } from './upgrade.js';
 
-export interface AgentChannelLimits {
+export interface RuntimeChannelLimits {
   /** Largest message a runtime may send; a larger one closes the channel with 1009 (DOCKER_AGENT_MAX_AGENT_FRAME_BYTES). */
   maxFrameBytes: number;
   /** Health reports closer together than this are dropped: they only overwrite one row. */
@@ -20,12 +20,12 @@ export interface RuntimeSessions {
   attach(token: string, link: RuntimeLink): RuntimeSession;
 }
 
-export function agentChannel(sandboxes: RuntimeSessions, log: (msg: string) => void, limits: AgentChannelLimits): UpgradeHandler {
+export function runtimeChannel(sandboxes: RuntimeSessions, log: (msg: string) => void, limits: RuntimeChannelLimits): UpgradeHandler {
   // Our runtime sends a pipe's read (64 KiB) at most; past maxPayload ws closes with 1009 "Max payload size exceeded" before buffering more.
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes });
   return (req, socket, head) => {
     const token = bearerToken(req);
-    if (!token) return rejectUpgrade(socket, new HubError('UNAUTHORIZED', 'the agent channel needs an agent token'));
+    if (!token) return rejectUpgrade(socket, new HubError('UNAUTHORIZED', 'the runtime channel needs an agent token'));
     wss.handleUpgrade(req, socket, head, (ws) => serve(ws, req, token));
   };
 
@@ -33,7 +33,7 @@ export function agentChannel(sandboxes: RuntimeSessions, log: (msg: string) => v
     let label = 'a runtime not attached yet';
     // ws reports a frame past maxPayload (or a malformed one) here, then closes with its code (1009, 1002); unheard, it would throw.
     ws.on('error', (err) =>
-      log(`${label}: agent channel closed: ${err.message} (frames up to ${limits.maxFrameBytes} bytes, DOCKER_AGENT_MAX_AGENT_FRAME_BYTES)`),
+      log(`${label}: runtime channel closed: ${err.message} (frames up to ${limits.maxFrameBytes} bytes, DOCKER_AGENT_MAX_AGENT_FRAME_BYTES)`),
     );
     const link: RuntimeLink = {
       send: (msg) => ws.send(JSON.stringify(msg)),

@@ -1,10 +1,10 @@
-// The hub's end of the agent channel on a real socket and a real WebSocket client,
+// The hub's end of the runtime channel on a real socket and a real WebSocket client,
 // with the scheduler replaced by a recorder: limits on what a runtime may send.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { agentChannel, type RuntimeSessions } from '../../hub/api/agent-channel.js';
+import { runtimeChannel, type RuntimeSessions } from '../../hub/api/runtime-channel.js';
 import { encodeOutputFrame } from '../../schemas/agent-frame.js';
 
 let server: Server;
@@ -26,7 +26,7 @@ const jobs: RuntimeSessions = {
 
 beforeEach(async () => {
   Object.assign(calls, { health: 0, reports: 0, logs: [] });
-  const upgrade = agentChannel(jobs, (m) => calls.logs.push(m), { maxFrameBytes: 1024 * 1024, healthMinIntervalMs: 60_000 });
+  const upgrade = runtimeChannel(jobs, (m) => calls.logs.push(m), { maxFrameBytes: 1024 * 1024, healthMinIntervalMs: 60_000 });
   server = createServer((_req, res) => res.writeHead(404).end());
   server.on('upgrade', upgrade);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -47,7 +47,7 @@ function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
   return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
 }
 
-describe('agent channel limits', () => {
+describe('runtime channel limits', () => {
   it('closes the channel with 1009 when a frame is over 1 MiB, and the server keeps serving', async () => {
     const ws = await open();
     const end = closed(ws);
@@ -56,7 +56,7 @@ describe('agent channel limits', () => {
     expect(await end).toEqual({ code: 1009, reason: '' });
     expect(calls.reports).toBe(0);
     expect(calls.logs.join('\n')).toMatch(
-      /job job-1: agent channel closed: Max payload size exceeded.*frames up to 1048576 bytes, DOCKER_AGENT_MAX_AGENT_FRAME_BYTES/,
+      /job job-1: runtime channel closed: Max payload size exceeded.*frames up to 1048576 bytes, DOCKER_AGENT_MAX_AGENT_FRAME_BYTES/,
     );
 
     // A frame of a normal size on a new connection still goes through.
