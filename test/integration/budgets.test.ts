@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubApiError, HubClient, type JobView } from '../../client/index.js';
 import { repoPath } from '../../hub/platform/paths.js';
-import { collect, finalState, settledAgent, startTestHub, type TestHub } from '../helpers/hub.js';
+import { collect, finalState, output, settledAgent, startTestHub, type TestHub } from '../helpers/hub.js';
 
 const run = promisify(execFile);
 
@@ -109,5 +109,18 @@ describe("a principal's budgets", () => {
     expect(asUser.profile.files).toBeUndefined();
     expect((await (await t.client.raw('GET', '/v1/profiles')).json()).problems).not.toEqual([]);
     expect((await (await client.raw('GET', '/v1/profiles')).json()).problems).toEqual([]);
+  });
+
+  it('refuses a command or env value a program could not be started with, naming the path and the limit, and runs one just under it', async () => {
+    const long = `echo ${'x'.repeat(200 * 1024)}`;
+    const err = await t.client.createJob({ steps: [{ run: 'true' }, { run: long }], env: { BIG: 'y'.repeat(130 * 1024) } }).catch((e) => e);
+    expect(err).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+    expect((err.details.issues as { path: string }[]).map((i) => i.path)).toEqual(['/env/BIG', '/steps/1/run']);
+    expect(err.message).toMatch(/\/steps\/1\/run: is 204805 bytes; a program's argument or environment entry may be at most 131071/);
+    // Just under the limit: it starts, and its output is all there.
+    const fits = await t.client.createJob({ run: `printf %s ${'z'.repeat(120 * 1024)} | wc -c` });
+    const events = await collect(t.client, fits.id);
+    expect(finalState(events)).toBe('succeeded');
+    expect(output(events).trim()).toBe(String(120 * 1024));
   });
 });

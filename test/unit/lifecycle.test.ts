@@ -183,6 +183,11 @@ describe('a request becomes a job spec', () => {
     expect(jobSpec({ steps: [{ run: 'a' }, { name: 'b', run: 'b', timeout: 3 }] }, {}).steps.map((s) => s.name)).toEqual(['step 1', 'b']);
     expect(jobSpec({ run: 'x', env: { A: '2' } }, { agentEnv: { A: '1', B: '1' } }).env).toEqual({ A: '2', B: '1' });
     expect(() => jobSpec({ run: 'x', profile: 'builder' }, { agentEnv: {} })).toThrow(/do not apply/);
+    // What bash -c could not be started with is refused, by its path: a task's command, an agent's env merged in.
+    expect(() => jobSpec({ task: { type: 'exec', command: 'é'.repeat(70_000) } }, {})).toThrow(/\/task\/command: is 140000 bytes/);
+    expect(() => jobSpec({ run: 'true' }, { agentEnv: { HUGE: 'v'.repeat(140_000) } })).toThrow(/\/env\/HUGE: is 140005 bytes/);
+    const many = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`V${i}`, 'v'.repeat(100_000)]));
+    expect(() => jobSpec({ run: 'true', env: many }, {})).toThrow(/\/run: with its env is \d+ bytes; a step may start with at most 1048576/);
   });
 });
 
