@@ -15,7 +15,7 @@ import { workspacesRoutes } from './api/workspaces.js';
 import type { WorkspaceStore } from './workspaces/uploads.js';
 import type { JobStore } from './store/jobs.js';
 import type { ProfileRegistry } from './profiles/registry.js';
-import type { HubEnv } from './api/env.js';
+import { answerErrors, type HubEnv } from './api/env.js';
 import { tokensRoutes } from './api/tokens.js';
 import { agentsRoutes } from './api/agents.js';
 import { snapshotsRoutes } from './api/snapshots.js';
@@ -87,12 +87,7 @@ function objectOf(path: string): string | null {
 export function createApp(deps: AppDeps) {
   const app = new Hono<HubEnv>();
 
-  app.onError((err, c) => {
-    const e = err instanceof HubError ? err : new HubError('INTERNAL', `internal error: ${err.message}`);
-    if (e.code === 'INTERNAL') console.error(err);
-    return c.json(e.toJSON(), e.status as 400);
-  });
-  app.notFound((c) => c.json(new HubError('NOT_FOUND', `no route ${c.req.method} ${c.req.path}`).toJSON(), 404));
+  answerErrors(app);
 
   // Every answer counted by its route's pattern, never its raw path: callers cannot make label values up.
   app.use('*', async (c, next) => {

@@ -7,6 +7,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { parseBearer } from '../auth/authenticator.js';
 import { HubError } from '../platform/errors.js';
+import { answerErrors } from './env.js';
 
 export interface RuntimeFiles {
   workspace(token: string): string;
@@ -22,10 +23,6 @@ export function runtimeFilesRoutes(sandboxes: RuntimeFiles): Hono {
     const body = Readable.toWeb(createReadStream(archive)) as ReadableStream;
     return c.body(body, 200, { 'content-type': 'application/gzip', 'content-length': String(size) });
   });
-  app.onError((err, c) => {
-    const e = err instanceof HubError ? err : new HubError('INTERNAL', `internal error: ${err.message}`);
-    return c.json(e.toJSON(), e.status as 401);
-  });
-  app.notFound((c) => c.json(new HubError('NOT_FOUND', `no route ${c.req.method} ${c.req.path} on the agent endpoint`).toJSON(), 404));
+  answerErrors(app, ' on the agent endpoint');
   return app;
 }

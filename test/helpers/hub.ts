@@ -3,7 +3,8 @@ import Docker from 'dockerode';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HubClient, isFinalEvent, type JobEvent } from '../../client/index.js';
+import { expect } from 'vitest';
+import { HubApiError, HubClient, isFinalEvent, type JobEvent } from '../../client/index.js';
 import { loadConfig } from '../../hub/platform/config.js';
 import { startHub, type HubOptions, type RunningHub } from '../../hub/server.js';
 import { removeJobNetwork } from '../../hub/backend/docker/network.js';
@@ -40,6 +41,16 @@ export async function startTestHub(env: Record<string, string> = {}, opts: HubOp
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The API error a call that must be refused ends with (failing the test when it succeeds or fails otherwise). */
+export async function refusal(p: Promise<unknown>): Promise<HubApiError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(HubApiError);
+  return err as HubApiError;
 }
 
 /** Every event of a job until its final one. */

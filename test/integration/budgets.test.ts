@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HubApiError, HubClient, type JobView } from '../../client/index.js';
+import { HubClient, type JobView } from '../../client/index.js';
 import { repoPath } from '../../hub/platform/paths.js';
-import { collect, finalState, output, settledAgent, startTestHub, type TestHub } from '../helpers/hub.js';
+import { collect, finalState, output, refusal, settledAgent, startTestHub, type TestHub } from '../helpers/hub.js';
 
 const run = promisify(execFile);
 
@@ -28,15 +28,6 @@ afterAll(async () => {
   await t?.close();
   rmSync(profilesDir, { recursive: true, force: true });
 });
-
-async function refusal(p: Promise<unknown>): Promise<HubApiError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(HubApiError);
-  return err as HubApiError;
-}
 
 /** A job that holds the hub's one slot until cancelled, once its container runs. */
 async function slotHolder(): Promise<JobView> {

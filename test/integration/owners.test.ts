@@ -9,9 +9,9 @@ import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HubApiError, HubClient, type JobView } from '../../client/index.js';
+import { HubClient, type JobView } from '../../client/index.js';
 import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.js';
-import { collect, finalState, startTestHub, type TestHub } from '../helpers/hub.js';
+import { collect, finalState, refusal, startTestHub, type TestHub } from '../helpers/hub.js';
 
 let gh: FakeGitHub;
 let t: TestHub;
@@ -39,15 +39,6 @@ const repo = (name: string, id: number, rest = 'ref:refs/heads/main') =>
 async function tokenClient(name: string, scopes: ('jobs' | 'privileged' | 'admin')[], expiresInDays?: number) {
   const created = await t.client.createToken({ name, scopes, ...(expiresInDays ? { expiresInDays } : {}) });
   return { id: created.id, client: new HubClient({ url: t.hub.url, token: created.token }), token: created.token };
-}
-
-async function refusal(p: Promise<unknown>): Promise<HubApiError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(HubApiError);
-  return err as HubApiError;
 }
 
 function audits(): Record<string, unknown>[] {
