@@ -143,8 +143,7 @@ export class LiveAgents {
     if (!agent || agent.state === 'running' || this.stopped) return;
     this.update(agent.id, { state: 'starting', reason: null, currentJob: null, agentSeq: 0 });
     this.event(agent.id, { type: 'agent', state: 'starting' });
-    const live: Live = { sandbox: new Sandbox(this.deps.sandboxes, this.holder(agent.id, agent.name)), shells: 0, stopping: false };
-    this.live.set(agent.id, live);
+    const live = this.track(agent);
     try {
       const profile = profiles.get(agent.profile);
       const image = agent.fromImage ?? (await backend.prepare(profile, (p) => this.event(agent.id, { type: 'progress', ...p })));
@@ -159,15 +158,20 @@ export class LiveAgents {
     }
   }
 
+  /** A new sandbox for the agent, held from now on; `seq`: the last runtime message already stored. */
+  private track(agent: Agent, seq?: number): Live {
+    const live: Live = { sandbox: new Sandbox(this.deps.sandboxes, this.holder(agent.id, agent.name), { seq }), shells: 0, stopping: false };
+    this.live.set(agent.id, live);
+    return live;
+  }
+
   /** Takes on the agent's container found running after a restart: its runtime dials back in with the secrets its row kept. */
   private adopt(agent: Agent, ref: ContainerRef): void {
     // Its last job ended with the hub that ran it (the job's recovery settled it): the agent is free, past that job's messages.
     const last = agent.currentJob ? this.deps.store.get(agent.currentJob) : undefined;
     const seq = Math.max(agent.agentSeq, last?.agentSeq ?? 0);
     if (last) this.update(agent.id, { currentJob: null, agentSeq: seq });
-    const live: Live = { sandbox: new Sandbox(this.deps.sandboxes, this.holder(agent.id, agent.name), { seq }), shells: 0, stopping: false };
-    this.live.set(agent.id, live);
-    live.sandbox.adopt(ref, agent.image ?? '', this.deps.agents.secrets(agent.id));
+    this.track(agent, seq).sandbox.adopt(ref, agent.image ?? '', this.deps.agents.secrets(agent.id));
   }
 
   /** The agent's sandbox failed: it ends `error` with the reason, in its turn. */

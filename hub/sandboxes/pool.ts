@@ -19,7 +19,6 @@ interface Idle {
   id: string;
   profile: string;
   sandbox: Sandbox;
-  startedAt: number;
   /** When its runtime dialled in: its time to live counts from there, so a slow start on a busy engine does not use it up. */
   idleSince?: number;
 }
@@ -144,7 +143,7 @@ export class WarmPool {
         this.refill();
       },
     };
-    const m: Idle = { id, profile: profileName, sandbox: new Sandbox(this.deps, holder), startedAt: Date.now() };
+    const m: Idle = { id, profile: profileName, sandbox: new Sandbox(this.deps, holder) };
     this.idle.set(id, m);
     void (async () => {
       const profile = this.deps.profiles.get(profileName);
@@ -152,8 +151,7 @@ export class WarmPool {
       if (!this.idle.has(id)) return;
       await m.sandbox.start({ jobId: `pool:${id}`, hubId: this.deps.hubId, profile, pool: profileName }, image);
     })().catch((err: Error) => {
-      this.idle.delete(id);
-      void m.sandbox.end('its start failed').catch(() => {});
+      this.remove(m, 'its start failed');
       this.deps.log(`warm pool of ${profileName}: starting a sandbox failed: ${err.message}`);
     });
   }
