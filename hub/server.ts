@@ -197,6 +197,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   await jobs.recover(containers);
   await agents.recover(containers);
   await reap(false, containers);
+  registry.open();
 
   return {
     url: links.http,

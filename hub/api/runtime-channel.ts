@@ -45,7 +45,8 @@ export function runtimeChannel(sandboxes: RuntimeSessions, log: (msg: string) =>
       label = session.label;
     } catch (err) {
       const e = err as HubError;
-      ws.close(e.code === 'UNAUTHORIZED' ? 4001 : 4009, e.message.slice(0, 120));
+      // 1013 (try again later) is a drop to the runtime, which dials again; any 4xxx ends it.
+      ws.close(e.code === 'UNAUTHORIZED' ? 4001 : e.code === 'NOT_RUNNING' ? 1013 : 4009, e.message.slice(0, 120));
       return;
     }
     let lastHealth = 0;

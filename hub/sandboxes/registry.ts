@@ -9,6 +9,8 @@ import type { RuntimeLink, RuntimeSession } from './runtime-link.js';
 export class SandboxRegistry implements SandboxIndex {
   private readonly byHash = new Map<string, Sandbox>();
   private closed = false;
+  /** False until the hub has taken up what a previous run left: until then an unknown secret may be one about to be adopted. */
+  private opened = false;
 
   add(hash: string, sandbox: Sandbox): void {
     this.byHash.set(hash, sandbox);
@@ -21,9 +23,10 @@ export class SandboxRegistry implements SandboxIndex {
   /** A runtime proved itself with a one-time token or a session secret: its sandbox takes the connection. */
   attach(token: string, link: RuntimeLink): RuntimeSession {
     const hash = hashToken(token);
-    const sandbox = this.byHash.get(hash);
-    if (!sandbox) throw new HubError('UNAUTHORIZED', 'unknown or spent agent token');
     if (this.closed) throw new HubError('NOT_RUNNING', 'the hub is stopping; dial again');
+    const sandbox = this.byHash.get(hash);
+    if (!sandbox && !this.opened) throw new HubError('NOT_RUNNING', 'the hub is starting; dial again');
+    if (!sandbox) throw new HubError('UNAUTHORIZED', 'unknown or spent agent token');
     return sandbox.attach(hash, link);
   }
 
@@ -33,6 +36,11 @@ export class SandboxRegistry implements SandboxIndex {
     const archive = this.byHash.get(hash)?.workspaceFor(hash);
     if (!archive) throw new HubError('UNAUTHORIZED', 'no workspace for this agent token: it is not a current session, or its task brings no files');
     return archive;
+  }
+
+  /** The hub has adopted what still runs (after a restart): a secret it does not know now is refused for good. */
+  open(): void {
+    this.opened = true;
   }
 
   /** The hub is stopping: no runtime attaches any more (the next start adopts them). */

@@ -69,6 +69,7 @@ function hub(backend = new FakeBackend(), env: Record<string, string> = {}): Hub
   const snapshots = new Snapshots(new SnapshotStore(db), backend, links);
   const profiles = new ProfileRegistry(repoPath('profiles'));
   const registry = new SandboxRegistry();
+  registry.open();
   const sandboxes = { config, backend, index: registry, log: () => {} };
   const jobs = new JobService({
     config,

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { runtimeChannel, type RuntimeSessions } from '../../hub/api/runtime-channel.js';
 import { encodeOutputFrame } from '../../schemas/agent-frame.js';
+import { SandboxRegistry } from '../../hub/sandboxes/registry.js';
 
 let server: Server;
 let url: string;
@@ -77,5 +78,29 @@ describe('runtime channel limits', () => {
     await acked;
     expect(calls.health).toBe(1);
     ws.close();
+  });
+});
+
+describe('a runtime that dials while the hub starts or stops', () => {
+  it('is told to dial again (1013, a drop to the runtime) until the hub has adopted what runs, then an unknown token is refused for good (4001)', async () => {
+    const registry = new SandboxRegistry();
+    const upgrade = runtimeChannel(registry, () => {}, { maxFrameBytes: 1024, healthMinIntervalMs: 60_000 });
+    const own = createServer((_req, res) => res.writeHead(404).end());
+    own.on('upgrade', upgrade);
+    await new Promise<void>((r) => own.listen(0, '127.0.0.1', r));
+    const dial = async () => {
+      const ws = new WebSocket(`ws://127.0.0.1:${(own.address() as AddressInfo).port}/v1/agent`, { headers: { authorization: 'Bearer ses_unknown' } });
+      return closed(ws);
+    };
+    try {
+      expect(await dial()).toEqual({ code: 1013, reason: 'the hub is starting; dial again' });
+      registry.open();
+      expect(await dial()).toEqual({ code: 4001, reason: 'unknown or spent agent token' });
+      registry.close();
+      expect(await dial()).toEqual({ code: 1013, reason: 'the hub is stopping; dial again' });
+    } finally {
+      own.closeAllConnections();
+      await new Promise((r) => own.close(r));
+    }
   });
 });
