@@ -31,6 +31,7 @@ import { ProfileRegistry } from './profiles/registry.js';
 import { hubId as loadHubId, openDb } from './store/db.js';
 import { EventLog } from './store/events.js';
 import { JobStore } from './store/jobs.js';
+import { EnvVault } from './store/env-vault.js';
 import { newSecret, TokenStore } from './store/tokens.js';
 import { WorkspaceStore } from './workspaces/uploads.js';
 import { secureDataDir } from './platform/data-dir.js';
@@ -78,7 +79,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     onImageBuilt: (profile, seconds) => metrics.imageBuilds.observe({ profile }, seconds),
   });
   const profiles = new ProfileRegistry(config.builtinProfilesDir, config.profilesDir);
-  const store = new JobStore(db);
+  const store = new JobStore(db, new EnvVault(join(config.dataDir, 'env', 'jobs')));
   const events = new EventLog(db);
   const bus = new EventBus(db, events, (n) => metrics.eventBytes.inc(n));
   const workspaces = new WorkspaceStore(join(config.dataDir, 'workspaces'), {
@@ -111,7 +112,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
       return verdict.ok ? undefined : `its token was ${verdict.why === 'expired' ? 'expired' : 'revoked'}`;
     },
   });
-  const agentStore = new AgentStore(db);
+  const agentStore = new AgentStore(db, new EnvVault(join(config.dataDir, 'env', 'agents')));
   const agents = new AgentService({ config, hubId, agents: agentStore, store, bus, backend, profiles, jobs, snapshots, sandboxes, log });
   // What holds a container is asked of the hub's records, never of labels a snapshot may have passed on.
   const reap = (dryRun: boolean, containers?: ContainerInfo[]) =>

@@ -222,6 +222,8 @@ export class LiveAgents {
 
   /** After a restart: agents whose containers still run wait for their runtimes to dial back in; stopped ones stay stopped. */
   async recover(containers: ContainerInfo[]): Promise<void> {
+    // Values a crash left behind: an agent whose row never was, or one removed before its file went.
+    this.deps.agents.pruneEnv();
     for (const agent of this.deps.agents.list()) {
       if (agent.state === 'stopped' || agent.state === 'error') continue;
       const c = containers.find((x) => x.agentId === agent.id);

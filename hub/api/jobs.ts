@@ -6,13 +6,13 @@ import { HubError, validationError } from '../platform/errors.js';
 import { ALL_STATES } from '../jobs/lifecycle.js';
 import type { JobService } from '../jobs/service.js';
 import type { AgentService } from '../agents/service.js';
-import type { Job } from '../store/jobs.js';
+import type { JobSummary } from '../store/jobs.js';
 import { validateJobRequest } from '../platform/validation.js';
 import { snapshotUrl, type Links } from '../platform/links.js';
 import { readJson } from './body.js';
 import { fullParam, needsScope, type HubEnv } from './env.js';
 
-export function jobView(job: Job, base: Links): JobView {
+export function jobView(job: JobSummary, base: Links): JobView {
   return {
     id: job.id,
     state: job.state,

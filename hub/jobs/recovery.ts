@@ -4,8 +4,9 @@
 // queued again; one whose container still runs is re-attached (its runtime dials
 // back in and resends what was not stored); the others end `error` with the reason.
 import type { ContainerInfo, ContainerRef } from '../backend/types.js';
-import type { Job, JobStore } from '../store/jobs.js';
-import { withoutEnvValues, type JobStates } from './states.js';
+import { withoutEnvValues, type Job, type JobStore } from '../store/jobs.js';
+import { isTerminal } from './lifecycle.js';
+import type { JobStates } from './states.js';
 
 export type Recovery =
   | { job: Job; action: 'wait' }
@@ -50,4 +51,9 @@ export async function recover(containers: ContainerInfo[], deps: RecoveryDeps): 
       log(`job ${job.id}: re-attached to its running container`);
     }
   }
+  // Values a crash left behind (written for a job whose row never was, or one that ended before its file went).
+  store.pruneEnv((id) => {
+    const state = store.stateOf(id);
+    return state !== undefined && !isTerminal(state);
+  });
 }

@@ -161,13 +161,18 @@ export class RunningJob implements SandboxHolder {
   /** Applies one report its runtime had not sent before. */
   report(msg: RuntimeReport): void {
     const { store, bus, states } = this.deps;
-    const job = this.job;
-    if (this.ending || states.stopped || !job) return;
+    if (this.ending || states.stopped) return;
     if ('stream' in msg) {
+      // Every output frame comes here: only the state is read, never the spec (which may be a megabyte).
+      if (!store.stateOf(this.id)) return;
       const events = this.capOutput(msg);
       if (events.length) bus.publish(this.id, events, () => store.setAgentSeq(this.id, msg.n));
       else store.setAgentSeq(this.id, msg.n);
-    } else if (msg.t === 'step') {
+      return;
+    }
+    const job = this.job;
+    if (!job) return;
+    if (msg.t === 'step') {
       const steps = job.steps.map((s, i) => (i === msg.step ? stepSummary(s, msg) : s));
       if (msg.timedOut) this.timedOutStep = msg.step;
       const { t: _t, n: _n, ...rest } = msg;

@@ -9,7 +9,7 @@ import { canSee, describe, isAdmin, requireScope, type Principal } from '../plat
 import type { Sandbox } from '../sandboxes/sandbox.js';
 import type { RuntimeReport } from '../sandboxes/runtime-link.js';
 import type { WorkspaceOwners } from '../store/workspace-owners.js';
-import type { Job, ListQuery, StepSummary } from '../store/jobs.js';
+import type { Job, JobSummary, ListQuery, StepSummary } from '../store/jobs.js';
 import type { ContainerInfo } from '../backend/types.js';
 import type { JobState } from '../../schemas/types.gen.js';
 import { isTerminal } from './lifecycle.js';
@@ -124,7 +124,7 @@ export class JobService {
   }
 
   /** The principal's jobs; admin's: everyone's. */
-  list(q: Omit<ListQuery, 'owner'>, principal: Principal): Job[] {
+  list(q: Omit<ListQuery, 'owner'>, principal: Principal): JobSummary[] {
     return this.deps.store.list(isAdmin(principal) ? q : { ...q, owner: principal.id });
   }
 

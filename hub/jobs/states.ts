@@ -3,7 +3,7 @@
 import type { JobState } from '../../schemas/types.gen.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { NewEvent } from '../store/events.js';
-import type { Job, JobPatch, JobSpec, JobStore } from '../store/jobs.js';
+import { withoutEnvValues, type Job, type JobPatch, type JobStore } from '../store/jobs.js';
 import { canTransition } from './lifecycle.js';
 
 export type EndState = Extract<JobState, 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'error'>;
@@ -44,10 +44,4 @@ export class JobStates {
     };
     return this.move(job.id, state, patch, events);
   }
-}
-
-/** The spec with every env value (job and step level) replaced by "": the names say what was set. */
-export function withoutEnvValues(spec: JobSpec): JobSpec {
-  const blank = (env: Record<string, string> = {}) => Object.fromEntries(Object.keys(env).map((k) => [k, '']));
-  return { ...spec, env: blank(spec.env), steps: spec.steps.map((st) => ({ ...st, ...(st.env ? { env: blank(st.env) } : {}) })) };
 }

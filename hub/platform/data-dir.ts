@@ -1,4 +1,4 @@
-// The hub's data folder holds secrets (hub.db has job env until the job ends,
+// The hub's data folder holds secrets (env/ has job env until the job ends,
 // tokens' hashes, uploads of callers' code, the first API token): only the hub's
 // own user may read it. Made so on every start, also for a folder an older hub
 // created 0755 with files 0644.

@@ -2,6 +2,7 @@
 // its whole life; its container, tokens and state change as it starts and stops.
 import type { AgentState } from '../../schemas/types.gen.js';
 import type { Db } from './db.js';
+import { EnvVault } from './env-vault.js';
 import type { Health } from './jobs.js';
 
 export interface Agent {
@@ -47,14 +48,15 @@ interface Row {
   from_image: string | null;
 }
 
-function fromRow(r: Row): Agent {
+function fromRow(r: Row, vault: EnvVault): Agent {
+  const names = JSON.parse(r.env) as Record<string, string>;
   return {
     id: r.id,
     name: r.name,
     owner: r.owner,
     profile: r.profile,
     state: r.state,
-    env: JSON.parse(r.env),
+    env: { ...names, ...(vault.get(r.id) as Record<string, string> | undefined) },
     ...(r.idle_timeout !== null ? { idleTimeout: r.idle_timeout } : {}),
     ...(r.image ? { image: r.image } : {}),
     ...(r.container_id ? { containerId: r.container_id } : {}),
@@ -95,8 +97,14 @@ const COLUMNS: Record<keyof AgentPatch, string> = {
   lastActivityAt: 'last_activity_at',
 };
 
+const blank = (env: Record<string, string>) => Object.fromEntries(Object.keys(env).map((k) => [k, '']));
+
 export class AgentStore {
-  constructor(private readonly db: Db) {}
+  /** `vault`: where env values are kept while the agent lives (env-vault.ts); in memory when not given. */
+  constructor(
+    private readonly db: Db,
+    private readonly vault = new EnvVault(),
+  ) {}
 
   /** Adds an agent; false when the name is taken. */
   create(a: {
@@ -110,23 +118,25 @@ export class AgentStore {
     fromImage?: string;
   }): boolean {
     const now = new Date().toISOString();
+    if (Object.keys(a.env).length) this.vault.put(a.id, a.env);
     const result = this.db
       .prepare(
         `INSERT INTO agents (id, name, owner, profile, state, env, idle_timeout, volume, created_at, last_activity_at, from_image)
          VALUES (?, ?, ?, ?, 'starting', ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING`,
       )
-      .run(a.id, a.name, a.owner, a.profile, JSON.stringify(a.env), a.idleTimeout ?? null, a.volume, now, now, a.fromImage ?? null);
+      .run(a.id, a.name, a.owner, a.profile, JSON.stringify(blank(a.env)), a.idleTimeout ?? null, a.volume, now, now, a.fromImage ?? null);
+    if (result.changes !== 1) this.vault.drop(a.id);
     return result.changes === 1;
   }
 
   get(id: string): Agent | undefined {
     const row = this.db.prepare('SELECT * FROM agents WHERE id = ?').get(id) as Row | undefined;
-    return row && fromRow(row);
+    return row && fromRow(row, this.vault);
   }
 
   byName(name: string): Agent | undefined {
     const row = this.db.prepare('SELECT * FROM agents WHERE name = ?').get(name) as Row | undefined;
-    return row && fromRow(row);
+    return row && fromRow(row, this.vault);
   }
 
   /** The hashes a restarted hub knows an agent's runtime by (its one-time token until spent, then its session). */
@@ -143,7 +153,7 @@ export class AgentStore {
         ? this.db.prepare('SELECT * FROM agents ORDER BY name').all()
         : this.db.prepare('SELECT * FROM agents WHERE owner = ? ORDER BY name').all(owner)
     ) as Row[];
-    return rows.map(fromRow);
+    return rows.map((r) => fromRow(r, this.vault));
   }
 
   update(id: string, patch: AgentPatch): void {
@@ -157,11 +167,18 @@ export class AgentStore {
     if (sets.length) this.db.prepare(`UPDATE agents SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
   }
 
+  /** Drops env values no agent row has (after a crash between a file and its row). */
+  pruneEnv(): string[] {
+    const ids = new Set((this.db.prepare('SELECT id FROM agents').all() as { id: string }[]).map((r) => r.id));
+    return this.vault.prune((id) => ids.has(id));
+  }
+
   /** Removes the agent and its log (its lifecycle and its jobs' output as the agent saw it). */
   remove(id: string): void {
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM events WHERE job_id = ?').run(`agent:${id}`);
       this.db.prepare('DELETE FROM agents WHERE id = ?').run(id);
     })();
+    this.vault.drop(id);
   }
 }

@@ -2,6 +2,7 @@
 // (jobs/lifecycle.ts); this module just reads and writes.
 import type { AgentTask, JobState } from '../../schemas/types.gen.js';
 import type { Db } from './db.js';
+import { EnvVault } from './env-vault.js';
 
 export interface JobSpec extends Omit<AgentTask, 'workspace'> {
   keep: boolean;
@@ -87,7 +88,30 @@ interface Row {
   snapshot: string | null;
 }
 
-function fromRow(r: Row): Job {
+/** A job's env values, as the vault keeps them: the job's and each step's. */
+interface JobEnv {
+  env: Record<string, string>;
+  steps: Array<Record<string, string> | null>;
+}
+
+/** The spec with every env value (job and step level) replaced by "": the names say what was set. */
+export function withoutEnvValues(spec: JobSpec): JobSpec {
+  const blank = (env: Record<string, string> = {}) => Object.fromEntries(Object.keys(env).map((k) => [k, '']));
+  return { ...spec, env: blank(spec.env), steps: spec.steps.map((st) => ({ ...st, ...(st.env ? { env: blank(st.env) } : {}) })) };
+}
+
+function envOf(spec: JobSpec): JobEnv | undefined {
+  const set = (env?: Record<string, string>) => Object.values(env ?? {}).some((v) => v !== '');
+  if (!set(spec.env) && !spec.steps.some((st) => set(st.env))) return undefined;
+  return { env: spec.env, steps: spec.steps.map((st) => st.env ?? null) };
+}
+
+function withEnv(spec: JobSpec, values: JobEnv | undefined): JobSpec {
+  if (!values) return spec;
+  return { ...spec, env: values.env, steps: spec.steps.map((st, i) => (values.steps[i] ? { ...st, env: values.steps[i]! } : st)) };
+}
+
+function fromRow(r: Row, vault: EnvVault): Job {
   return {
     id: r.id,
     seqNo: r.rowid,
@@ -95,7 +119,7 @@ function fromRow(r: Row): Job {
     ...(r.agent ? { agent: r.agent } : {}),
     state: r.state,
     profile: r.profile,
-    spec: JSON.parse(r.spec),
+    spec: withEnv(JSON.parse(r.spec), vault.get(r.id) as JobEnv | undefined),
     steps: JSON.parse(r.steps),
     createdAt: r.created_at,
     startedAt: r.started_at ?? undefined,
@@ -138,6 +162,15 @@ export type JobPatch = Partial<Pick<Job, 'state' | 'startedAt' | 'endedAt' | 'ex
   sessionHash?: string | null;
 };
 
+/** A job as lists show it: of its spec, only the timeout. */
+export type JobSummary = Omit<Job, 'spec'> & { spec: Pick<JobSpec, 'timeout'> };
+
+const SUMMARY_COLUMNS = `id, owner, agent, state, profile, json_object('timeout', json_extract(spec, '$.timeout')) AS spec, steps, created_at,
+  started_at, ended_at, exit_code, reason, image, container_id, agent_seq, last_seq, deadline_at, health, snapshot`;
+
+/** Lists carry no env values. */
+const NO_VALUES = new EnvVault();
+
 export interface ListQuery {
   states?: JobState[];
   limit: number;
@@ -148,18 +181,47 @@ export interface ListQuery {
 }
 
 export class JobStore {
-  constructor(private readonly db: Db) {}
+  /** `vault`: where env values are kept while a job has not ended (env-vault.ts); in memory when not given. */
+  constructor(
+    private readonly db: Db,
+    private readonly vault = new EnvVault(),
+  ) {}
 
   create(job: { id: string; owner: string; agent?: string; profile: string; spec: JobSpec; steps: StepSummary[] }): Job {
+    const values = envOf(job.spec);
+    if (values) this.vault.put(job.id, values);
     this.db
       .prepare('INSERT INTO jobs (id, owner, agent, state, profile, spec, steps, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(job.id, job.owner, job.agent ?? null, 'queued', job.profile, JSON.stringify(job.spec), JSON.stringify(job.steps), new Date().toISOString());
+      .run(
+        job.id,
+        job.owner,
+        job.agent ?? null,
+        'queued',
+        job.profile,
+        JSON.stringify(withoutEnvValues(job.spec)),
+        JSON.stringify(job.steps),
+        new Date().toISOString(),
+      );
     return this.get(job.id)!;
   }
 
   get(id: string): Job | undefined {
     const row = this.db.prepare('SELECT rowid, * FROM jobs WHERE id = ?').get(id) as Row | undefined;
-    return row && fromRow(row);
+    return row && this.fromRow(row);
+  }
+
+  /** A job's state, without reading its spec (what a runtime's every frame and a follower's every wake ask). */
+  stateOf(id: string): JobState | undefined {
+    return (this.db.prepare('SELECT state FROM jobs WHERE id = ?').get(id) as { state: JobState } | undefined)?.state;
+  }
+
+  /** Drops the env values of jobs that are not `keep`'s (after a crash between a file and its row). */
+  pruneEnv(keep: (id: string) => boolean): string[] {
+    return this.vault.prune(keep);
+  }
+
+  private fromRow(r: Row): Job {
+    return fromRow(r, this.vault);
   }
 
   /** The hashes a restarted hub knows a job's runtime by (its one-time token until spent, then its session). */
@@ -172,6 +234,12 @@ export class JobStore {
   update(id: string, patch: JobPatch): void {
     const sets: string[] = [];
     const values: unknown[] = [];
+    if (patch.spec) {
+      // Values go to the vault, names to the row; a spec without values (an ended job's) takes its file away.
+      const env = envOf(patch.spec);
+      if (env) this.vault.put(id, env);
+      patch = { ...patch, spec: withoutEnvValues(patch.spec) };
+    }
     for (const [key, value] of Object.entries(patch)) {
       if (value === undefined) continue;
       const json = JSON_COLUMNS.includes(key);
@@ -179,9 +247,10 @@ export class JobStore {
       values.push(json ? JSON.stringify(value) : value);
     }
     if (sets.length) this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
+    if (patch.spec && !envOf(patch.spec)) this.vault.drop(id);
   }
 
-  list(q: ListQuery): Job[] {
+  list(q: ListQuery): JobSummary[] {
     const where: string[] = [];
     const values: unknown[] = [];
     if (q.states?.length) {
@@ -196,8 +265,9 @@ export class JobStore {
       where.push('rowid < ?');
       values.push(q.before);
     }
-    const sql = `SELECT rowid, * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY rowid DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...values, q.limit) as Row[]).map(fromRow);
+    // A list shows a job's timeout, not its spec: a page of 200 specs of a megabyte each is not read, nor parsed.
+    const sql = `SELECT rowid, ${SUMMARY_COLUMNS} FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY rowid DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...values, q.limit) as Row[]).map((r) => fromRow(r, NO_VALUES) as JobSummary);
   }
 
   /** Output bytes a job has stored, and whether its OUTPUT_LIMIT event was (to go on after a restart). */
@@ -222,13 +292,13 @@ export class JobStore {
     const rows = this.db
       .prepare(`SELECT rowid, * FROM jobs WHERE state = 'queued' AND agent IS NULL ${not} ORDER BY rowid LIMIT ?`)
       .all(...skip, limit) as Row[];
-    return rows.map(fromRow);
+    return rows.map((r) => this.fromRow(r));
   }
 
   /** A named agent's next job: the oldest queued one. */
   nextOnAgent(agentId: string): Job | undefined {
     const row = this.db.prepare(`SELECT rowid, * FROM jobs WHERE state = 'queued' AND agent = ? ORDER BY rowid LIMIT 1`).get(agentId) as Row | undefined;
-    return row && fromRow(row);
+    return row && this.fromRow(row);
   }
 
   /** The jobs of a named agent that have not ended. */
@@ -236,7 +306,7 @@ export class JobStore {
     const rows = this.db
       .prepare(`SELECT rowid, * FROM jobs WHERE agent = ? AND state IN ('queued','preparing','starting','running','snapshotting') ORDER BY rowid`)
       .all(agentId) as Row[];
-    return rows.map(fromRow);
+    return rows.map((r) => this.fromRow(r));
   }
 
   /** Jobs that ended since `since` (of `owner` when given), the newest `limit`: what the task metrics are made of. */
@@ -272,7 +342,7 @@ export class JobStore {
            (SELECT 1 FROM json_tree(jobs.spec) t WHERE t.type = 'text' AND t.value != '' AND t.path LIKE '%.env')`,
       )
       .all() as Row[];
-    return rows.map(fromRow);
+    return rows.map((r) => this.fromRow(r));
   }
 
   /** Deletes ended jobs (and their events) that ended before `before`, but never the newest `keep` of them. */
@@ -294,6 +364,7 @@ export class JobStore {
           delJob.run(id);
         }
       })();
+      for (const id of ids) this.vault.drop(id);
     }
     return ids;
   }
@@ -303,6 +374,6 @@ export class JobStore {
     const rows = this.db
       .prepare(`SELECT rowid, * FROM jobs WHERE state IN ('queued','preparing','starting','running','snapshotting') ORDER BY rowid`)
       .all() as Row[];
-    return rows.map(fromRow);
+    return rows.map((r) => this.fromRow(r));
   }
 }

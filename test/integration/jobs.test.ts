@@ -1,4 +1,7 @@
 // The job path end to end: HTTP in, a real hardened container, live events out.
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, containersLeft, containersOf, docker, finalState, output, startTestHub, type TestHub } from '../helpers/hub.js';
 
@@ -33,6 +36,22 @@ describe('a job on the real engine', () => {
     expect(done).toMatchObject({ state: 'succeeded', exitCode: 0 });
     expect(done.steps.map((s) => s.state)).toEqual(['succeeded', 'succeeded', 'succeeded']);
     expect(await containersLeft(t.hub.hubId, (c) => c.Labels['docker-agent.job'] === job.id)).toEqual([]);
+  });
+
+  it("leaves an ended job's env values in no file of the data folder, the store's WAL included", async () => {
+    const secret = `v-${randomBytes(12).toString('hex')}`;
+    const inFolder = () => filesUnder(t.dataDir).filter((f) => readFileSync(f).includes(secret));
+    const job = await t.client.createJob({
+      steps: [{ name: 'uses it', run: 'test -n "$SECRET_ONE$SECRET_TWO" && echo set', env: { SECRET_TWO: secret } }],
+      env: { SECRET_ONE: secret },
+    });
+    // While it waits or runs, the value is kept outside SQLite: the store never holds it.
+    expect(inFolder().filter((f) => /hub\.db/.test(f))).toEqual([]);
+    const events = await collect(t.client, job.id);
+    expect(finalState(events)).toBe('succeeded');
+    expect(output(events)).toBe('set\n');
+    expect(inFolder()).toEqual([]);
+    expect((await t.client.getJob(job.id)).state).toBe('succeeded');
   });
 
   it("keeps a failing step's exit code and skips the steps after it", async () => {
@@ -145,3 +164,10 @@ describe('a job on the real engine', () => {
     await collect(t.client, job.id);
   });
 });
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const path = join(dir, e.name);
+    return e.isDirectory() ? filesUnder(path) : e.isFile() ? [path] : [];
+  });
+}

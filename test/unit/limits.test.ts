@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createApp, type AppDeps } from '../../hub/app.js';
 import { loadConfig } from '../../hub/platform/config.js';
-import { withoutEnvValues } from '../../hub/jobs/states.js';
+import { withoutEnvValues } from '../../hub/store/jobs.js';
 import { openDb } from '../../hub/store/db.js';
 import { JobStore, type JobSpec } from '../../hub/store/jobs.js';
 
@@ -92,6 +92,8 @@ describe('env values stored by an older hub', () => {
       });
       const make = (id: string, s: JobSpec, ended: boolean) => {
         store.create({ id, owner: 'token:t', profile: 'default', spec: s, steps: [] });
+        // An older hub wrote the values into the row itself.
+        db.prepare('UPDATE jobs SET spec = ? WHERE id = ?').run(JSON.stringify(s), id);
         if (ended) store.update(id, { state: 'succeeded', endedAt: new Date().toISOString() });
       };
       make('job-env', spec({ KEY: 'secret' }, {}), true);
