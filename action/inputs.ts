@@ -12,7 +12,7 @@ export class InputError extends Error {
 
 export interface HubSettings {
   hubUrl: string;
-  /** Empty: authenticate with a GitHub OIDC ID token for `audience`. */
+  /** Empty: authenticate with a GitHub OIDC ID token for `audience` (by default the hub's URL). */
   token: string;
   audience: string;
 }
@@ -58,7 +58,8 @@ function flag(get: (name: string) => string, name: string): boolean {
 export function readHubSettings(get: (name: string) => string = (n) => core.getInput(n)): HubSettings {
   const hubUrl = get('hub-url').trim();
   if (!/^https?:\/\//.test(hubUrl)) throw new InputError('hub-url', `expected an http(s) URL of the hub, got ${JSON.stringify(hubUrl)}`);
-  return { hubUrl, token: get('token').trim(), audience: get('oidc-audience').trim() || 'docker-agent' };
+  // A hub's default audience is its public URL: a token asked for one hub is no good at another.
+  return { hubUrl, token: get('token').trim(), audience: get('oidc-audience').trim() || hubUrl.replace(/\/+$/, '') };
 }
 
 function number(get: (name: string) => string, name: string, fallback: number): number {

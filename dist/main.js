@@ -32157,7 +32157,7 @@ function flag(get, name) {
 function readHubSettings(get = (n) => getInput(n)) {
   const hubUrl = get("hub-url").trim();
   if (!/^https?:\/\//.test(hubUrl)) throw new InputError("hub-url", `expected an http(s) URL of the hub, got ${JSON.stringify(hubUrl)}`);
-  return { hubUrl, token: get("token").trim(), audience: get("oidc-audience").trim() || "docker-agent" };
+  return { hubUrl, token: get("token").trim(), audience: get("oidc-audience").trim() || hubUrl.replace(/\/+$/, "") };
 }
 function number(get, name, fallback) {
   const text = get(name).trim();

@@ -24503,7 +24503,7 @@ var InputError = class extends Error {
 function readHubSettings(get = (n) => getInput(n)) {
   const hubUrl = get("hub-url").trim();
   if (!/^https?:\/\//.test(hubUrl)) throw new InputError("hub-url", `expected an http(s) URL of the hub, got ${JSON.stringify(hubUrl)}`);
-  return { hubUrl, token: get("token").trim(), audience: get("oidc-audience").trim() || "docker-agent" };
+  return { hubUrl, token: get("token").trim(), audience: get("oidc-audience").trim() || hubUrl.replace(/\/+$/, "") };
 }
 
 // action/hub-auth.ts

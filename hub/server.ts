@@ -39,6 +39,7 @@ import { Authenticator, type OidcSettings } from './auth/authenticator.js';
 import { auditLog } from './auth/audit.js';
 import { StreamRegistry } from './api/stream-registry.js';
 import { OidcRepositories } from './store/oidc-repositories.js';
+import { migrateOidcOwners } from './store/oidc-owner-migration.js';
 import { WorkspaceOwners } from './store/workspace-owners.js';
 import { SessionStore } from './store/sessions.js';
 
@@ -69,6 +70,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const db = openDb(join(config.dataDir, 'hub.db'));
   const hubId = loadHubId(db);
   const tokens = new TokenStore(db, opts.now);
+  for (const m of migrateOidcOwners(db, config.oidcRepositories)) log(`OIDC owners by entry: what ${m.from} made is now owned by ${m.to}`);
   const tokenFile = ensureToken(tokens, config, log);
   const workspaceOwners = new WorkspaceOwners(db);
 
@@ -89,6 +91,8 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     maxEntries: config.maxWorkspaceEntries,
   });
   const links = { http: '', ws: '' };
+  const sessions = new SessionStore(db, opts.now ?? (() => new Date()), SESSION_TTL_MS, SESSIONS_PER_TOKEN);
+  const auth = new Authenticator(tokens, oidcSettings(config, links), new OidcRepositories(db), sessions);
   const snapshots = new Snapshots(new SnapshotStore(db), backend, links);
   const registry = new SandboxRegistry();
   const sandboxes = { config, backend, index: registry, log };
@@ -111,6 +115,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
       const verdict = tokens.checkId(owner.slice('token:'.length));
       return verdict.ok ? undefined : `its token was ${verdict.why === 'expired' ? 'expired' : 'revoked'}`;
     },
+    mayRunPrivileged: (owner) => auth.mayRunPrivileged(owner),
   });
   const agentStore = new AgentStore(db, new EnvVault(join(config.dataDir, 'env', 'agents')));
   const agents = new AgentService({ config, hubId, agents: agentStore, store, bus, backend, profiles, jobs, snapshots, sandboxes, log });
@@ -129,8 +134,6 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   });
 
   const network = await jobNetwork(backend, hubId, config, log);
-  const sessions = new SessionStore(db, opts.now ?? (() => new Date()), SESSION_TTL_MS, SESSIONS_PER_TOKEN);
-  const auth = new Authenticator(tokens, oidcSettings(config), new OidcRepositories(db), sessions);
   const streams = new StreamRegistry((p) => auth.stillValid(p));
   const audit = auditLog(log);
   const app = createApp({
@@ -280,7 +283,9 @@ async function jobNetwork(backend: DockerBackend, hubId: string, config: HubConf
 }
 
 /** OIDC is on when the operator names the repositories it admits. */
-function oidcSettings(config: HubConfig): OidcSettings | undefined {
+function oidcSettings(config: HubConfig, links: { http: string }): OidcSettings | undefined {
   if (!config.oidcRepositories.length) return undefined;
-  return { jwksUrl: config.oidcJwksUrl, issuer: config.oidcIssuer, audience: config.oidcAudience, entries: config.oidcRepositories };
+  // By default a token must be made for this hub (its public URL), so one asked for another hub is no good here.
+  const audience = () => config.oidcAudience ?? links.http;
+  return { jwksUrl: config.oidcJwksUrl, issuer: config.oidcIssuer, audience, entries: config.oidcRepositories };
 }

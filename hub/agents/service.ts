@@ -153,6 +153,11 @@ export class AgentService {
     const agent = this.get(name, principal);
     const live = this.live.of(agent.id);
     if (agent.state !== 'running' || !live) throw new HubError('NOT_RUNNING', `agent ${name} is ${agent.state}; start it first`);
+    // Agents are made unprivileged, but a profile file can change under one: a privileged container's shell needs the scope now.
+    const profile = this.deps.profiles.entry(agent.profile)?.profile;
+    if (!profile || profile.privileged === true) {
+      requireScope(principal, 'privileged', `agent ${name} runs privileged profile ${agent.profile}: a shell in it`);
+    }
     live.shells++;
     this.live.touch(agent.id);
     return {

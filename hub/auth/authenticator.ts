@@ -6,9 +6,9 @@ import { timingSafeEqual } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { parse as parseCookies } from 'hono/utils/cookie';
 import { HubError } from '../platform/errors.js';
-import { admittingEntries, type OidcEntry } from '../platform/oidc-entries.js';
-import type { Principal, Scope } from '../platform/principal.js';
-import type { OidcRepositories } from '../store/oidc-repositories.js';
+import { admittingEntries, entryNames, oidcOwnerId, owningEntries, parseOidcOwner, type OidcEntry } from '../platform/oidc-entries.js';
+import { hasScope, type Principal, type Scope } from '../platform/principal.js';
+import { ownerKey, type OidcRepositories } from '../store/oidc-repositories.js';
 import type { TokenRecord, TokenStore, Verdict } from '../store/tokens.js';
 import type { SessionStore } from '../store/sessions.js';
 
@@ -77,7 +77,8 @@ export function parseBearer(header: string | undefined): string | undefined {
 export interface OidcSettings {
   jwksUrl: string;
   issuer: string;
-  audience: string;
+  /** What `aud` must be: DOCKER_AGENT_OIDC_AUDIENCE, else the hub's public URL (known once it listens). */
+  audience: () => string;
   entries: OidcEntry[];
 }
 
@@ -174,11 +175,32 @@ export class Authenticator {
     return verdict.why === 'expired' ? `token expired on ${verdict.token!.expiresAt}` : 'token revoked';
   }
 
+  /**
+   * Whether what `owner` queued may still use a privileged profile, by the tokens and
+   * entries as they are now: a token's scopes, or an OIDC owner's entry (the hub may
+   * have restarted with its `+privileged` gone, or without the entry).
+   */
+  mayRunPrivileged(owner: string): boolean {
+    if (owner.startsWith('token:')) {
+      const verdict = this.tokens.checkId(owner.slice('token:'.length));
+      return verdict.ok && hasScope(tokenPrincipal(verdict.token), 'privileged');
+    }
+    const o = parseOidcOwner(owner);
+    if (!o || !this.oidc || !this.repositories) return false;
+    const names = this.repositories.namesOf(o.repositoryId);
+    return this.oidc.entries.some((e) => e.privileged && e.subject === o.subject && names.some((n) => entryNames(e, n)));
+  }
+
   private async checkOidc(token: string, oidc: OidcSettings): Promise<Principal> {
     let claims;
     try {
-      // RS256 only, as GitHub signs: no HMAC keys guessed from a public JWK, no `none`.
-      ({ payload: claims } = await jwtVerify(token, this.jwks!, { issuer: oidc.issuer, audience: oidc.audience, algorithms: ['RS256'] }));
+      // RS256 only, as GitHub signs: no HMAC keys guessed from a public JWK, no `none`. A token without `exp` would never end.
+      ({ payload: claims } = await jwtVerify(token, this.jwks!, {
+        issuer: oidc.issuer,
+        audience: oidc.audience(),
+        algorithms: ['RS256'],
+        requiredClaims: ['exp'],
+      }));
     } catch (err) {
       throw new HubError('UNAUTHORIZED', `OIDC token refused: ${(err as Error).message}`);
     }
@@ -186,7 +208,7 @@ export class Authenticator {
     const repository = str(claims.repository);
     const repositoryId = str(claims.repository_id);
     const sub = str(claims.sub);
-    const entries = admittingEntries(oidc.entries, repository, sub);
+    let entries = admittingEntries(oidc.entries, repository, sub);
     if (!entries.length) {
       const named = oidc.entries.some((e) => admittingEntries([{ ...e, subject: undefined }], repository, sub).length);
       throw new HubError(
@@ -208,19 +230,47 @@ export class Authenticator {
           'it was renamed or recreated, so it is not the repository that was allowed (an operator can forget the old id with `docker-agent-hub oidc forget`)',
       );
     }
-    const scopes: Scope[] = ['jobs', ...(entries.some((e) => e.privileged) ? (['privileged'] as const) : [])];
+    entries = this.pinnedOwner(entries, repository, str(claims.repository_owner_id));
+    // The principal is the repository and the entry that admitted it: a pull request's run is not its production deploy.
+    const owning = owningEntries(entries);
+    const subject = owning[0]!.subject;
+    const scopes: Scope[] = ['jobs', ...(owning.some((e) => e.privileged) ? (['privileged'] as const) : [])];
     return {
-      id: `github:${repositoryId}`,
+      id: oidcOwnerId(repositoryId, subject),
       kind: 'oidc',
-      label: repository,
+      label: subject === undefined ? repository : `${repository}:${subject}`,
       scopes: new Set(scopes),
       repository,
       repositoryId,
       sub,
+      ...(subject !== undefined ? { subject } : {}),
       ...(typeof claims.exp === 'number' ? { expiresAt: new Date(claims.exp * 1000).toISOString() } : {}),
       ...(typeof claims.ref === 'string' ? { ref: claims.ref } : {}),
       ...(typeof claims.actor === 'string' ? { actor: claims.actor } : {}),
     };
+  }
+
+  /**
+   * `OWNER/*` entries admit by the owner's name, which a new account can take after
+   * a rename or deletion: they admit only tokens whose repository_owner_id is the
+   * one this hub first saw for that name. Entries that name the repository are bound
+   * by the repository's own pinned id instead.
+   */
+  private pinnedOwner(entries: OidcEntry[], repository: string, ownerId: string): OidcEntry[] {
+    if (!entries.some((e) => e.name === '*')) return entries;
+    const owner = repository.split('/')[0]!;
+    let why: string;
+    if (!/^\d+$/.test(ownerId)) why = `it has no repository_owner_id claim, and ${owner}/* admits by the owner's id`;
+    else {
+      const first = this.repositories?.pinOwner(owner, ownerId);
+      if (!first || first === ownerId) return entries;
+      why =
+        `its owner ${owner} has id ${ownerId}, but this hub first saw that name with id ${first}; the name changed hands, so it is not the owner that was allowed ` +
+        `(an operator can forget the old id with \`docker-agent-hub oidc forget ${ownerKey(owner)}\`)`;
+    }
+    const named = entries.filter((e) => e.name !== '*');
+    if (named.length) return named;
+    throw new HubError('UNAUTHORIZED', `OIDC token refused: ${why}`);
   }
 }
 

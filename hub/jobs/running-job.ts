@@ -44,6 +44,8 @@ export interface RunDeps {
   graces: Graces;
   /** Why a job's owner may no longer start jobs (its token revoked or expired), or nothing. */
   ownerRefused?: (owner: string) => string | undefined;
+  /** Whether the owner may use a privileged profile now (its token's scopes, its OIDC entry's `+privileged`). */
+  mayRunPrivileged?: (owner: string) => boolean;
   /** The job ended: out of the running set, so the next may start. */
   ended(run: RunningJob, state: EndState): void;
   /** A container removal under way (the reaper leaves it, a stopping hub waits for it). */

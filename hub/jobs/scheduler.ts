@@ -68,7 +68,7 @@ export class Scheduler {
       const [job] = store.nextQueued(1, full);
       if (!job) break;
       // Whoever queued it may have lost the right to run it since (a revoked or expired token).
-      const refused = this.run.ownerRefused?.(job.owner ?? '');
+      const refused = this.run.ownerRefused?.(job.owner ?? '') ?? this.privilegeRefused(job);
       if (refused) {
         this.states.end(job, 'cancelled', { reason: `not started: ${refused}` });
         continue;
@@ -122,6 +122,19 @@ export class Scheduler {
     this.states.stopped = true;
     for (const r of this.running.values()) r.stop();
     await Promise.all([this.pool.close(), ...this.removals.values()]);
+  }
+
+  /**
+   * Why a queued job of a privileged profile may not start now, though it was allowed
+   * at submit: the hub restarted without DOCKER_AGENT_ALLOW_PRIVILEGED, or its owner
+   * lost the "privileged" scope (an OIDC entry's `+privileged` taken away).
+   */
+  private privilegeRefused(job: Job): string | undefined {
+    if (!this.run.profiles.entry(job.profile)?.profile.privileged) return undefined;
+    if (!this.run.config.allowPrivileged)
+      return `profile ${job.profile} is privileged and this hub no longer allows privileged profiles (DOCKER_AGENT_ALLOW_PRIVILEGED)`;
+    if (this.run.mayRunPrivileged?.(job.owner ?? '')) return undefined;
+    return `profile ${job.profile} is privileged and its owner ${job.owner ?? '(none)'} no longer has the "privileged" scope (DOCKER_AGENT_OIDC_REPOSITORIES entries with +privileged, or a token with that scope)`;
   }
 
   /** Jobs that take one of the hub's slots: not those on named agents, which use their agents' containers. */

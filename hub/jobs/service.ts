@@ -109,6 +109,21 @@ export class JobService {
     return job;
   }
 
+  /**
+   * Where a shell in the job opens (someone else's job is a 404 like a missing one).
+   * A privileged profile's container is root on the host: a shell there needs the
+   * "privileged" scope now, whoever submitted the job (so does one whose profile is gone).
+   */
+  shellTarget(id: string, principal: Principal): ContainerRef {
+    const job = this.get(id, principal);
+    if (job.state !== 'running' || !job.containerId) throw new HubError('NOT_RUNNING', `job ${id} is ${job.state}; a shell needs a running job`);
+    const profile = this.deps.profiles.entry(job.profile)?.profile;
+    if (!profile || profile.privileged === true) {
+      requireScope(principal, 'privileged', `job ${id} runs privileged profile ${job.profile}: a shell in it`);
+    }
+    return { id: job.containerId, jobId: id };
+  }
+
   /** The job's snapshot as a `docker save` tar. */
   async snapshotArchive(id: string, principal: Principal, opts: { full?: boolean } = {}): Promise<NodeJS.ReadableStream> {
     const job = this.get(id, principal);

@@ -206,7 +206,8 @@ const SETTINGS = {
     schema: z.url({ message: 'expected the http(s) URL of a JWKS' }).default('https://token.actions.githubusercontent.com/.well-known/jwks'),
   },
   oidcIssuer: { flag: 'oidc-issuer', env: 'DOCKER_AGENT_OIDC_ISSUER', schema: z.string().min(1).default('https://token.actions.githubusercontent.com') },
-  oidcAudience: { flag: 'oidc-audience', env: 'DOCKER_AGENT_OIDC_AUDIENCE', schema: z.string().min(1).default('docker-agent') },
+  // Unset: the hub's public URL (DOCKER_AGENT_PUBLIC_URL, else the URL it listens on), what the Action asks for by default.
+  oidcAudience: { flag: 'oidc-audience', env: 'DOCKER_AGENT_OIDC_AUDIENCE', schema: z.string().min(1).optional() },
 } as const;
 
 type Settings = typeof SETTINGS;

@@ -55,3 +55,46 @@ export function entryAdmits(entry: OidcEntry, repository: string, sub: string): 
 export function admittingEntries(entries: OidcEntry[], repository: string, sub: string): OidcEntry[] {
   return entries.filter((e) => entryAdmits(e, repository, sub));
 }
+
+/**
+ * How specific an entry's subject is: no subject admits every run (least), then the
+ * more literal characters a pattern has, the fewer runs it can admit.
+ */
+function specificity(e: OidcEntry): number {
+  return e.subject === undefined ? -1 : e.subject.replace(/\*/g, '').length;
+}
+
+/**
+ * Of the entries that admit a token, those that own what it makes: the ones with the
+ * most specific subject (ties: the subject first in code-point order, so neither the
+ * order the operator wrote the entries in nor a restart changes the answer). Several
+ * entries with that same subject (`OWNER/NAME:S` and `OWNER/*:S`) are one owner.
+ */
+export function owningEntries(admitting: OidcEntry[]): OidcEntry[] {
+  if (!admitting.length) return [];
+  const codeOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  const best = [...admitting].sort((a, b) => specificity(b) - specificity(a) || codeOrder(a.subject ?? '', b.subject ?? ''))[0]!;
+  return admitting.filter((e) => e.subject === best.subject);
+}
+
+/**
+ * The owner id of what a repository's runs make through entries with `subject`:
+ * `github:<repository_id>` for an entry without a subject (every run of the
+ * repository is one owner, as before entries had owners), else
+ * `github:<repository_id>:<subject>` as written in the entry.
+ */
+export function oidcOwnerId(repositoryId: string, subject: string | undefined): string {
+  return subject === undefined ? `github:${repositoryId}` : `github:${repositoryId}:${subject}`;
+}
+
+/** The repository id and subject of an OIDC owner id; undefined for other owners. */
+export function parseOidcOwner(owner: string): { repositoryId: string; subject?: string } | undefined {
+  const m = /^github:(\d+)(?::(.+))?$/.exec(owner);
+  if (!m) return undefined;
+  return { repositoryId: m[1]!, ...(m[2] !== undefined ? { subject: m[2] } : {}) };
+}
+
+/** Whether the entry names this repository (whatever the subject). */
+export function entryNames(entry: OidcEntry, repository: string): boolean {
+  return entryAdmits({ ...entry, subject: undefined }, repository, '');
+}

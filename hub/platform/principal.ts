@@ -14,7 +14,12 @@ export const SCOPE_MEANING: Record<Scope, string> = {
 };
 
 export interface Principal {
-  /** The owner recorded on what it makes: `token:<token id>` or `github:<repository_id>`. */
+  /**
+   * The owner recorded on what it makes: `token:<token id>`, or for OIDC the
+   * repository and the subject of the entry that admitted it:
+   * `github:<repository_id>` (an entry without a subject) or
+   * `github:<repository_id>:<subject>` (oidc-entries.ts, owningEntries).
+   */
   id: string;
   kind: 'token' | 'oidc';
   /** A name for logs and messages: the token's name or the repository's. */
@@ -29,6 +34,8 @@ export interface Principal {
   repository?: string;
   repositoryId?: string;
   sub?: string;
+  /** The admitting entry's subject pattern; absent for an entry without one. */
+  subject?: string;
   ref?: string;
   actor?: string;
 }
@@ -56,5 +63,6 @@ export function canSee(p: Principal, owner: string | null | undefined): boolean 
 }
 
 export function describe(p: Principal): string {
-  return p.kind === 'token' ? `token ${JSON.stringify(p.label)}` : `repository ${p.label} (id ${p.repositoryId})`;
+  if (p.kind === 'token') return `token ${JSON.stringify(p.label)}`;
+  return `repository ${p.repository} (id ${p.repositoryId})${p.subject === undefined ? '' : ` admitted as :${p.subject}`}`;
 }

@@ -106,6 +106,15 @@ const MIGRATIONS = [
    CREATE INDEX sessions_token ON sessions(token_id);
    CREATE INDEX jobs_ended ON jobs(ended_at);
    CREATE INDEX jobs_owner_ended ON jobs(owner, ended_at);`,
+  // OIDC owners became the repository and its admitting entry (github:<id>:<subject>).
+  // Rows of github:<id> from before are handed on at the first start that has OIDC
+  // entries (oidc-owner-migration.ts): marked here, where the entries are not known.
+  `INSERT INTO meta (key, value)
+     SELECT 'oidc_owners_by_entry', 'pending'
+     WHERE EXISTS (SELECT 1 FROM jobs WHERE owner GLOB 'github:[0-9]*')
+        OR EXISTS (SELECT 1 FROM agents WHERE owner GLOB 'github:[0-9]*')
+        OR EXISTS (SELECT 1 FROM snapshots WHERE owner GLOB 'github:[0-9]*')
+        OR EXISTS (SELECT 1 FROM workspace_owners WHERE owner GLOB 'github:[0-9]*');`,
 ];
 
 export function openDb(file: string): Db {

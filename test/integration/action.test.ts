@@ -200,9 +200,10 @@ describe('the GitHub Action', () => {
     const r = await action('main', { token: '', run: 'echo signed in' }, { env: gh.oidcEnv });
     gh.model.oidcTtl = 300;
     expect(r.code).toBe(0);
-    expect(r.log).toContain('signing in to the hub with a GitHub OIDC token for audience docker-agent');
+    // The audience is the hub's URL, which is what a hub expects when DOCKER_AGENT_OIDC_AUDIENCE is unset.
+    expect(r.log).toContain(`signing in to the hub with a GitHub OIDC token for audience ${t.hub.url}`);
     expect(r.log).toContain('signed in\n');
-    const requests = gh.calls.filter((c) => c.path === '/oidc/token?api-version=2.0&audience=docker-agent');
+    const requests = gh.calls.filter((c) => c.path === `/oidc/token?api-version=2.0&audience=${encodeURIComponent(t.hub.url)}`);
     expect(requests.length).toBeGreaterThan(1);
   });
 

@@ -27,7 +27,8 @@ let web: HubClient; // octo-org/web, id 102
 
 async function oidcToken(claims: Record<string, unknown>): Promise<string> {
   gh.model.oidcClaims = claims;
-  const res = await fetch(`${gh.oidcEnv.ACTIONS_ID_TOKEN_REQUEST_URL}&audience=docker-agent`, {
+  // The audience a hub expects by default: its own URL.
+  const res = await fetch(`${gh.oidcEnv.ACTIONS_ID_TOKEN_REQUEST_URL}&audience=${encodeURIComponent(t.hub.url)}`, {
     headers: { authorization: `Bearer ${gh.oidcEnv.ACTIONS_ID_TOKEN_REQUEST_TOKEN}` },
   });
   return ((await res.json()) as { value: string }).value;
@@ -265,7 +266,7 @@ describe('OIDC bound to what cannot be renamed', () => {
     const hs = await new SignJWT({ repository: 'octo-org/app', repository_id: '101', sub: 'repo:octo-org/app:ref:refs/heads/main' })
       .setProtectedHeader({ alg: 'HS256' })
       .setIssuer(gh.url)
-      .setAudience('docker-agent')
+      .setAudience(t.hub.url)
       .setIssuedAt()
       .setExpirationTime('5m')
       .sign(new TextEncoder().encode('a shared secret anyone could guess'));

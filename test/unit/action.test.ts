@@ -26,6 +26,11 @@ describe('action inputs', () => {
     expect(s.secrets).toEqual([]);
   });
 
+  it("ask for an OIDC token for the hub's URL, the audience a hub expects by default, unless oidc-audience says otherwise", () => {
+    expect(readSettings(inputs({ 'hub-url': 'https://hub.example.com/', run: 'x' })).audience).toBe('https://hub.example.com');
+    expect(readSettings(inputs({ 'hub-url': 'https://hub.example.com', run: 'x', 'oidc-audience': 'docker-agent' })).audience).toBe('docker-agent');
+  });
+
   it('name the bad input and say what was expected', () => {
     expect(() => readSettings(inputs({ 'hub-url': 'localhost', token: 't', run: 'x' }))).toThrow(/input `hub-url`: expected an http\(s\) URL/);
     expect(() => readSettings(inputs({ 'hub-url': 'http://h', token: 't', run: 'x', snapshot: 'yes' }))).toThrow(/input `snapshot`: expected true or false/);
@@ -224,7 +229,7 @@ describe('action.yml', () => {
       'INPUT_HUB-URL': 'http://h',
       'INPUT_WORKSPACE-GIT': 'true',
       'INPUT_GITHUB-TOKEN': 'ghs_x',
-      'INPUT_OIDC-AUDIENCE': 'docker-agent',
+      'INPUT_OIDC-AUDIENCE': '',
       INPUT_RUN: '',
     });
     expect(Object.keys(env)).toHaveLength(Object.keys(manifest.inputs).length);
