@@ -271,7 +271,7 @@ async function jobNetwork(backend: DockerBackend, hubId: string, config: HubConf
   const allowTcpPorts = agent ? [Number(agent.port || (agent.protocol === 'https:' ? 443 : 80))] : [];
   let status: NetworkStatus;
   try {
-    status = await backend.jobNetwork({ hubId, allowTcpPorts });
+    status = await backend.jobNetwork({ hubId, allowTcpPorts, allow: config.bridgeAllow, subnet: config.jobSubnet });
   } catch (err) {
     status = { name: '', isolated: false, rules: [], problem: `the job network could not be set up: ${(err as Error).message}` };
   }

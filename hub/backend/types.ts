@@ -64,8 +64,20 @@ export interface NetworkStatus {
   isolated: boolean;
   /** The rules that do it, as shell commands (what an operator adds when the hub cannot). */
   rules: string[];
-  /** Why it is not isolated. */
+  /** Why it is not isolated (or, with an empty name, why there is no network). */
   problem?: string;
+  /** Its address range. */
+  subnet?: string;
+}
+
+export interface JobNetworkRequest {
+  hubId: string;
+  /** Host TCP ports containers may reach (the hub's agent port when they dial it over TCP). */
+  allowTcpPorts: number[];
+  /** Private ranges bridge jobs may reach (DOCKER_AGENT_BRIDGE_ALLOW). */
+  allow: string[];
+  /** The network's range (DOCKER_AGENT_JOB_SUBNET); unset, the engine's pools pick one. */
+  subnet?: string;
 }
 
 /**
@@ -100,7 +112,7 @@ export interface Backend {
   /** Profile images (not the base) other than `keep`, created before `olderThan` or the oldest beyond `maxBytes`; removed unless `dryRun`. */
   pruneImages(opts: { keep: Set<string>; olderThan: Date; maxBytes: number; dryRun: boolean }): Promise<string[]>;
   /** Creates (or finds) this hub's job network and fences it off as far as the hub may; may repeat. `bridge` jobs need it first. */
-  jobNetwork(opts: { hubId: string; allowTcpPorts: number[] }): Promise<NetworkStatus>;
+  jobNetwork(opts: JobNetworkRequest): Promise<NetworkStatus>;
   /** Creates and starts one container with the hardened options (docker/container-options.ts); not repeated for a spec. */
   start(spec: ContainerSpec): Promise<ContainerRef>;
   /** Resolves when the container stops (exit code -1 when it is gone); rejects only when the engine cannot say. */

@@ -181,6 +181,26 @@ const SETTINGS = {
       .min(128 * 1024)
       .default(1024 * 1024),
   },
+  // Private ranges (RFC 1918, CGNAT, link-local) a bridge job may reach; the host itself stays closed.
+  bridgeAllow: {
+    flag: 'bridge-allow',
+    env: 'DOCKER_AGENT_BRIDGE_ALLOW',
+    schema: z
+      .string()
+      .default('')
+      .transform((v, ctx) => {
+        const ranges = v
+          .split(',')
+          .map((r) => r.trim())
+          .filter(Boolean);
+        for (const r of ranges) {
+          if (!z.cidrv4().safeParse(r).success) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(r)} is not an IPv4 range like 10.1.2.0/24` });
+        }
+        return ranges;
+      }),
+  },
+  // Unset: the engine picks a range from its address pools (which run out after ~30 networks).
+  jobSubnet: { flag: 'job-subnet', env: 'DOCKER_AGENT_JOB_SUBNET', schema: z.cidrv4({ message: 'expected an IPv4 range like 10.213.0.0/24' }).optional() },
   oidcRepositories: {
     flag: 'oidc-repositories',
     env: 'DOCKER_AGENT_OIDC_REPOSITORIES',

@@ -58,10 +58,24 @@ describe("a container's options", () => {
     expect(agent.name).toBe('docker-agent-agent-a1');
   });
 
-  it("join the hub's fenced job network for a bridge profile, and are refused before it is set up", () => {
+  it("join the hub's fenced job network for a bridge profile, and are refused, saying why, when the hub has none", () => {
     const bridge = { ...profiles.get('default'), network: 'bridge' as const };
     expect(containerOptions(spec({ profile: bridge }), { ...settings, network: 'da-jobs' }).HostConfig!.NetworkMode).toBe('da-jobs');
-    expect(() => containerOptions(spec({ profile: bridge }), settings)).toThrow(/job network is not set up/);
+    expect(() => containerOptions(spec({ profile: bridge }), { ...settings, networkProblem: 'the engine said no' })).toThrow(
+      /needs the hub's job network \(network: bridge\), which this hub has not got: the engine said no/,
+    );
+  });
+
+  it('carry nofile and nproc limits, and turn IPv6 off unless privileged', () => {
+    const plain = containerOptions(spec(), { ...settings, ipv6: true }).HostConfig!;
+    expect(plain.Ulimits).toEqual([
+      { Name: 'nofile', Soft: 8192, Hard: 8192 },
+      { Name: 'nproc', Soft: 16384, Hard: 16384 },
+    ]);
+    expect(plain.Sysctls).toEqual({ 'net.ipv6.conf.all.disable_ipv6': '1' });
+    expect(containerOptions(spec({ profile: profiles.get('docker-host') }), { ...settings, ipv6: true }).HostConfig!.Sysctls).toBeUndefined();
+    // A kernel without IPv6 has no such sysctl, and the engine would refuse it.
+    expect(containerOptions(spec(), settings).HostConfig!.Sysctls).toBeUndefined();
   });
 
   it('get what a privileged profile is given only when the profile is privileged', () => {

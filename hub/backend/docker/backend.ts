@@ -15,6 +15,7 @@ import {
   type EngineInfo,
   type ExecOptions,
   type ExecSession,
+  type JobNetworkRequest,
   type NetworkStatus,
 } from '../types.js';
 import { execInContainer } from './exec.js';
@@ -108,19 +109,25 @@ export class DockerBackend implements Backend {
     );
   }
 
-  async jobNetwork(opts: { hubId: string; allowTcpPorts: number[] }): Promise<NetworkStatus> {
-    this.network = await ensureJobNetwork(this.docker, { ...opts, isRoot: process.getuid?.() === 0 });
+  async jobNetwork(opts: JobNetworkRequest): Promise<NetworkStatus> {
+    try {
+      this.network = await ensureJobNetwork(this.docker, { ...opts, isRoot: process.getuid?.() === 0 });
+    } catch (err) {
+      this.network = { name: '', isolated: false, rules: [], problem: `the job network could not be set up: ${(err as Error).message}` };
+    }
     return this.network;
   }
 
   /** Removes this hub's job network and rules, for a hub that goes for good (the bench's). */
-  removeJobNetwork(hubId: string): Promise<void> {
-    return removeJobNetwork(this.docker, hubId, process.getuid?.() === 0);
+  async removeJobNetwork(hubId: string): Promise<void> {
+    await removeJobNetwork(this.docker, hubId, process.getuid?.() === 0);
   }
 
   async start(spec: ContainerSpec): Promise<ContainerRef> {
     const options = containerOptions(spec, {
-      network: this.network?.name,
+      network: this.network?.name || undefined,
+      networkProblem: this.network?.problem,
+      ipv6: existsSync('/proc/sys/net/ipv6'),
       agentSocketDir: this.opts.agentSocketDir,
       logMaxSize: this.opts.containerLogMaxSize,
       logMaxFiles: this.opts.containerLogMaxFiles,

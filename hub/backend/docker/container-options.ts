@@ -9,6 +9,8 @@ import { userIds } from '../../profiles/user.js';
 import { AGENT_SOCKET_DIR_IN_CONTAINER, LABELS, type ContainerSpec } from '../types.js';
 
 const DEFAULTS = { memory: '1g', cpus: 1, pids: 512 };
+/** Open files per process, and processes per uid (host-wide: see the Ulimits below). */
+export const LIMITS = { nofile: 8192, nproc: 16384 };
 
 export function parseMemory(value: string): number {
   const m = /^([0-9]+(?:\.[0-9]+)?)([kmg]?)$/i.exec(value);
@@ -18,10 +20,14 @@ export function parseMemory(value: string): number {
 }
 
 export interface ContainerSettings {
-  /** The hub's job network, for profiles with `network: bridge`; undefined until it is set up. */
+  /** The hub's job network, for profiles with `network: bridge`; undefined when there is none. */
   network?: string;
+  /** Why there is no job network (what the engine said when it was made). */
+  networkProblem?: string;
   /** The host folder holding the hub's runtime socket, bind-mounted read-only. */
   agentSocketDir?: string;
+  /** Whether the engine's kernel has IPv6 (then non-privileged containers get it turned off). */
+  ipv6?: boolean;
   logMaxSize?: string;
   logMaxFiles?: number;
   /** What a privileged profile gets (it depends on the host's capability set, read by the caller). */
@@ -32,7 +38,10 @@ export function containerOptions(spec: ContainerSpec, s: ContainerSettings): Doc
   const { profile } = spec;
   // Never Docker's default bridge: there jobs reach each other and the host.
   if (profile.network === 'bridge' && !s.network) {
-    throw new HubError('INTERNAL', 'the job network is not set up (jobNetwork() was not called)');
+    throw new HubError(
+      'NETWORK_UNAVAILABLE',
+      `profile ${profile.name} needs the hub's job network (network: bridge), which this hub has not got: ${s.networkProblem ?? 'it was not set up'}`,
+    );
   }
   const resources = { ...DEFAULTS, ...profile.resources };
   const user = userIds(profile);
@@ -58,8 +67,16 @@ export function containerOptions(spec: ContainerSpec, s: ContainerSettings): Doc
       MemorySwap: parseMemory(resources.memory),
       NanoCpus: Math.round(resources.cpus * 1e9),
       PidsLimit: resources.pids,
+      // The engine's default is the daemon's (often 1048576 files, no process cap): a job's own bounds instead.
+      // nproc counts a uid's processes across every container of that uid, so it is a host-wide backstop; pids is per container.
+      Ulimits: [
+        { Name: 'nofile', Soft: LIMITS.nofile, Hard: LIMITS.nofile },
+        { Name: 'nproc', Soft: LIMITS.nproc, Hard: LIMITS.nproc },
+      ],
       ...(profile.privileged ? s.privileged() : { CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'] }),
       NetworkMode: profile.network === 'bridge' ? s.network! : 'none',
+      // The job network has no IPv6; engines before 26.0.2 still gave containers link-local addresses.
+      ...(!profile.privileged && s.ipv6 ? { Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1' } } : {}),
       LogConfig: {
         Type: 'json-file',
         Config: { 'max-size': s.logMaxSize ?? '10m', 'max-file': String(s.logMaxFiles ?? 3) },
