@@ -1,13 +1,17 @@
 // `docker-agent-hub token create|list|revoke` and `docker-agent-hub oidc list|forget`:
 // the operator's tools on the host, working on the hub's SQLite file directly
-// (whether or not the hub runs: WAL lets both at once). `--json` for scripts.
-import { existsSync } from 'node:fs';
+// (whether or not the hub runs: WAL lets both at once). `docker-agent-hub uninstall`
+// removes what a stopped hub made on its engine and host. `--json` for scripts.
+import { existsSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from './platform/config.js';
 import { HubError, validationError } from './platform/errors.js';
 import { SCOPES } from './platform/principal.js';
-import { openDb } from './store/db.js';
+import { hubId, openDb } from './store/db.js';
+import { AGENT_SOCKET_NAME } from './backend/types.js';
+import { uninstallHub } from './backend/docker/uninstall.js';
 import { OidcRepositories } from './store/oidc-repositories.js';
 import { TokenStore } from './store/tokens.js';
 import { createToken, revokeToken, tokenView } from './auth/tokens.js';
@@ -19,6 +23,9 @@ export const ADMIN_USAGE = `usage:
   docker-agent-hub token revoke ID [--json]
   docker-agent-hub oidc list [--json]
   docker-agent-hub oidc forget OWNER/NAME     (accept a new repository id for that name)
+  docker-agent-hub uninstall [--images] [--volumes] [--data] [--json]
+                                              (a stopped hub's containers, network and firewall rules;
+                                               its snapshot images, agents' volumes, data folder when asked)
 each also takes --data-dir DIR (default: DOCKER_AGENT_DATA_DIR or ~/.local/share/docker-agent)`;
 
 type Print = (text: string) => void;
@@ -39,8 +46,8 @@ function usage(message: string): HubError {
   return new HubError('CONFIG_INVALID', `${message}\n${ADMIN_USAGE}`);
 }
 
-/** Runs one admin command; returns when done (errors are HubErrors with a message to print). */
-export function adminCommand(argv: string[], env: NodeJS.ProcessEnv = process.env, print: Print = (t) => console.log(t)): void {
+/** Runs one admin command; resolves when done (errors are HubErrors with a message to print). */
+export async function adminCommand(argv: string[], env: NodeJS.ProcessEnv = process.env, print: Print = (t) => console.log(t)): Promise<void> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -53,6 +60,9 @@ export function adminCommand(argv: string[], env: NodeJS.ProcessEnv = process.en
         'expires-in-days': { type: 'string' },
         json: { type: 'boolean', default: false },
         'data-dir': { type: 'string' },
+        images: { type: 'boolean', default: false },
+        volumes: { type: 'boolean', default: false },
+        data: { type: 'boolean', default: false },
       },
     });
   } catch (err) {
@@ -63,6 +73,7 @@ export function adminCommand(argv: string[], env: NodeJS.ProcessEnv = process.en
   const dataDir = v['data-dir'] ?? loadConfig([], env).dataDir;
   const file = join(dataDir, 'hub.db');
   if (!existsSync(file)) throw new HubError('CONFIG_INVALID', `no hub database at ${file}: start the hub once, or pass --data-dir`);
+  if (group === 'uninstall') return uninstall(dataDir, v, print);
   const db = openDb(file);
   try {
     if (group === 'token') tokenCommand(new TokenStore(db), verb, arg, v, print);
@@ -131,4 +142,46 @@ function oidcCommand(repos: OidcRepositories, verb: string | undefined, arg: str
     if (json) return print(JSON.stringify({ forgotten }));
     print(forgotten ? `forgot the id of ${arg}; the next token of that name pins its id` : `${arg} was not pinned`);
   } else throw usage(`unknown oidc command ${verb ?? '(none)'}`);
+}
+
+/** Whether a hub answers on the data folder's agent socket (one started with DOCKER_AGENT_AGENT_URL has none). */
+function hubAnswers(socket: string): Promise<boolean> {
+  if (!existsSync(socket)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const s = connect(socket, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function uninstall(dataDir: string, v: { images: boolean; volumes: boolean; data: boolean; json: boolean }, print: Print): Promise<void> {
+  // A running hub would make again what this removes, and lose the containers of its running jobs.
+  if (await hubAnswers(join(dataDir, 'run', AGENT_SOCKET_NAME))) {
+    throw new HubError('IN_USE', `the hub of ${dataDir} is running: stop it first (systemctl stop docker-agent-hub, or Ctrl-C), then uninstall`);
+  }
+  const db = openDb(join(dataDir, 'hub.db'));
+  let id: string;
+  try {
+    id = hubId(db);
+  } finally {
+    db.close();
+  }
+  const report = await uninstallHub(id, v);
+  // The data folder goes only when everything it names is gone: it holds the hub id a second try needs.
+  if (v.data && !report.problems.length) rmSync(dataDir, { recursive: true, force: true });
+  const done = { hubId: id, ...report, dataDir: v.data && !report.problems.length ? 'removed' : 'kept' };
+  if (v.json) print(JSON.stringify(done));
+  else {
+    print(
+      `hub ${id}: removed ${report.containers} container(s), ${report.network ? 'its job network' : 'no job network (none was left)'}, ${report.rules} firewall rule(s)` +
+        (v.images ? `, ${report.images} snapshot image(s)` : '') +
+        (v.volumes ? `, ${report.volumes} volume(s)` : '') +
+        (done.dataDir === 'removed' ? `; removed ${dataDir}` : `; kept ${dataDir}${v.data ? '' : ' (--data removes it)'}`),
+    );
+    for (const p of report.problems) print(`not removed: ${p}`);
+  }
+  if (report.problems.length)
+    throw new HubError('IN_USE', `${report.problems.length} thing(s) of hub ${id} could not be removed; run uninstall again once they are free`);
 }

@@ -1,6 +1,6 @@
 // `docker-agent-hub [flags]` serves the hub; `docker-agent-hub prepare` builds the
 // images of the built-in profiles ahead of the first job (used by npm start/test);
-// `docker-agent-hub token …` and `oidc …` are the operator's admin tools.
+// `docker-agent-hub token …`, `oidc …` and `uninstall` are the operator's admin tools.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ADMIN_USAGE, adminCommand } from './admin-cli.js';
@@ -52,8 +52,8 @@ async function main(): Promise<void> {
     console.log(`usage: docker-agent-hub [prepare [PROFILE… | all]] [flags]\n\nflags and environment variables:\n${describeSettings()}\n\n${ADMIN_USAGE}`);
     return;
   }
-  if (args[0] === 'token' || args[0] === 'oidc') {
-    adminCommand(args);
+  if (args[0] === 'token' || args[0] === 'oidc' || args[0] === 'uninstall') {
+    await adminCommand(args);
   } else if (args[0] === 'prepare') {
     // Profile names only; `prepare` takes its settings from the environment.
     await prepare(loadConfig([]), args.slice(1));
