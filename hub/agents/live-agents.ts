@@ -54,6 +54,8 @@ export class LiveAgents {
   /** CPU and memory over the last minutes, by agent id. */
   readonly history = new HealthHistory();
   private readonly live = new Map<string, Live>();
+  /** Output bytes in each agent's log, counted from the store on its first output since the hub started. */
+  private readonly logBytes = new Map<string, number>();
   private readonly idleSweep: NodeJS.Timeout;
   private stopped = false;
 
@@ -273,6 +275,20 @@ export class LiveAgents {
   }
 
   event(agentId: string, e: NewEvent): void {
-    if (!this.stopped) this.deps.bus.publish(agentLogKey(agentId), [e]);
+    if (this.stopped) return;
+    this.deps.bus.publish(agentLogKey(agentId), [e]);
+    if (e.type === 'stdout' || e.type === 'stderr') this.rotate(agentId, e.data.length);
+  }
+
+  /** Keeps the agent's log within DOCKER_AGENT_MAX_AGENT_LOG_BYTES: past it, the older half of its output goes. */
+  private rotate(agentId: string, added: number): void {
+    const max = this.deps.config.maxAgentLogBytes;
+    const bytes = (this.logBytes.get(agentId) ?? this.deps.agents.logBytes(agentId)) + (this.logBytes.has(agentId) ? added : 0);
+    this.logBytes.set(agentId, bytes > max ? this.deps.agents.trimLog(agentId, Math.floor(max / 2)) : bytes);
+  }
+
+  /** The agent is gone: its count with it. */
+  forget(agentId: string): void {
+    this.logBytes.delete(agentId);
   }
 }

@@ -116,6 +116,7 @@ export class AgentService {
       if (!opts.keepVolume) await this.deps.backend.removeVolume(agent.volume);
       this.deps.agents.remove(agent.id);
       this.history.forget(agent.id);
+      this.live.forget(agent.id);
     });
   }
 

@@ -134,6 +134,16 @@ const SETTINGS = {
       .min(1024)
       .default(100 * 1024 * 1024),
   },
+  // A named agent's log holds its jobs' output as it saw it: past this, its oldest output goes (the jobs keep their own).
+  maxAgentLogBytes: {
+    flag: 'max-agent-log',
+    env: 'DOCKER_AGENT_MAX_AGENT_LOG_BYTES',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(100 * 1024 * 1024),
+  },
   poolMinIdle: {
     flag: 'pool-min-idle',
     env: 'DOCKER_AGENT_POOL_MIN_IDLE',

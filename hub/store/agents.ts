@@ -173,6 +173,28 @@ export class AgentStore {
     return this.vault.prune((id) => ids.has(id));
   }
 
+  /** Output bytes the agent's log holds. */
+  logBytes(id: string): number {
+    return (this.db.prepare('SELECT coalesce(sum(length(data)), 0) AS n FROM events WHERE job_id = ?').get(`agent:${id}`) as { n: number }).n;
+  }
+
+  /**
+   * Rotates the agent's log: drops its oldest output until what is left is at most
+   * `keep` bytes (its lifecycle events stay); returns the bytes left. Followers read
+   * on from the seq they are at, so they only miss what they had not yet read.
+   */
+  trimLog(id: string, keep: number): number {
+    const key = `agent:${id}`;
+    const cut = this.db
+      .prepare(
+        `SELECT seq FROM (SELECT seq, sum(length(data)) OVER (ORDER BY seq DESC) AS newer FROM events WHERE job_id = ? AND data IS NOT NULL)
+         WHERE newer > ? ORDER BY seq DESC LIMIT 1`,
+      )
+      .get(key, keep) as { seq: number } | undefined;
+    if (cut) this.db.prepare('DELETE FROM events WHERE job_id = ? AND seq <= ? AND data IS NOT NULL').run(key, cut.seq);
+    return this.logBytes(id);
+  }
+
   /** Removes the agent and its log (its lifecycle and its jobs' output as the agent saw it). */
   remove(id: string): void {
     this.db.transaction(() => {

@@ -16,13 +16,19 @@ import { collect, finalState, output, refusal, settledAgent, startTestHub, type 
 const run = promisify(execFile);
 
 let t: TestHub;
+const LOG_CAP = 256 * 1024;
 // The operator's profiles folder, with one file the hub cannot use.
 const profilesDir = join(tmpdir(), `da-budget-profiles-${process.pid}`);
 mkdirSync(profilesDir, { recursive: true });
 writeFileSync(join(profilesDir, 'broken.json'), '{"name": "broken", "nope": 1}');
 
 beforeAll(async () => {
-  t = await startTestHub({ DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL: '1', DOCKER_AGENT_MAX_JOBS: '1', DOCKER_AGENT_PROFILES_DIR: profilesDir });
+  t = await startTestHub({
+    DOCKER_AGENT_MAX_AGENT_LOG_BYTES: String(LOG_CAP),
+    DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL: '1',
+    DOCKER_AGENT_MAX_JOBS: '1',
+    DOCKER_AGENT_PROFILES_DIR: profilesDir,
+  });
 });
 afterAll(async () => {
   await t?.close();
@@ -65,6 +71,35 @@ describe("a principal's budgets", () => {
       expect(logged()).toBe(0);
     } finally {
       db.close();
+    }
+  });
+
+  it("rotates a named agent's log past DOCKER_AGENT_MAX_AGENT_LOG_BYTES, keeping the newest output; its jobs keep all of theirs", async () => {
+    await t.client.createAgent({ name: 'chatty' });
+    expect(await settledAgent(t.client, 'chatty')).toBe('running');
+    try {
+      // 2 MiB in numbered lines, eight times the cap.
+      const job = await t.client.createJob({ agent: 'chatty', run: 'seq -f "line %07g of the agent log, padded to be long enough" 1 32768' });
+      const events = await collect(t.client, job.id);
+      expect(finalState(events)).toBe('succeeded');
+      expect(output(events).trim().split('\n')).toHaveLength(32768);
+      const db = new Database(join(t.dataDir, 'hub.db'), { readonly: true });
+      try {
+        const { id } = db.prepare('SELECT id FROM agents WHERE name = ?').get('chatty') as { id: string };
+        const stored = db.prepare('SELECT data FROM events WHERE job_id = ? AND data IS NOT NULL ORDER BY seq').all(`agent:${id}`) as { data: Buffer }[];
+        const bytes = stored.reduce((n, r) => n + r.data.length, 0);
+        expect(bytes).toBeLessThanOrEqual(LOG_CAP);
+        expect(bytes).toBeGreaterThan(LOG_CAP / 4);
+        expect(Buffer.concat(stored.map((r) => r.data)).toString()).toContain('line 0032768 of the agent log');
+      } finally {
+        db.close();
+      }
+      // What a follower of the agent's log reads is the rest, in order, ending with the newest line.
+      const tail: string[] = [];
+      for await (const e of t.client.agentLogs('chatty', { tail: 20 })) if (e.type === 'stdout') tail.push(e.data);
+      expect(tail.join('')).toContain('line 0032768');
+    } finally {
+      await t.client.destroyAgent('chatty');
     }
   });
 
