@@ -12,6 +12,7 @@ import type { Links } from './platform/links.js';
 import { maintenanceRoutes } from './api/maintenance.js';
 import { profilesRoutes } from './api/profiles.js';
 import { workspacesRoutes } from './api/workspaces.js';
+import type { StorageBudget } from './store/storage-budget.js';
 import type { WorkspaceStore } from './workspaces/uploads.js';
 import type { JobStore } from './store/jobs.js';
 import type { ProfileRegistry } from './profiles/registry.js';
@@ -54,6 +55,10 @@ export interface AppDeps {
   workspaces: WorkspaceStore;
   workspaceOwners: WorkspaceOwners;
   maxWorkspaceBytes: number;
+  /** Uploads under way at once, hub-wide (DOCKER_AGENT_MAX_UPLOADS). */
+  maxUploads: number;
+  /** What each principal may keep (DOCKER_AGENT_MAX_STORED_BYTES_PER_PRINCIPAL). */
+  budget: StorageBudget;
   hubId: string;
   tokens: TokenStore;
   /** A token was revoked through the API: end its open streams. */
@@ -162,7 +167,7 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/tokens', tokensRoutes(deps.tokens, deps.onRevoke));
   app.route('/v1/profiles', profilesRoutes(deps.profiles, deps.allowPrivileged));
   app.route('/v1/maintenance', maintenanceRoutes(deps));
-  app.route('/v1/workspaces', workspacesRoutes(deps.workspaces, deps.workspaceOwners, deps.maxWorkspaceBytes));
+  app.route('/v1/workspaces', workspacesRoutes(deps));
   app.route('/v1/session', signIn);
   app.route('/v1/session', sessionRoutes(sessionDeps));
   const stats = cachedStats(deps.store);

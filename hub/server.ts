@@ -41,6 +41,7 @@ import { StreamRegistry } from './api/stream-registry.js';
 import { OidcRepositories } from './store/oidc-repositories.js';
 import { migrateOidcOwners } from './store/oidc-owner-migration.js';
 import { WorkspaceOwners } from './store/workspace-owners.js';
+import { StorageBudget } from './store/storage-budget.js';
 import { SessionStore } from './store/sessions.js';
 
 /** How long a dashboard sign-in lasts, and how many one token may hold. */
@@ -93,7 +94,8 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const links = { http: '', ws: '' };
   const sessions = new SessionStore(db, opts.now ?? (() => new Date()), SESSION_TTL_MS, SESSIONS_PER_TOKEN);
   const auth = new Authenticator(tokens, oidcSettings(config, links), new OidcRepositories(db), sessions);
-  const snapshots = new Snapshots(new SnapshotStore(db), backend, links);
+  const budget = new StorageBudget(db, config.maxStoredBytesPerPrincipal);
+  const snapshots = new Snapshots(new SnapshotStore(db), backend, links, budget);
   const registry = new SandboxRegistry();
   const sandboxes = { config, backend, index: registry, log };
   const jobs = new JobService({
@@ -105,6 +107,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     profiles,
     workspaces,
     workspaceOwners,
+    budget,
     snapshots,
     links,
     log,
@@ -156,6 +159,8 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     allowPrivileged: config.allowPrivileged,
     maxBodyBytes: config.maxBodyBytes,
     maxWorkspaceBytes: config.maxWorkspaceBytes,
+    maxUploads: config.maxUploads,
+    budget,
   });
   const runtimeFiles = runtimeFilesRoutes(registry);
   // The runtime's own endpoint is on the public port only when containers are told to dial it there.

@@ -13,6 +13,7 @@ import { readJson } from './body.js';
 import type { HubEnv } from './env.js';
 import { requireScope } from '../platform/principal.js';
 import type { WorkspaceOwners } from '../store/workspace-owners.js';
+import type { Snapshots } from '../snapshots/snapshots.js';
 
 const PruneRequest = z.strictObject({
   /** Ended jobs older than this many seconds go. */
@@ -55,10 +56,12 @@ export interface MaintenanceDeps {
   profiles: ProfileRegistry;
   workspaces: WorkspaceStore;
   workspaceOwners: WorkspaceOwners;
+  /** Their records go with the images pruned. */
+  snapshots: Snapshots;
   hubId: string;
 }
 
-export function maintenanceRoutes({ reapOrphans, store, backend, profiles, workspaces, workspaceOwners, hubId }: MaintenanceDeps) {
+export function maintenanceRoutes({ reapOrphans, store, backend, profiles, workspaces, workspaceOwners, snapshots: snapshotRecords, hubId }: MaintenanceDeps) {
   const app = new Hono<HubEnv>();
   app.post('/prune', async (c) => {
     // It removes every principal's jobs, snapshots and uploads: admin only.
@@ -93,6 +96,7 @@ export function maintenanceRoutes({ reapOrphans, store, backend, profiles, works
       maxBytes: o.maxSnapshotBytes,
       dryRun: o.dryRun,
     });
+    if (!o.dryRun) snapshotRecords.forgetImages(snapshots);
     const uploads = workspaces.prune(new Date(now - o.workspacesOlderThan * 1000), o.dryRun);
     if (!o.dryRun) workspaceOwners.forget(uploads);
     return c.json({ dryRun: o.dryRun, removed: { jobs: removedJobs, images, containers, snapshots, workspaces: uploads } });

@@ -76,8 +76,9 @@ export class JobSnapshot {
       // Others may have been kept while the job ran: the limit holds at the commit too.
       if (this.owner) this.deps.snapshots.checkRoomOf(this.owner, this.owner, this.deps.config.maxSnapshotsPerPrincipal);
       const snap = await this.deps.backend.snapshot(ref);
-      this.deps.states.update(this.jobId, { snapshot: snap });
+      // Kept only if its owner has room for it (record removes the image when not).
       this.deps.snapshots.record({ id: this.jobId, owner: this.owner || null, source: `job ${this.jobId}`, ...snap });
+      this.deps.states.update(this.jobId, { snapshot: snap });
       return { type: 'snapshot', ...snap, url: snapshotUrl(this.jobId, this.deps.links) };
     } catch (err) {
       if (err instanceof HubError) return { type: 'error', code: err.code, message: err.message };

@@ -8,6 +8,7 @@ import { HubError } from '../platform/errors.js';
 import { canSee, describe, isAdmin, requireScope, type Principal } from '../platform/principal.js';
 import type { Sandbox } from '../sandboxes/sandbox.js';
 import type { RuntimeReport } from '../sandboxes/runtime-link.js';
+import type { StorageBudget } from '../store/storage-budget.js';
 import type { WorkspaceOwners } from '../store/workspace-owners.js';
 import type { Job, JobSummary, ListQuery, StepSummary } from '../store/jobs.js';
 import type { ContainerInfo } from '../backend/types.js';
@@ -30,6 +31,7 @@ export interface AgentOfJob {
 
 export interface JobServiceDeps extends Omit<RunDeps, 'states' | 'graces' | 'ended' | 'removing'> {
   workspaceOwners: WorkspaceOwners;
+  budget: StorageBudget;
   /** Shorter in the lifecycle's unit tests. */
   graces?: Graces;
   /** Told of every change of a job's state (for the metrics). */
@@ -91,6 +93,8 @@ export class JobService {
       }
       this.deps.workspaces.path(spec.workspace);
     }
+    // Job rows are kept until pruned: their specs count against what the principal may keep.
+    this.deps.budget.check(principal.id, describe(principal), Buffer.byteLength(JSON.stringify(spec)), 'a job spec');
     const id = randomUUID();
     const summary: StepSummary[] = spec.steps.map((s) => ({ name: s.name, state: 'pending' }));
     store.create({ id, owner: principal.id, ...(agent ? { agent: agent.id } : {}), profile: profile.name, spec, steps: summary });

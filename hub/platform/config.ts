@@ -88,6 +88,16 @@ const SETTINGS = {
     env: 'DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL',
     schema: z.coerce.number().int('expected an integer').min(0).max(10_000).default(20),
   },
+  maxUploads: { flag: 'max-uploads', env: 'DOCKER_AGENT_MAX_UPLOADS', schema: z.coerce.number().int().min(1).max(1000).default(8) },
+  maxStoredBytesPerPrincipal: {
+    flag: 'max-stored-per-principal',
+    env: 'DOCKER_AGENT_MAX_STORED_BYTES_PER_PRINCIPAL',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .default(50 * 1024 ** 3),
+  },
   maxRunningPerPrincipal: {
     flag: 'max-running-per-principal',
     env: 'DOCKER_AGENT_MAX_RUNNING_PER_PRINCIPAL',

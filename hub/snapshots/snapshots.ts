@@ -6,16 +6,32 @@ import { HubError } from '../platform/errors.js';
 import type { Links } from '../platform/links.js';
 import { canSee, isAdmin, type Principal } from '../platform/principal.js';
 import type { Snapshot, SnapshotStore } from '../store/snapshots.js';
+import type { StorageBudget } from '../store/storage-budget.js';
 
 export class Snapshots {
   constructor(
     private readonly store: SnapshotStore,
     private readonly backend: Backend,
     private readonly links: Links,
+    private readonly budget: StorageBudget,
   ) {}
 
+  /** Keeps a snapshot just taken, if its owner has room for its bytes; else its image goes and LIMIT_REACHED says why. */
   record(s: Omit<Snapshot, 'createdAt'>): Snapshot {
+    if (s.owner) {
+      try {
+        this.budget.check(s.owner, s.owner, s.bytes, 'a snapshot');
+      } catch (err) {
+        void this.backend.removeImage(s.image).catch(() => {});
+        throw err;
+      }
+    }
     return this.store.add(s);
+  }
+
+  /** Drops the records of snapshots whose images maintenance removed (by their image tags). */
+  forgetImages(images: string[]): void {
+    for (const image of images) this.store.removeByImage(image);
   }
 
   /** Drops the record of a snapshot whose image the hub removes itself (one taken after its job was cancelled). */

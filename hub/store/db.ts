@@ -115,6 +115,11 @@ const MIGRATIONS = [
         OR EXISTS (SELECT 1 FROM agents WHERE owner GLOB 'github:[0-9]*')
         OR EXISTS (SELECT 1 FROM snapshots WHERE owner GLOB 'github:[0-9]*')
         OR EXISTS (SELECT 1 FROM workspace_owners WHERE owner GLOB 'github:[0-9]*');`,
+  // What each principal keeps (storage-budget.ts): a job's spec and output, an upload's size per owner.
+  `ALTER TABLE jobs ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;
+   UPDATE jobs SET stored_bytes = length(CAST(spec AS BLOB)) + coalesce((SELECT sum(length(data)) FROM events WHERE events.job_id = jobs.id), 0);
+   CREATE INDEX jobs_owner_bytes ON jobs(owner, stored_bytes);
+   ALTER TABLE workspace_owners ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 export function openDb(file: string): Db {

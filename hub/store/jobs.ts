@@ -190,18 +190,10 @@ export class JobStore {
   create(job: { id: string; owner: string; agent?: string; profile: string; spec: JobSpec; steps: StepSummary[] }): Job {
     const values = envOf(job.spec);
     if (values) this.vault.put(job.id, values);
+    const spec = JSON.stringify(withoutEnvValues(job.spec));
     this.db
-      .prepare('INSERT INTO jobs (id, owner, agent, state, profile, spec, steps, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(
-        job.id,
-        job.owner,
-        job.agent ?? null,
-        'queued',
-        job.profile,
-        JSON.stringify(withoutEnvValues(job.spec)),
-        JSON.stringify(job.steps),
-        new Date().toISOString(),
-      );
+      .prepare('INSERT INTO jobs (id, owner, agent, state, profile, spec, steps, created_at, stored_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(job.id, job.owner, job.agent ?? null, 'queued', job.profile, spec, JSON.stringify(job.steps), new Date().toISOString(), Buffer.byteLength(spec));
     return this.get(job.id)!;
   }
 
@@ -247,6 +239,12 @@ export class JobStore {
       values.push(json ? JSON.stringify(value) : value);
     }
     if (sets.length) this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
+    // An ended job's output is all there: what its owner keeps (storage-budget.ts) counts it from now on.
+    if (patch.endedAt) {
+      this.db
+        .prepare('UPDATE jobs SET stored_bytes = stored_bytes + (SELECT coalesce(sum(length(data)), 0) FROM events WHERE job_id = ?) WHERE id = ?')
+        .run(id, id);
+    }
     if (patch.spec && !envOf(patch.spec)) this.vault.drop(id);
   }
 

@@ -43,7 +43,7 @@ export function migrateOidcOwners(db: Db, entries: OidcEntry[]): { from: string;
       const to = oidcOwnerId(id, subject);
       for (const t of TABLES) db.prepare(`UPDATE ${t} SET owner = ? WHERE owner = ?`).run(to, from);
       db.prepare(
-        'INSERT OR IGNORE INTO workspace_owners (workspace_id, owner, created_at) SELECT workspace_id, ?, created_at FROM workspace_owners WHERE owner = ?',
+        'INSERT OR IGNORE INTO workspace_owners (workspace_id, owner, created_at, bytes) SELECT workspace_id, ?, created_at, bytes FROM workspace_owners WHERE owner = ?',
       ).run(to, from);
       db.prepare('DELETE FROM workspace_owners WHERE owner = ?').run(from);
       moved.push({ from, to });

@@ -51,4 +51,8 @@ export class SnapshotStore {
   remove(id: string): void {
     this.db.prepare('DELETE FROM snapshots WHERE id = ?').run(id);
   }
+
+  removeByImage(image: string): void {
+    this.db.prepare('DELETE FROM snapshots WHERE image = ?').run(image);
+  }
 }

@@ -5,10 +5,11 @@ import type { Db } from './db.js';
 export class WorkspaceOwners {
   constructor(private readonly db: Db) {}
 
-  add(workspaceId: string, owner: string): void {
+  /** Each owner of an upload keeps all its `bytes` (storage-budget.ts), though the archive is stored once. */
+  add(workspaceId: string, owner: string, bytes: number): void {
     this.db
-      .prepare('INSERT OR IGNORE INTO workspace_owners (workspace_id, owner, created_at) VALUES (?, ?, ?)')
-      .run(workspaceId, owner, new Date().toISOString());
+      .prepare('INSERT OR IGNORE INTO workspace_owners (workspace_id, owner, created_at, bytes) VALUES (?, ?, ?, ?)')
+      .run(workspaceId, owner, new Date().toISOString(), bytes);
   }
 
   owns(workspaceId: string, owner: string): boolean {

@@ -154,6 +154,9 @@ async function settle<T>(main: Promise<T>, ...others: Promise<unknown>[]): Promi
   return (results[0] as PromiseFulfilledResult<T>).value;
 }
 
+/** An upload being written, before it is checked and named by its hash. */
+const TEMP_PREFIX = '.upload-';
+
 export class WorkspaceStore {
   private readonly limits: WorkspaceLimits;
 
@@ -164,6 +167,8 @@ export class WorkspaceStore {
     this.limits = { ...DEFAULT_WORKSPACE_LIMITS, ...limits };
     // Uploads are the callers' code and data: only the hub's user reads them.
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // No upload outlives the hub that took it: what a crash left half-written is nobody's.
+    for (const name of readdirSync(dir)) if (name.startsWith(TEMP_PREFIX)) rmSync(join(dir, name), { force: true });
   }
 
   /** Checks and stores an upload; the same content uploaded twice is stored once. */
@@ -207,7 +212,7 @@ export class WorkspaceStore {
       return { ...h, name, mode: (h.mode ?? 0o644) & 0o1777, uid: 0, gid: 0, uname: '', gname: '', pax: undefined };
     });
     const hash = createHash('sha256');
-    const tmp = join(this.dir, `.upload-${randomBytes(6).toString('hex')}`);
+    const tmp = join(this.dir, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
     try {
       const entries = await settle(
         copied,

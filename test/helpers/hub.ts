@@ -27,8 +27,11 @@ export function testConfig(dataDir: string, env: Record<string, string> = {}) {
   return loadConfig([], { DOCKER_AGENT_PORT: '0', DOCKER_AGENT_DATA_DIR: dataDir, DOCKER_AGENT_TOKEN: TOKEN, ...env });
 }
 
-export async function startTestHub(env: Record<string, string> = {}, opts: HubOptions & { log?: (line: string) => void } = {}): Promise<TestHub> {
-  const dataDir = tempDataDir();
+export async function startTestHub(
+  env: Record<string, string> = {},
+  opts: HubOptions & { log?: (line: string) => void; dataDir?: string } = {},
+): Promise<TestHub> {
+  const dataDir = opts.dataDir ?? tempDataDir();
   const hub = await startHub(testConfig(dataDir, env), opts.log ?? (() => {}), opts);
   const client = new HubClient({ url: hub.url, token: TOKEN });
   return {

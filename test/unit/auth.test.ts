@@ -357,9 +357,11 @@ describe('OIDC rows from before owners named the entry', () => {
       `snap-${repositoryId}`,
       `github:${repositoryId}`,
     );
-    db.prepare(`INSERT INTO workspace_owners VALUES (?, ?, '2029-01-01')`).run(`ws-${repositoryId}`, `github:${repositoryId}`);
+    db.prepare(`INSERT INTO workspace_owners (workspace_id, owner, created_at) VALUES (?, ?, '2029-01-01')`).run(`ws-${repositoryId}`, `github:${repositoryId}`);
     db.prepare(`INSERT INTO oidc_repositories VALUES (?, ?, '2029-01-01')`).run(name, repositoryId);
     db.prepare(`DELETE FROM meta WHERE key = 'oidc_owners_by_entry'`).run();
+    // Without what later migrations added, as a hub.db of that version was.
+    db.exec('DROP INDEX jobs_owner_bytes; ALTER TABLE jobs DROP COLUMN stored_bytes; ALTER TABLE workspace_owners DROP COLUMN bytes;');
     db.close();
   }
   const owners = (db: ReturnType<typeof openDb>, id: string) => [
@@ -387,7 +389,7 @@ describe('OIDC rows from before owners named the entry', () => {
           `snap-${id}`,
           `github:${id}`,
         );
-        db.prepare(`INSERT INTO workspace_owners VALUES (?, ?, '2029-01-01')`).run(`ws-${id}`, `github:${id}`);
+        db.prepare(`INSERT INTO workspace_owners (workspace_id, owner, created_at) VALUES (?, ?, '2029-01-01')`).run(`ws-${id}`, `github:${id}`);
         db.prepare(`INSERT INTO oidc_repositories VALUES (?, ?, '2029-01-01')`).run(name, id);
       }
       const entries = [

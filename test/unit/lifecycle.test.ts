@@ -25,6 +25,7 @@ import { AgentStore } from '../../hub/store/agents.js';
 import { openDb, type Db } from '../../hub/store/db.js';
 import { EventLog, agentLogKey, toWire } from '../../hub/store/events.js';
 import { JobStore } from '../../hub/store/jobs.js';
+import { StorageBudget } from '../../hub/store/storage-budget.js';
 import { SnapshotStore } from '../../hub/store/snapshots.js';
 import { WorkspaceOwners } from '../../hub/store/workspace-owners.js';
 import { WorkspaceStore } from '../../hub/workspaces/uploads.js';
@@ -66,7 +67,8 @@ function hub(backend = new FakeBackend(), env: Record<string, string> = {}): Hub
   const events = new EventLog(db);
   const bus = new EventBus(db, events);
   const links = { http: 'http://hub', ws: 'ws://hub' };
-  const snapshots = new Snapshots(new SnapshotStore(db), backend, links);
+  const budget = new StorageBudget(db, config.maxStoredBytesPerPrincipal);
+  const snapshots = new Snapshots(new SnapshotStore(db), backend, links, budget);
   const profiles = new ProfileRegistry(repoPath('profiles'));
   const registry = new SandboxRegistry();
   registry.open();
@@ -78,6 +80,7 @@ function hub(backend = new FakeBackend(), env: Record<string, string> = {}): Hub
     bus,
     backend,
     profiles,
+    budget,
     snapshots,
     links,
     log: () => {},
@@ -265,7 +268,7 @@ describe('the job lifecycle on a scripted backend', () => {
     const h = hub(new FakeBackend(), { DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL: '1' });
     const job = h.jobs.submit({ run: 'true', snapshot: true }, admin);
     const { session } = await dialIn(h, job.id);
-    new Snapshots(new SnapshotStore(h.db), h.backend, { http: 'http://hub', ws: 'ws://hub' }).record({
+    new Snapshots(new SnapshotStore(h.db), h.backend, { http: 'http://hub', ws: 'ws://hub' }, new StorageBudget(h.db, 1024 ** 3)).record({
       id: 'meanwhile',
       owner: admin.id,
       source: 'test',
@@ -470,7 +473,7 @@ describe("the warm pool keeps its containers' runtimes to the same rules as ever
 
   it('never gives a job from a snapshot a pooled container of the plain profile', async () => {
     const { h, c } = await warmHub();
-    const snaps = new Snapshots(new SnapshotStore(h.db), h.backend, { http: 'http://hub', ws: 'ws://hub' });
+    const snaps = new Snapshots(new SnapshotStore(h.db), h.backend, { http: 'http://hub', ws: 'ws://hub' }, new StorageBudget(h.db, 1024 ** 3));
     snaps.record({ id: 'snap-1', owner: admin.id, source: 'test', image: 'snap/one', bytes: 1 });
     const job = h.jobs.submit({ run: 'true', from: { snapshot: 'snap-1' } }, admin);
     await until(h, job.id, (s) => s === 'starting');
