@@ -357,7 +357,10 @@ describe('OIDC rows from before owners named the entry', () => {
       `snap-${repositoryId}`,
       `github:${repositoryId}`,
     );
-    db.prepare(`INSERT INTO workspace_owners (workspace_id, owner, created_at) VALUES (?, ?, '2029-01-01')`).run(`ws-${repositoryId}`, `github:${repositoryId}`);
+    db.prepare(`INSERT INTO workspace_owners (workspace_id, owner, created_at) VALUES (?, ?, '2029-01-01')`).run(
+      `ws-${repositoryId}`,
+      `github:${repositoryId}`,
+    );
     db.prepare(`INSERT INTO oidc_repositories VALUES (?, ?, '2029-01-01')`).run(name, repositoryId);
     db.prepare(`DELETE FROM meta WHERE key = 'oidc_owners_by_entry'`).run();
     // Without what later migrations added, as a hub.db of that version was.
