@@ -42,6 +42,9 @@ import { OidcRepositories } from './store/oidc-repositories.js';
 import { migrateOidcOwners } from './store/oidc-owner-migration.js';
 import { WorkspaceOwners } from './store/workspace-owners.js';
 import { SessionStore } from './store/sessions.js';
+import { DiskWatch } from './sandboxes/disk-watch.js';
+import { HealthMonitor } from './health.js';
+import type { DiskHealth } from '../schemas/live.js';
 
 /** How long a dashboard sign-in lasts, and how many one token may hold. */
 const SESSION_TTL_MS = 12 * 3_600_000;
@@ -95,7 +98,9 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const auth = new Authenticator(tokens, oidcSettings(config, links), new OidcRepositories(db), sessions);
   const snapshots = new Snapshots(new SnapshotStore(db), backend, links);
   const registry = new SandboxRegistry();
-  const sandboxes = { config, backend, index: registry, log };
+  const disk = await diskLimit(backend, config, log);
+  const diskWatch = disk.enforcement === 'watch' ? new DiskWatch({ backend, limit: disk.limit, intervalMs: config.diskCheckSeconds * 1000, log }) : undefined;
+  const sandboxes = { config, backend, index: registry, log, ...(diskWatch ? { disk: diskWatch } : {}) };
   const jobs = new JobService({
     config,
     hubId,
@@ -134,6 +139,18 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   });
 
   const network = await jobNetwork(backend, hubId, config, log);
+  const health = new HealthMonitor({
+    backend,
+    dataDir: config.dataDir,
+    intervalMs: config.healthCheckSeconds * 1000,
+    minFree: config.minFreeBytes,
+    disk,
+    network,
+    pool: () => jobs.poolState(),
+    log,
+  });
+  // Looked at once before the hub listens, so its first /health and its first submit know the engine and the disk.
+  await health.start();
   const streams = new StreamRegistry((p) => auth.stillValid(p));
   const audit = auditLog(log);
   const app = createApp({
@@ -142,7 +159,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     snapshots,
     events,
     bus,
-    ...{ jobs, auth, backend, profiles, store, links, workspaces, workspaceOwners, hubId, tokens, audit, network },
+    ...{ jobs, auth, backend, profiles, store, links, workspaces, workspaceOwners, hubId, tokens, audit, health },
     sessions,
     streams,
     reapOrphans: (dryRun) => reap(dryRun),
@@ -209,6 +226,8 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     tokenFile,
     jobs,
     async close() {
+      health.stop();
+      diskWatch?.stop();
       registry.close();
       await jobs.stop();
       agents.close();
@@ -280,6 +299,18 @@ async function jobNetwork(backend: DockerBackend, hubId: string, config: HubConf
     if (status.rules.length) log(`Add these rules as root (again after a reboot):\n  ${status.rules.join('\n  ')}`);
   }
   return status;
+}
+
+/**
+ * What a container may write (DOCKER_AGENT_MAX_DISK_BYTES), and who enforces it:
+ * the engine's storage driver where it has a quota, else the hub's own watch.
+ */
+async function diskLimit(backend: DockerBackend, config: HubConfig, log: (msg: string) => void): Promise<Pick<DiskHealth, 'limit' | 'enforcement'>> {
+  const limit = config.maxDiskBytes;
+  if (!limit) return { limit, enforcement: 'off' };
+  if (await backend.useDiskQuota(limit)) return { limit, enforcement: 'quota' };
+  log(`the engine's storage driver has no size quota: the hub measures each container every ${config.diskCheckSeconds} s and ends one past ${limit} bytes`);
+  return { limit, enforcement: 'watch' };
 }
 
 /** OIDC is on when the operator names the repositories it admits. */

@@ -76,7 +76,7 @@ export const ROUTES: Route[] = [
   {
     method: 'get',
     path: '/health',
-    summary: "The engine's and the hub's health (network, warm pool)",
+    summary: "The engine's and the hub's health (network, warm pool, disk), from the hub's last background look (checkedAt)",
     scope: 'public',
     ok: { status: 200, description: 'healthy or degraded', content: json({ type: 'object' }) },
   },

@@ -181,6 +181,42 @@ const SETTINGS = {
       .min(128 * 1024)
       .default(1024 * 1024),
   },
+  // Disk (issue 17): what one container may write, and the free space below which the hub takes no new work.
+  maxDiskBytes: {
+    flag: 'max-disk',
+    env: 'DOCKER_AGENT_MAX_DISK_BYTES',
+    // 0: no limit.
+    schema: z.coerce
+      .number()
+      .int('expected a number of bytes')
+      .min(0)
+      .default(10 * 1024 ** 3),
+  },
+  diskCheckSeconds: {
+    flag: undefined,
+    env: 'DOCKER_AGENT_DISK_CHECK_SECONDS',
+    schema: z.coerce.number().positive().max(3600).default(5),
+  },
+  minFreeBytes: {
+    flag: 'min-free',
+    env: 'DOCKER_AGENT_MIN_FREE_BYTES',
+    // 0: no floor.
+    schema: z.coerce
+      .number()
+      .int('expected a number of bytes')
+      .min(0)
+      .default(1024 ** 3),
+  },
+  healthCheckSeconds: {
+    flag: undefined,
+    env: 'DOCKER_AGENT_HEALTH_CHECK_SECONDS',
+    schema: z.coerce.number().positive().max(3600).default(5),
+  },
+  maxKeptPerPrincipal: {
+    flag: 'max-kept-per-principal',
+    env: 'DOCKER_AGENT_MAX_KEPT_PER_PRINCIPAL',
+    schema: z.coerce.number().int('expected an integer').min(0).max(1000).default(5),
+  },
   oidcRepositories: {
     flag: 'oidc-repositories',
     env: 'DOCKER_AGENT_OIDC_REPOSITORIES',

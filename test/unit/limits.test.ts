@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createApp, type AppDeps } from '../../hub/app.js';
+import { healthReport, type HealthInputs } from '../../hub/health.js';
 import { loadConfig } from '../../hub/platform/config.js';
 import { withoutEnvValues } from '../../hub/store/jobs.js';
 import { openDb } from '../../hub/store/db.js';
@@ -22,7 +22,13 @@ describe('limit settings', () => {
       containerLogMaxSize: '10m',
       containerLogMaxFiles: 3,
       maxAgentFrameBytes: 1024 * 1024,
+      maxDiskBytes: 10 * 1024 ** 3,
+      diskCheckSeconds: 5,
+      minFreeBytes: 1024 ** 3,
+      healthCheckSeconds: 5,
+      maxKeptPerPrincipal: 5,
     });
+    expect(loadConfig([], { DOCKER_AGENT_MAX_DISK_BYTES: '0', DOCKER_AGENT_MIN_FREE_BYTES: '0' })).toMatchObject({ maxDiskBytes: 0, minFreeBytes: 0 });
     expect(loadConfig(['--max-output', '2048'], {}).maxOutputBytes).toBe(2048);
     expect(() => loadConfig([], { DOCKER_AGENT_CONTAINER_LOG_MAX_SIZE: 'lots' })).toThrow(
       /DOCKER_AGENT_CONTAINER_LOG_MAX_SIZE="lots": expected a size such as 10m/,
@@ -56,25 +62,50 @@ describe('env values of an ended job', () => {
 describe('/health', () => {
   const engine = { backend: 'docker', version: '20.10', apiVersion: '1.41' };
   const pool = { default: { idle: 1, starting: 0, minIdle: 1, max: 1 } };
-  const app = (network: AppDeps['network']) =>
-    createApp({
-      backend: { info: async () => engine },
-      jobs: { poolState: () => pool },
-      network,
-      maxBodyBytes: 1024,
-      maxWorkspaceBytes: 1024,
-    } as unknown as AppDeps);
+  const checkedAt = '2026-12-03T20:00:00.000Z';
+  const disk = { limit: 1024, enforcement: 'watch' as const };
+  const report = (over: Partial<HealthInputs> = {}) =>
+    healthReport({ checkedAt, engine, pool, minFree: 100, disk, dataDir: { path: '/data', free: 1000 }, ...over });
 
-  it('is degraded (still 200) with the rules to add when the job network is not isolated', async () => {
+  it('is degraded (still 200) with the rules to add when the job network is not isolated', () => {
     const network = { name: 'docker-agent-x', isolated: false, problem: 'the hub does not run as root', rules: ['iptables -I INPUT 1 -i da-x -j DROP'] };
-    const res = await app(network).request('/health');
-    expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'degraded', engine, network, pool });
+    const { status, body } = report({ network });
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ status: 'degraded', checkedAt, engine, network, pool });
   });
 
-  it('is ok when it is', async () => {
-    const res = await app({ name: 'docker-agent-x', isolated: true, rules: ['…'] }).request('/health');
-    expect(await res.json()).toEqual({ status: 'ok', engine, pool, network: { name: 'docker-agent-x', isolated: true } });
+  it('is ok when it is, and says what a container may write and who enforces it', () => {
+    const { status, body } = report({ network: { name: 'docker-agent-x', isolated: true, rules: ['…'] } });
+    expect(status).toBe(200);
+    expect(body).toEqual({
+      status: 'ok',
+      checkedAt,
+      engine,
+      pool,
+      network: { name: 'docker-agent-x', isolated: true },
+      disk: { limit: 1024, enforcement: 'watch', minFree: 100, dataDir: { path: '/data', free: 1000 } },
+    });
+  });
+
+  it('is degraded below the free-space floor, naming the place and the setting', () => {
+    const { status, body } = report({ engineRoot: { path: '/var/lib/docker', free: 50 } });
+    expect(status).toBe(200);
+    expect(body.status).toBe('degraded');
+    expect(body.disk?.problem).toMatch(
+      /the engine's data root \(\/var\/lib\/docker\) has 50 bytes free, below the hub's floor of 100 \(DOCKER_AGENT_MIN_FREE_BYTES\)/,
+    );
+  });
+
+  it("says when the engine's data root is not on the hub's host", () => {
+    const { body } = report({ engineRoot: { path: '/elsewhere' } });
+    expect(body.status).toBe('ok');
+    expect(body.disk?.engineRoot).toEqual({ path: '/elsewhere', unchecked: expect.stringMatching(/not checked/) });
+  });
+
+  it('is 503 when the engine does not answer', () => {
+    const { status, body } = report({ engine: { error: 'the engine did not answer within 3 s' } });
+    expect(status).toBe(503);
+    expect(body).toMatchObject({ status: 'degraded', checkedAt, engine: { reachable: false, error: 'the engine did not answer within 3 s' } });
   });
 });
 

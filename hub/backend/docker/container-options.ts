@@ -24,6 +24,8 @@ export interface ContainerSettings {
   agentSocketDir?: string;
   logMaxSize?: string;
   logMaxFiles?: number;
+  /** The engine's cap on a container's writable layer, where its storage driver has one (StorageOpt size). */
+  diskQuotaBytes?: number;
   /** What a privileged profile gets (it depends on the host's capability set, read by the caller). */
   privileged: () => Docker.HostConfig;
 }
@@ -60,6 +62,7 @@ export function containerOptions(spec: ContainerSpec, s: ContainerSettings): Doc
       PidsLimit: resources.pids,
       ...(profile.privileged ? s.privileged() : { CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'] }),
       NetworkMode: profile.network === 'bridge' ? s.network! : 'none',
+      ...(s.diskQuotaBytes ? { StorageOpt: { size: String(s.diskQuotaBytes) } } : {}),
       LogConfig: {
         Type: 'json-file',
         Config: { 'max-size': s.logMaxSize ?? '10m', 'max-file': String(s.logMaxFiles ?? 3) },
