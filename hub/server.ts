@@ -127,16 +127,6 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   // What holds a container is asked of the hub's records, never of labels a snapshot may have passed on.
   const reap = (dryRun: boolean, containers?: ContainerInfo[]) =>
     reapOrphans({ backend, hubId, log, holds: (c) => jobs.holds(c) || agents.holds(c) }, dryRun, containers);
-  metrics.readFrom({
-    jobsByState: () => store.countUnfinished(),
-    agentsByState: () => agentStore.list().reduce<Record<string, number>>((n, a) => ({ ...n, [a.state]: (n[a.state] ?? 0) + 1 }), {}),
-    poolIdle: () => Object.fromEntries(Object.entries(jobs.poolState()).map(([profile, p]) => [profile, p.idle])),
-    engineUp: () =>
-      backend.info().then(
-        () => true,
-        () => false,
-      ),
-  });
 
   const network = await jobNetwork(backend, hubId, config, log);
   const health = new HealthMonitor({
@@ -151,6 +141,13 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   });
   // Looked at once before the hub listens, so its first /health and its first submit know the engine and the disk.
   await health.start();
+  metrics.readFrom({
+    jobsByState: () => store.countUnfinished(),
+    agentsByState: () => agentStore.list().reduce<Record<string, number>>((n, a) => ({ ...n, [a.state]: (n[a.state] ?? 0) + 1 }), {}),
+    poolIdle: () => Object.fromEntries(Object.entries(jobs.poolState()).map(([profile, p]) => [profile, p.idle])),
+    // The background look's, as /health's: a scrape makes no engine call of its own.
+    engineUp: async () => health.current().status === 200,
+  });
   const streams = new StreamRegistry((p) => auth.stillValid(p));
   const audit = auditLog(log);
   const app = createApp({

@@ -4,7 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { healthReport, type HealthInputs } from '../../hub/health.js';
+import { createApp, type AppDeps } from '../../hub/app.js';
+import { HealthMonitor, healthReport, type HealthInputs } from '../../hub/health.js';
+import type { HealthReport } from '../../schemas/live.js';
 import { loadConfig } from '../../hub/platform/config.js';
 import { withoutEnvValues } from '../../hub/store/jobs.js';
 import { openDb } from '../../hub/store/db.js';
@@ -100,6 +102,28 @@ describe('/health', () => {
     const { body } = report({ engineRoot: { path: '/elsewhere' } });
     expect(body.status).toBe('ok');
     expect(body.disk?.engineRoot).toEqual({ path: '/elsewhere', unchecked: expect.stringMatching(/not checked/) });
+  });
+
+  it('is answered from the background look: requests make no engine call, the refresher does', async () => {
+    let calls = 0;
+    const backend = {
+      info: async () => (calls++, engine),
+      storage: async () => ({ dataRoot: '/nonexistent/engine-root', driver: 'overlay2' }),
+    };
+    const monitor = new HealthMonitor({ backend, dataDir: tmpdir(), intervalMs: 3_600_000, minFree: 0, disk, pool: () => pool, log: () => {} });
+    const app = createApp({ health: monitor, maxBodyBytes: 1024, maxWorkspaceBytes: 1024 } as unknown as AppDeps);
+    expect(await (await app.request('/health')).json()).toEqual({ status: 'starting' });
+    await monitor.start();
+    try {
+      const answers = await Promise.all(Array.from({ length: 20 }, async () => (await app.request('/health')).json() as Promise<HealthReport>));
+      expect(calls).toBe(1);
+      expect(new Set(answers.map((a) => a.checkedAt)).size).toBe(1);
+      expect(answers[0]!.disk?.engineRoot).toEqual({ path: '/nonexistent/engine-root', unchecked: expect.stringMatching(/not checked/) });
+      await monitor.refresh();
+      expect(calls).toBe(2);
+    } finally {
+      monitor.stop();
+    }
   });
 
   it('is 503 when the engine does not answer', () => {
