@@ -8,6 +8,7 @@ import { createApp, type AppDeps } from '../../hub/app.js';
 import { HealthMonitor, healthReport, type HealthInputs } from '../../hub/health.js';
 import type { HealthReport } from '../../schemas/live.js';
 import { loadConfig } from '../../hub/platform/config.js';
+import { diskFailure } from '../../hub/platform/errors.js';
 import { withoutEnvValues } from '../../hub/store/jobs.js';
 import { openDb } from '../../hub/store/db.js';
 import { JobStore, type JobSpec } from '../../hub/store/jobs.js';
@@ -35,6 +36,18 @@ describe('limit settings', () => {
     expect(() => loadConfig([], { DOCKER_AGENT_CONTAINER_LOG_MAX_SIZE: 'lots' })).toThrow(
       /DOCKER_AGENT_CONTAINER_LOG_MAX_SIZE="lots": expected a size such as 10m/,
     );
+  });
+});
+
+describe('a store write the disk refused', () => {
+  it("is a 503 DISK_FULL that says so for SQLite's SQLITE_FULL and SQLITE_IOERR codes, and nothing else", () => {
+    const sqlite = (code: string) => Object.assign(new Error('database or disk is full'), { code });
+    for (const code of ['SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_IOERR_WRITE']) {
+      const e = diskFailure(sqlite(code));
+      expect(e).toMatchObject({ code: 'DISK_FULL', status: 503, message: expect.stringMatching(new RegExp(`the hub's disk is full or failing \\(${code}:`)) });
+    }
+    expect(diskFailure(sqlite('SQLITE_CONSTRAINT'))).toBeUndefined();
+    expect(diskFailure(new Error('other'))).toBeUndefined();
   });
 });
 
