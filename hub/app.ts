@@ -5,7 +5,8 @@ import { bodyLimit } from 'hono/body-limit';
 import { routePath } from 'hono/route';
 import { credentialsOf, type Authenticator } from './auth/authenticator.js';
 import { HubError } from './platform/errors.js';
-import type { Backend, NetworkStatus } from './backend/types.js';
+import type { Backend } from './backend/types.js';
+import type { HealthMonitor } from './health.js';
 import type { JobService } from './jobs/service.js';
 import { jobsRoutes } from './api/jobs.js';
 import type { Links } from './platform/links.js';
@@ -36,7 +37,6 @@ import { sessionRoutes, signInRoute } from './api/session.js';
 import { liveRoutes } from './api/live.js';
 import { cachedStats, statsRoutes } from './api/stats.js';
 import { dashboardRoutes } from './api/dashboard.js';
-import type { HealthReport } from '../schemas/live.js';
 
 export interface AppDeps {
   jobs: JobService;
@@ -66,22 +66,21 @@ export interface AppDeps {
   audit: AuditLog;
   /** Removes (unless dryRun) this hub's containers that nothing holds; returns their ids. */
   reapOrphans: (dryRun: boolean) => Promise<string[]>;
-  /** The job network's isolation, as found at start. */
-  network?: NetworkStatus;
+  /** /health's report, made in the background, and the free-space floor that refuses new work. */
+  health: Pick<HealthMonitor, 'current' | 'admit'>;
   sessions: SessionStore;
   /** Open streams (event streams, shells, live feeds), ended when their token or session does. */
   streams: StreamRegistry;
 }
 
-/** How long the live feed reuses one look at the engine. */
-const HEALTH_CACHE_MS = 5000;
-/** A hung engine makes /health say so instead of hanging its callers. */
-const HEALTH_TIMEOUT_MS = 3000;
-
-function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+/** What makes something new that takes disk (a container, an upload): refused below the free-space floor. */
+function newWork(method: string, path: string): string | undefined {
+  if (method !== 'POST') return undefined;
+  if (path === '/v1/jobs') return 'a new job';
+  if (path === '/v1/agents') return 'a new agent';
+  if (/^\/v1\/agents\/[^/]+\/start$/.test(path)) return "an agent's start";
+  if (path === '/v1/workspaces') return 'an upload';
+  return undefined;
 }
 
 /** The id a request is about: `/v1/jobs/:id/…`, `/v1/tokens/:id`. */
@@ -107,27 +106,11 @@ export function createApp(deps: AppDeps) {
     return c.body(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType });
   });
 
-  /** GET /health's answer: 200 while the engine answers (`degraded` says what the hub lacks), else 503. */
-  async function health(): Promise<{ status: 200 | 503; body: HealthReport }> {
-    try {
-      const engine = await withTimeout(deps.backend.info(), HEALTH_TIMEOUT_MS, `the engine did not answer within ${HEALTH_TIMEOUT_MS / 1000} s`);
-      const { network } = deps;
-      const pool = deps.jobs.poolState();
-      if (network && !network.isolated) return { status: 200, body: { status: 'degraded', engine, network, pool } };
-      return { status: 200, body: { status: 'ok', engine, pool, ...(network ? { network: { name: network.name, isolated: true } } : {}) } };
-    } catch (err) {
-      return { status: 503, body: { status: 'degraded', engine: { reachable: false, error: (err as Error).message } } };
-    }
-  }
-  app.get('/health', async (c) => {
-    const { status, body } = await health();
+  // Only the last background look is read: an unauthenticated caller makes the hub do no work (health.ts).
+  app.get('/health', (c) => {
+    const { status, body } = deps.health.current();
     return c.json(body, status);
   });
-  let cached: { at: number; body: Promise<HealthReport> } | undefined;
-  const cachedHealth = () => {
-    if (!cached || Date.now() - cached.at > HEALTH_CACHE_MS) cached = { at: Date.now(), body: health().then((h) => h.body) };
-    return cached.body;
-  };
 
   // Outermost, so it sees every answer, refusals by auth included.
   app.use('/v1/*', async (c, next) => {
@@ -148,6 +131,8 @@ export function createApp(deps: AppDeps) {
   app.use('/v1/*', async (c, next) => {
     if (c.req.path === '/v1/session' && c.req.method === 'POST') return next();
     c.set('principal', await deps.auth.checkRequest(credentialsOf(c.req.method, (n) => c.req.header(n))));
+    const what = newWork(c.req.method, c.req.path);
+    if (what) deps.health.admit(what);
     await next();
   });
   const jsonLimit = bodyLimit({
@@ -172,7 +157,7 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/session', sessionRoutes(sessionDeps));
   const stats = cachedStats(deps.store);
   app.route('/v1/stats', statsRoutes(stats));
-  app.route('/v1/live', liveRoutes({ ...deps, health: cachedHealth, stats }));
+  app.route('/v1/live', liveRoutes({ ...deps, health: async () => deps.health.current().body, stats }));
   app.route('/', dashboardRoutes());
   return app;
 }

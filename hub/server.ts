@@ -43,6 +43,9 @@ import { migrateOidcOwners } from './store/oidc-owner-migration.js';
 import { WorkspaceOwners } from './store/workspace-owners.js';
 import { StorageBudget } from './store/storage-budget.js';
 import { SessionStore } from './store/sessions.js';
+import { DiskWatch } from './sandboxes/disk-watch.js';
+import { HealthMonitor } from './health.js';
+import type { DiskHealth } from '../schemas/live.js';
 
 /** How long a dashboard sign-in lasts, and how many one token may hold. */
 const SESSION_TTL_MS = 12 * 3_600_000;
@@ -97,7 +100,9 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const budget = new StorageBudget(db, config.maxStoredBytesPerPrincipal);
   const snapshots = new Snapshots(new SnapshotStore(db), backend, links, budget);
   const registry = new SandboxRegistry();
-  const sandboxes = { config, backend, index: registry, log };
+  const disk = await diskLimit(backend, config, log);
+  const diskWatch = disk.enforcement === 'watch' ? new DiskWatch({ backend, limit: disk.limit, intervalMs: config.diskCheckSeconds * 1000, log }) : undefined;
+  const sandboxes = { config, backend, index: registry, log, ...(diskWatch ? { disk: diskWatch } : {}) };
   const jobs = new JobService({
     config,
     hubId,
@@ -125,18 +130,27 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   // What holds a container is asked of the hub's records, never of labels a snapshot may have passed on.
   const reap = (dryRun: boolean, containers?: ContainerInfo[]) =>
     reapOrphans({ backend, hubId, log, holds: (c) => jobs.holds(c) || agents.holds(c) }, dryRun, containers);
+
+  const network = await jobNetwork(backend, hubId, config, log);
+  const health = new HealthMonitor({
+    backend,
+    dataDir: config.dataDir,
+    intervalMs: config.healthCheckSeconds * 1000,
+    minFree: config.minFreeBytes,
+    disk,
+    network,
+    pool: () => jobs.poolState(),
+    log,
+  });
+  // Looked at once before the hub listens, so its first /health and its first submit know the engine and the disk.
+  await health.start();
   metrics.readFrom({
     jobsByState: () => store.countUnfinished(),
     agentsByState: () => agentStore.list().reduce<Record<string, number>>((n, a) => ({ ...n, [a.state]: (n[a.state] ?? 0) + 1 }), {}),
     poolIdle: () => Object.fromEntries(Object.entries(jobs.poolState()).map(([profile, p]) => [profile, p.idle])),
-    engineUp: () =>
-      backend.info().then(
-        () => true,
-        () => false,
-      ),
+    // The background look's, as /health's: a scrape makes no engine call of its own.
+    engineUp: async () => health.current().status === 200,
   });
-
-  const network = await jobNetwork(backend, hubId, config, log);
   const streams = new StreamRegistry((p) => auth.stillValid(p));
   const audit = auditLog(log);
   const app = createApp({
@@ -145,7 +159,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     snapshots,
     events,
     bus,
-    ...{ jobs, auth, backend, profiles, store, links, workspaces, workspaceOwners, hubId, tokens, audit, network },
+    ...{ jobs, auth, backend, profiles, store, links, workspaces, workspaceOwners, hubId, tokens, audit, health },
     sessions,
     streams,
     reapOrphans: (dryRun) => reap(dryRun),
@@ -214,6 +228,8 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     tokenFile,
     jobs,
     async close() {
+      health.stop();
+      diskWatch?.stop();
       registry.close();
       await jobs.stop();
       agents.close();
@@ -285,6 +301,18 @@ async function jobNetwork(backend: DockerBackend, hubId: string, config: HubConf
     if (status.rules.length) log(`Add these rules as root (again after a reboot):\n  ${status.rules.join('\n  ')}`);
   }
   return status;
+}
+
+/**
+ * What a container may write (DOCKER_AGENT_MAX_DISK_BYTES), and who enforces it:
+ * the engine's storage driver where it has a quota, else the hub's own watch.
+ */
+async function diskLimit(backend: DockerBackend, config: HubConfig, log: (msg: string) => void): Promise<Pick<DiskHealth, 'limit' | 'enforcement'>> {
+  const limit = config.maxDiskBytes;
+  if (!limit) return { limit, enforcement: 'off' };
+  if (await backend.useDiskQuota(limit)) return { limit, enforcement: 'quota' };
+  log(`the engine's storage driver has no size quota: the hub measures each container every ${config.diskCheckSeconds} s and ends one past ${limit} bytes`);
+  return { limit, enforcement: 'watch' };
 }
 
 /** OIDC is on when the operator names the repositories it admits. */

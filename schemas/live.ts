@@ -16,12 +16,32 @@ export interface PoolState {
   max: number;
 }
 
+/** What a container may write, who enforces it, and the free space the hub needs to take new work. */
+export interface DiskHealth {
+  /** Bytes a job's or agent's container may write to its own file system (DOCKER_AGENT_MAX_DISK_BYTES); 0: no limit. */
+  limit: number;
+  /** `quota`: the engine's storage driver caps it; `watch`: the hub measures each container and ends it past the limit; `off`: no limit. */
+  enforcement: 'quota' | 'watch' | 'off';
+  /** The free-space floor (DOCKER_AGENT_MIN_FREE_BYTES); 0: none. */
+  minFree: number;
+  /** Free bytes where the hub keeps its data. */
+  dataDir: { path: string; free?: number };
+  /** Free bytes on the engine's data root; `unchecked` says why not when the hub cannot see it. */
+  engineRoot?: { path: string; free?: number; unchecked?: string };
+  /** Set while free space is below the floor: the hub takes no new work. */
+  problem?: string;
+}
+
 /** What GET /health answers. */
 export interface HealthReport {
+  /** `ok`, `degraded` (the hub lacks something it says), or `starting` before its first look. */
   status: string;
+  /** When the hub last looked (the report is refreshed in the background, not per request). */
+  checkedAt?: string;
   engine?: { backend?: string; version?: string; apiVersion?: string; reachable?: boolean; error?: string };
   network?: { name?: string; isolated?: boolean; problem?: string; rules?: string[] };
   pool?: Record<string, PoolState>;
+  disk?: DiskHealth;
 }
 
 export interface LiveOverview {

@@ -24,7 +24,8 @@ export interface AgentJobs {
   submit(req: JobRequest, principal: Principal, agent: { id: string; profile: string; env: Record<string, string> }): Job;
   runOnAgent(job: Job, sandbox: Sandbox, agentId: string, ended: (state: string) => void): void;
   agentReport(jobId: string, msg: RuntimeReport): void;
-  endOnAgent(jobId: string, reason: string): Promise<void>;
+  /** Ends the job the agent runs: `cancelled`, or `error` with the event `failure` when the agent's sandbox broke a limit. */
+  endOnAgent(jobId: string, reason: string, failure?: { code: 'DISK_LIMIT'; message: string }): Promise<void>;
   cancel(id: string, principal: undefined, reason: string): Promise<unknown>;
 }
 
@@ -92,6 +93,7 @@ export class LiveAgents {
       },
       remember: (secrets) => this.update(agentId, secrets),
       lost: (reason, lastWords) => this.fail(agentId, lastWords ? `${reason}; its last words:\n${lastWords}` : reason),
+      diskFull: (message) => this.overDisk(agentId, message),
     };
   }
 
@@ -189,8 +191,23 @@ export class LiveAgents {
     );
   }
 
-  /** Ends the container (the volume stays) and the job it was running; the agent is left `state`. A destroyed agent is a no-op. */
-  async halt(agentId: string, state: 'stopped' | 'error', reason: string): Promise<void> {
+  /** The agent's container wrote past the disk limit: its job ends DISK_LIMIT and the agent is stopped, in its turn. */
+  private overDisk(agentId: string, message: string): void {
+    const live = this.live.get(agentId);
+    this.detached(
+      `agent ${agentId}`,
+      this.turns.run(agentId, async () => {
+        if (this.stopped || !live || live.stopping || this.live.get(agentId) !== live) return;
+        await this.halt(agentId, 'stopped', message, { code: 'DISK_LIMIT', message });
+      }),
+    );
+  }
+
+  /**
+   * Ends the container (the volume stays) and the job it was running (cancelled, or
+   * `error` with `failure`); the agent is left `state`. A destroyed agent is a no-op.
+   */
+  async halt(agentId: string, state: 'stopped' | 'error', reason: string, failure?: { code: 'DISK_LIMIT'; message: string }): Promise<void> {
     const agent = this.deps.agents.get(agentId);
     if (!agent) return;
     const live = this.live.get(agent.id);
@@ -199,7 +216,9 @@ export class LiveAgents {
       this.live.delete(agent.id);
       await live.sandbox.end(`agent ${state}`).catch((err: Error) => this.deps.log(`agent ${agent.name}: removing its container failed: ${err.message}`));
     }
-    if (agent.currentJob) await this.deps.jobs.endOnAgent(agent.currentJob, `agent ${agent.name} ${state === 'error' ? 'failed' : 'was stopped'}: ${reason}`);
+    if (agent.currentJob) {
+      await this.deps.jobs.endOnAgent(agent.currentJob, `agent ${agent.name} ${state === 'error' ? 'failed' : 'was stopped'}: ${reason}`, failure);
+    }
     this.update(agent.id, { state, reason, containerId: null, tokenHash: null, sessionHash: null, currentJob: null });
     this.event(agent.id, { type: 'agent', state, reason });
   }

@@ -1,19 +1,21 @@
 // What the API's middleware hands the routes: the caller, as auth found it; and the
 // one guard every route group puts first: the scope its routes need.
 import type { Env, Hono, MiddlewareHandler } from 'hono';
-import { HubError } from '../platform/errors.js';
+import { diskFailure, HubError } from '../platform/errors.js';
 import { requireScope, type Principal, type Scope } from '../platform/principal.js';
 
 export type HubEnv = { Variables: { principal: Principal } };
 
 /**
  * How every HTTP endpoint of the hub answers what went wrong: a HubError as its
- * status and `{error}` body, anything else as a logged 500, an unknown route as 404.
+ * status and `{error}` body, a full disk as a logged 503, anything else as a logged 500,
+ * an unknown route as 404.
  */
 export function answerErrors<E extends Env>(app: Hono<E>, where = ''): void {
   app.onError((err, c) => {
-    const e = err instanceof HubError ? err : new HubError('INTERNAL', `internal error: ${err.message}`);
-    if (e.code === 'INTERNAL') console.error(err);
+    // A store that cannot write (a full disk) is a 503 that says so, and the hub goes on answering what needs no writes.
+    const e = err instanceof HubError ? err : (diskFailure(err) ?? new HubError('INTERNAL', `internal error: ${err.message}`));
+    if (e.code === 'INTERNAL' || e.code === 'DISK_FULL') console.error(err);
     return c.json(e.toJSON(), e.status as 400);
   });
   app.notFound((c) => c.json(new HubError('NOT_FOUND', `no route ${c.req.method} ${c.req.path}${where}`).toJSON(), 404));

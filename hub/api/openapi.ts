@@ -76,7 +76,7 @@ export const ROUTES: Route[] = [
   {
     method: 'get',
     path: '/health',
-    summary: "The engine's and the hub's health (network, warm pool)",
+    summary: "The engine's and the hub's health (network, warm pool, disk), from the hub's last background look (checkedAt)",
     scope: 'public',
     ok: { status: 200, description: 'healthy or degraded', content: json({ type: 'object' }) },
   },
@@ -433,7 +433,11 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
           'refused: a bad input (400, naming the path), no or a wrong token (401), a missing scope (403), not found or not yours (404), a conflict (409), too big (413), a limit (429)',
         content: json(ref('Error')),
       },
-      '5XX': { description: 'the hub or the engine failed', content: json(ref('Error')) },
+      '5XX': {
+        description:
+          "the hub or the engine failed, or cannot take it now: the engine does not answer, free space is below the floor (503 DISK_LOW), the disk under the hub's store is full (503 DISK_FULL)",
+        content: json(ref('Error')),
+      },
     };
     paths[r.path] ??= {};
     paths[r.path]![r.method] = {

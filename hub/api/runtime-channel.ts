@@ -3,7 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { decodeOutputFrame } from '../../schemas/agent-frame.js';
-import { HubError } from '../platform/errors.js';
+import { diskFailure, HubError } from '../platform/errors.js';
 import type { RuntimeLink, RuntimeSession } from '../sandboxes/runtime-link.js';
 import { validateAgentMessage } from '../platform/validation.js';
 import { bearerToken, type UpgradeHandler, rejectUpgrade } from './upgrade.js';
@@ -70,6 +70,13 @@ export function runtimeChannel(sandboxes: RuntimeSessions, log: (msg: string) =>
         session.report(msg);
         ws.send(JSON.stringify({ t: 'ack', n: msg.n }));
       } catch (err) {
+        const full = diskFailure(err);
+        if (full) {
+          // Not acknowledged: the runtime dials again and sends it once more, by when there may be room.
+          log(`${session.label}: a report could not be stored: ${full.message}`);
+          ws.close(1011, 'the hub cannot store reports now');
+          return;
+        }
         log(`${session.label}: bad message from its runtime: ${(err as Error).message}`);
         ws.close(1008, 'protocol error');
       }

@@ -57,6 +57,14 @@ export interface EngineInfo {
   apiVersion: string;
 }
 
+/** Where the engine keeps images and containers' layers (for the hub's free-space floor). */
+export interface EngineStorage {
+  /** The engine's data root (DockerRootDir), a path on the engine's host. */
+  dataRoot: string;
+  /** The storage driver (overlay2, btrfs, zfs, …). */
+  driver: string;
+}
+
 /** The network jobs of `bridge` profiles join, and whether it is fenced off from the host and each other. */
 export interface NetworkStatus {
   name: string;
@@ -84,11 +92,13 @@ export interface JobNetworkRequest {
  * The engine, as every holder of a sandbox drives it. The order of calls for one
  * container:
  *
- *   info()                      once at start (and by /health), any time after
+ *   info()                      once at start (and by /health's refresher), any time after
+ *   storage(), useDiskQuota()   once at start, before the first container; may repeat
  *   jobNetwork()                once before the first `bridge` container; may repeat
  *   prepare(profile)            before start(); may repeat (cached by content)
  *   start(spec) → ref           once per container; the runtime then dials the hub
  *   wait(ref), logs(ref)        any time after start(); wait() resolves once it stops
+ *   writableBytes(ref)          any time after start() (the hub's disk watch, where no quota is in force)
  *   exec(ref), snapshot(ref)    while it exists (exec while it runs)
  *   destroy(ref)                last; must not fail if already invoked, or the container is gone
  *   list(hubId)                 any time: what a restarted hub finds of its own
@@ -105,6 +115,16 @@ export interface Backend {
   readonly name: string;
   /** Reachability and version of the engine; throws ENGINE_UNAVAILABLE. */
   info(): Promise<EngineInfo>;
+  /** Where the engine keeps its data; throws ENGINE_UNAVAILABLE. */
+  storage(): Promise<EngineStorage>;
+  /**
+   * Asks the engine to cap what each container started from now on may write (its
+   * writable layer) at `bytes`; false when its storage driver cannot (overlay2 on
+   * ext4, or on xfs without pquota), and then nothing changes. May repeat.
+   */
+  useDiskQuota(bytes: number): Promise<boolean>;
+  /** Bytes the container has written to its own file system (volumes not counted); undefined when it is gone. */
+  writableBytes(ref: ContainerRef): Promise<number | undefined>;
   /** The image a profile runs in, built and cached as needed. */
   prepare(profile: Profile, onProgress?: (p: BuildProgress) => void): Promise<string>;
   /** The image a profile would run in, without building it. */

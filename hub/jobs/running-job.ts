@@ -7,7 +7,7 @@ import type { OutputFrame } from '../../schemas/agent-frame.js';
 import type { Backend, ContainerRef } from '../backend/types.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { HubConfig } from '../platform/config.js';
-import { HubError } from '../platform/errors.js';
+import { diskFailure, HubError } from '../platform/errors.js';
 import type { Links } from '../platform/links.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
 import { Sandbox, type SandboxDeps, type SandboxHolder, type SandboxSecrets } from '../sandboxes/sandbox.js';
@@ -50,6 +50,8 @@ export interface RunDeps {
   ended(run: RunningJob, state: EndState): void;
   /** A container removal under way (the reaper leaves it, a stopping hub waits for it). */
   removing(ref: ContainerRef, work: Promise<void>): void;
+  /** A `keep` job of `owner` ended with its container kept: the owner's oldest kept ones past the limit go. */
+  kept(owner: string): void;
 }
 
 type TimerName = 'deadline' | 'cancel';
@@ -154,14 +156,34 @@ export class RunningJob implements SandboxHolder {
   }
 
   lost(reason: string, lastWords: string): void {
-    void this.finish('error', {
-      reason,
-      events: [{ type: 'error', code: 'AGENT_LOST', message: lastWords ? `${reason}; its last words:\n${lastWords}` : reason }],
-    });
+    this.background(
+      this.finish('error', {
+        reason,
+        events: [{ type: 'error', code: 'AGENT_LOST', message: lastWords ? `${reason}; its last words:\n${lastWords}` : reason }],
+      }),
+    );
   }
 
-  /** Applies one report its runtime had not sent before. */
+  diskFull(message: string): void {
+    this.background(this.finish('error', { reason: message, events: [{ type: 'error', code: 'DISK_LIMIT', message }] }));
+  }
+
+  /**
+   * Applies one report its runtime had not sent before. A store that cannot take it
+   * (the hub's disk is full) ends this job, not the runtime's channel or the hub.
+   */
   report(msg: RuntimeReport): void {
+    try {
+      this.apply(msg);
+    } catch (err) {
+      const full = diskFailure(err);
+      if (!full) throw err;
+      this.deps.log(`job ${this.id}: ${full.message}; the job ends`);
+      this.background(this.finish('error', { reason: full.message, events: [{ type: 'error', code: full.code, message: full.message }] }));
+    }
+  }
+
+  private apply(msg: RuntimeReport): void {
     const { store, bus, states } = this.deps;
     if (this.ending || states.stopped) return;
     if ('stream' in msg) {
@@ -192,7 +214,7 @@ export class RunningJob implements SandboxHolder {
               ? (msg.reason ?? 'the runtime could not run the task')
               : undefined;
       // After the channel has acknowledged `done`, so the runtime learns it was stored before the channel closes.
-      setImmediate(() => void this.finish(msg.outcome, { exitCode: msg.exitCode, reason }));
+      setImmediate(() => this.background(this.finish(msg.outcome, { exitCode: msg.exitCode, reason })));
     }
   }
 
@@ -230,7 +252,7 @@ export class RunningJob implements SandboxHolder {
     }
     if (job.state === 'running' && this.sandbox?.send({ t: 'cancel', reason })) {
       // The runtime stops the steps and reports what they printed; the timer is the backstop.
-      this.setTimer('cancel', this.deps.graces.cancelMs, () => void this.finish('cancelled', { reason }));
+      this.setTimer('cancel', this.deps.graces.cancelMs, () => this.background(this.finish('cancelled', { reason })));
     } else await this.finish('cancelled', { reason });
   }
 
@@ -253,17 +275,42 @@ export class RunningJob implements SandboxHolder {
         opts = { ...opts, reason: stopped };
       }
     }
-    if (sandbox?.ref && !this.onAgent && !job.spec.keep) this.removeLater(sandbox);
+    const kept = this.disposeOf(sandbox, job);
     if (opts.exitCode !== undefined) events.push({ type: 'exit', code: opts.exitCode });
-    states.end(job, state, opts, events);
+    this.storeEnd(job, state, opts, events);
     this.deps.ended(this, state);
+    if (kept) this.deps.kept(this.owner);
     this.onAgent?.ended(state);
+  }
+
+  /** Its own container, once the job is done with it: removed in the background, or kept (true) when the job asked for that. */
+  private disposeOf(sandbox: Sandbox | undefined, job: Job): boolean {
+    if (!sandbox?.ref || this.onAgent) return false;
+    // DOCKER_AGENT_MAX_KEPT_PER_PRINCIPAL=0: this hub keeps no container, whatever a job asks.
+    if (job.spec.keep && this.deps.config.maxKeptPerPrincipal > 0) return true;
+    this.removeLater(sandbox);
+    return false;
+  }
+
+  /** Stores the end; on a full disk the row stays as it was (the next start settles it) and the hub lets the job go all the same. */
+  private storeEnd(job: Job, state: EndState, opts: { exitCode?: number; reason?: string }, events: NewEvent[]): void {
+    try {
+      this.deps.states.end(job, state, opts, events);
+    } catch (err) {
+      if (!diskFailure(err)) throw err;
+      this.deps.log(`job ${this.id}: its end (${state}) could not be stored: ${(err as Error).message}`);
+    }
   }
 
   /** The job is done with its sandbox: its own stops (kept for a snapshot); an agent's stays connected, told to stop what still runs of the job. */
   private async release(sandbox: Sandbox | undefined, state: EndState, reason: string | undefined): Promise<void> {
     if (!this.onAgent) return sandbox?.end(`job ${state}`, { keep: true });
     if (state !== 'succeeded' && state !== 'failed') sandbox?.send({ t: 'cancel', reason: reason ?? state });
+  }
+
+  /** Work nobody waits for (a timer's, a report's): a failure is logged with the job, never left to end the process. */
+  private background(work: Promise<void>): void {
+    work.catch((err: Error) => this.deps.log(`job ${this.id}: ${err?.stack ?? err}`));
   }
 
   /** Stops its timers (the hub is stopping; the next start adopts what runs). */
@@ -290,7 +337,7 @@ export class RunningJob implements SandboxHolder {
   private setDeadline(at: number): void {
     this.setTimer('deadline', at - Date.now(), () => {
       const job = this.job;
-      if (job) void this.finish('timed_out', { reason: `${this.timeoutReason(job)}; the runtime did not report in time` });
+      if (job) this.background(this.finish('timed_out', { reason: `${this.timeoutReason(job)}; the runtime did not report in time` }));
     });
   }
 

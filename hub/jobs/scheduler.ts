@@ -10,7 +10,7 @@ import type { Job } from '../store/jobs.js';
 import { RunningJob, type Graces, type RunDeps } from './running-job.js';
 import type { EndState, JobStates } from './states.js';
 
-export type SchedulerDeps = Omit<RunDeps, 'ended' | 'removing'>;
+export type SchedulerDeps = Omit<RunDeps, 'ended' | 'removing' | 'kept'>;
 
 export class Scheduler {
   private readonly running = new Map<string, RunningJob>();
@@ -26,12 +26,8 @@ export class Scheduler {
         this.running.delete(job.id);
         this.pump();
       },
-      removing: (ref, work) => {
-        this.removals.set(
-          ref.id,
-          work.finally(() => this.removals.delete(ref.id)),
-        );
-      },
+      removing: (ref, work) => this.removing(ref, work),
+      kept: (owner) => this.trimKept(owner),
     };
     this.pool = new WarmPool({
       ...deps.sandboxes,
@@ -115,6 +111,35 @@ export class Scheduler {
     // By the hub's records first: a job's container may carry labels its snapshot image inherited.
     if ([...this.running.values()].some((r) => r.sandbox?.ref?.id === c.id)) return true;
     return this.running.has(c.jobId) || this.run.store.get(c.jobId)?.spec.keep === true;
+  }
+
+  /**
+   * A principal keeps at most DOCKER_AGENT_MAX_KEPT_PER_PRINCIPAL containers of its
+   * ended `keep` jobs (each at most DOCKER_AGENT_MAX_DISK_BYTES of writes): the
+   * oldest past that go, so keeping never piles up disk without bound.
+   */
+  private trimKept(owner: string): void {
+    const { store, backend, config, log } = this.run;
+    for (const old of store.keptOf(owner).slice(config.maxKeptPerPrincipal)) {
+      store.forgetContainer(old.id);
+      const ref = { id: old.containerId, jobId: old.id };
+      this.removing(
+        ref,
+        backend
+          .destroy(ref)
+          .then(() =>
+            log(`job ${old.id}: its kept container was removed: ${owner} keeps at most ${config.maxKeptPerPrincipal} (DOCKER_AGENT_MAX_KEPT_PER_PRINCIPAL)`),
+          )
+          .catch((err: Error) => log(`job ${old.id}: removing its kept container failed: ${err.message}`)),
+      );
+    }
+  }
+
+  private removing(ref: ContainerRef, work: Promise<void>): void {
+    this.removals.set(
+      ref.id,
+      work.finally(() => this.removals.delete(ref.id)),
+    );
   }
 
   /** Stops timers and the pool (for a clean shutdown); running containers are left to the next start, ended jobs' ones go first. */

@@ -10,6 +10,7 @@ import type { Sandbox } from '../sandboxes/sandbox.js';
 import type { RuntimeReport } from '../sandboxes/runtime-link.js';
 import type { StorageBudget } from '../store/storage-budget.js';
 import type { WorkspaceOwners } from '../store/workspace-owners.js';
+import type { NewEvent } from '../store/events.js';
 import type { Job, JobSummary, ListQuery, StepSummary } from '../store/jobs.js';
 import type { ContainerInfo } from '../backend/types.js';
 import type { JobState } from '../../schemas/types.gen.js';
@@ -29,7 +30,7 @@ export interface AgentOfJob {
   env: Record<string, string>;
 }
 
-export interface JobServiceDeps extends Omit<RunDeps, 'states' | 'graces' | 'ended' | 'removing'> {
+export interface JobServiceDeps extends Omit<RunDeps, 'states' | 'graces' | 'ended' | 'removing' | 'kept'> {
   workspaceOwners: WorkspaceOwners;
   budget: StorageBudget;
   /** Shorter in the lifecycle's unit tests. */
@@ -179,13 +180,15 @@ export class JobService {
     this.scheduler.report(jobId, msg);
   }
 
-  /** The agent a job ran on was stopped or failed under it. */
-  async endOnAgent(jobId: string, reason: string): Promise<void> {
+  /** The agent a job ran on was stopped or failed under it: the job is cancelled, or with `failure` (a limit the agent broke) ends `error`. */
+  async endOnAgent(jobId: string, reason: string, failure?: { code: 'DISK_LIMIT'; message: string }): Promise<void> {
+    const state: EndState = failure ? 'error' : 'cancelled';
+    const events: NewEvent[] = failure ? [{ type: 'error', ...failure }] : [];
     const run = this.scheduler.get(jobId);
-    if (run) await run.finish('cancelled', { reason });
+    if (run) await run.finish(state, { reason, events });
     else {
       const job = this.deps.store.get(jobId);
-      if (job && !isTerminal(job.state)) this.states.end(job, 'cancelled', { reason });
+      if (job && !isTerminal(job.state)) this.states.end(job, state, { reason }, events);
     }
   }
 

@@ -221,6 +221,42 @@ const SETTINGS = {
   },
   // Unset: the engine picks a range from its address pools (which run out after ~30 networks).
   jobSubnet: { flag: 'job-subnet', env: 'DOCKER_AGENT_JOB_SUBNET', schema: z.cidrv4({ message: 'expected an IPv4 range like 10.213.0.0/24' }).optional() },
+  // Disk: what one container may write, and the free space below which the hub takes no new work.
+  maxDiskBytes: {
+    flag: 'max-disk',
+    env: 'DOCKER_AGENT_MAX_DISK_BYTES',
+    // 0: no limit.
+    schema: z.coerce
+      .number()
+      .int('expected a number of bytes')
+      .min(0)
+      .default(10 * 1024 ** 3),
+  },
+  diskCheckSeconds: {
+    flag: undefined,
+    env: 'DOCKER_AGENT_DISK_CHECK_SECONDS',
+    schema: z.coerce.number().positive().max(3600).default(5),
+  },
+  minFreeBytes: {
+    flag: 'min-free',
+    env: 'DOCKER_AGENT_MIN_FREE_BYTES',
+    // 0: no floor.
+    schema: z.coerce
+      .number()
+      .int('expected a number of bytes')
+      .min(0)
+      .default(1024 ** 3),
+  },
+  healthCheckSeconds: {
+    flag: undefined,
+    env: 'DOCKER_AGENT_HEALTH_CHECK_SECONDS',
+    schema: z.coerce.number().positive().max(3600).default(5),
+  },
+  maxKeptPerPrincipal: {
+    flag: 'max-kept-per-principal',
+    env: 'DOCKER_AGENT_MAX_KEPT_PER_PRINCIPAL',
+    schema: z.coerce.number().int('expected an integer').min(0).max(1000).default(5),
+  },
   oidcRepositories: {
     flag: 'oidc-repositories',
     env: 'DOCKER_AGENT_OIDC_REPOSITORIES',

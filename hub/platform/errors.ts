@@ -31,6 +31,9 @@ export type ErrorCode =
   | 'ARCHIVE_LIMIT'
   | 'OUTPUT_LIMIT'
   | 'SNAPSHOT_TOO_LARGE'
+  | 'DISK_LIMIT'
+  | 'DISK_LOW'
+  | 'DISK_FULL'
   | 'INTERNAL';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -63,6 +66,9 @@ const STATUS: Record<ErrorCode, number> = {
   ARCHIVE_LIMIT: 400,
   OUTPUT_LIMIT: 413,
   SNAPSHOT_TOO_LARGE: 413,
+  DISK_LIMIT: 413,
+  DISK_LOW: 503,
+  DISK_FULL: 503,
   INTERNAL: 500,
 };
 
@@ -96,4 +102,18 @@ export class HubError extends Error {
 export function validationError(what: string, issues: Issue[]): HubError {
   const list = issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ');
   return new HubError('VALIDATION_FAILED', `${what} is invalid: ${list}`, { issues });
+}
+
+/**
+ * A store write that failed because the disk is full (or failing), as the
+ * HubError a caller gets: SQLite says SQLITE_FULL or SQLITE_IOERR_*, and the
+ * hub goes on serving what needs no writes. Undefined for any other failure.
+ */
+export function diskFailure(err: unknown): HubError | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code !== 'string' || !/^SQLITE_(FULL|IOERR)/.test(code)) return undefined;
+  return new HubError(
+    'DISK_FULL',
+    `the hub's disk is full or failing (${code}: ${(err as Error).message}); nothing new is stored until the operator frees space in the hub's data folder (DOCKER_AGENT_DATA_DIR)`,
+  );
 }

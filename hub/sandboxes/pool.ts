@@ -135,13 +135,16 @@ export class WarmPool {
       report: () => {},
       health: () => {},
       remember: () => {},
-      lost: (reason) => {
-        const m = this.idle.get(id);
-        if (!m || this.stopped) return;
-        this.remove(m, reason);
-        this.deps.log(`warm pool of ${profileName}: ${reason}`);
-        this.refill();
-      },
+      lost: (reason) => lose(reason),
+      // An idle container that writes is none the hub started: it goes like a lost one.
+      diskFull: (message) => lose(message),
+    };
+    const lose = (reason: string) => {
+      const m = this.idle.get(id);
+      if (!m || this.stopped) return;
+      this.remove(m, reason);
+      this.deps.log(`warm pool of ${profileName}: ${reason}`);
+      this.refill();
     };
     const m: Idle = { id, profile: profileName, sandbox: new Sandbox(this.deps, holder) };
     this.idle.set(id, m);

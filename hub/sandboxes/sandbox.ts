@@ -10,6 +10,7 @@ import type { HubConfig } from '../platform/config.js';
 import { hashToken, newSecret } from '../store/tokens.js';
 import { canMove, type SandboxState } from './lifecycle.js';
 import { runtimeEnv } from './runtime-env.js';
+import type { DiskWatch, Watched } from './disk-watch.js';
 import type { RuntimeHealth, RuntimeLink, RuntimeReport, RuntimeSession } from './runtime-link.js';
 
 /** The secrets a restarted hub needs to know the sandbox's runtime again (hashes only). */
@@ -31,6 +32,8 @@ export interface SandboxHolder {
   remember(secrets: SandboxSecrets): void;
   /** It ended without being asked to: the reason, and the container's last words when it had any. */
   lost(reason: string, lastWords: string): void;
+  /** Its container wrote past the disk limit (disk-watch.ts): the holder ends what it runs with DISK_LIMIT. */
+  diskFull(message: string): void;
 }
 
 /** Where sandboxes are found by their runtimes' secrets (registry.ts). */
@@ -44,9 +47,11 @@ export interface SandboxDeps {
   backend: Backend;
   index: SandboxIndex;
   log: (msg: string) => void;
+  /** Where no engine quota caps a container's writes, the hub's watch of them. */
+  disk?: DiskWatch;
 }
 
-export class Sandbox {
+export class Sandbox implements Watched {
   state: SandboxState = 'starting';
   ref?: ContainerRef;
   /** The image its container runs. */
@@ -200,6 +205,13 @@ export class Sandbox {
   stop(): void {
     this.ending = true;
     clearTimeout(this.connectTimer);
+    this.deps.disk?.delete(this);
+  }
+
+  /** The disk watch found its container past the limit: its holder decides what ends. */
+  overDisk(message: string): void {
+    if (this.ending || this.state === 'ended') return;
+    this.holder.diskFull(message);
   }
 
   /** The container's last lines (the runtime's own messages), '' when it cannot say. */
@@ -215,6 +227,7 @@ export class Sandbox {
   /** Its runtime must dial in within the connect timeout, and its container's end is noticed. */
   private watch(ref: ContainerRef): void {
     if (this.state === 'starting') this.move('dialling');
+    this.deps.disk?.add(this);
     const limit = this.deps.config.agentConnectTimeoutMs;
     if (this.state === 'dialling') {
       this.connectTimer = setTimeout(() => this.lose(`the runtime did not connect within ${limit / 1000} s`), limit);
@@ -238,6 +251,7 @@ export class Sandbox {
 
   private finish(): void {
     this.move('ended');
+    this.deps.disk?.delete(this);
     clearTimeout(this.connectTimer);
     if (this.tokenHash) this.deps.index.remove(this.tokenHash);
     if (this.sessionHash) this.deps.index.remove(this.sessionHash);

@@ -323,6 +323,22 @@ export class JobStore {
     return Object.fromEntries(rows.map((r) => [r.state, r.n]));
   }
 
+  /** The owner's ended `keep` jobs whose containers are still kept, newest first. */
+  keptOf(owner: string): Array<{ id: string; containerId: string }> {
+    return this.db
+      .prepare(
+        `SELECT id, container_id AS containerId FROM jobs
+           WHERE owner = ? AND ended_at IS NOT NULL AND container_id IS NOT NULL AND agent IS NULL AND json_extract(spec, '$.keep') = 1
+           ORDER BY ended_at DESC, rowid DESC`,
+      )
+      .all(owner) as Array<{ id: string; containerId: string }>;
+  }
+
+  /** The job's container is gone (a kept one removed): the row no longer names it. */
+  forgetContainer(id: string): void {
+    this.db.prepare('UPDATE jobs SET container_id = NULL WHERE id = ?').run(id);
+  }
+
   /** Ids of the owner's jobs that wait to start. */
   queuedOf(owner: string): string[] {
     return (this.db.prepare(`SELECT id FROM jobs WHERE state = 'queued' AND owner = ?`).all(owner) as { id: string }[]).map((r) => r.id);

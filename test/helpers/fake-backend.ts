@@ -33,6 +33,17 @@ export class FakeBackend implements Backend {
   async info() {
     return { backend: 'fake', version: '0', apiVersion: '0' };
   }
+  async storage() {
+    return { dataRoot: '/nonexistent/fake-engine', driver: 'fake' };
+  }
+  async useDiskQuota() {
+    return false;
+  }
+  /** Bytes each container "wrote", by container id (a test sets them). */
+  readonly written = new Map<string, number>();
+  async writableBytes(ref: ContainerRef) {
+    return this.find(ref.id) ? (this.written.get(ref.id) ?? 0) : undefined;
+  }
   /** While set, images are "built" only once it resolves, reporting progress first: a test can act during a build. */
   prepareGate?: Promise<void>;
   async prepare(profile: Profile, onProgress?: (p: BuildProgress) => void) {

@@ -78,6 +78,11 @@ describe("a container's options", () => {
     expect(containerOptions(spec(), settings).HostConfig!.Sysctls).toBeUndefined();
   });
 
+  it("carry the engine's size quota on their writable layer only where the storage driver has one", () => {
+    expect(containerOptions(spec(), settings).HostConfig!.StorageOpt).toBeUndefined();
+    expect(containerOptions(spec(), { ...settings, diskQuotaBytes: 52428800 }).HostConfig!.StorageOpt).toEqual({ size: '52428800' });
+  });
+
   it('get what a privileged profile is given only when the profile is privileged', () => {
     const o = containerOptions(spec({ profile: profiles.get('docker-host') }), settings);
     expect(o.HostConfig).toMatchObject({ CapAdd: ['ALL'], SecurityOpt: ['no-new-privileges', 'seccomp=unconfined'] });

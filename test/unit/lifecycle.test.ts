@@ -31,6 +31,10 @@ import { WorkspaceOwners } from '../../hub/store/workspace-owners.js';
 import { WorkspaceStore } from '../../hub/workspaces/uploads.js';
 import { decodeOutputFrame } from '../../schemas/agent-frame.js';
 import { FakeBackend, FakeLink } from '../helpers/fake-backend.js';
+import { Hono } from 'hono';
+import { answerErrors, type HubEnv } from '../../hub/api/env.js';
+import { jobsRoutes } from '../../hub/api/jobs.js';
+import { DiskWatch, type Watched } from '../../hub/sandboxes/disk-watch.js';
 
 const admin: Principal = { id: 'token:admin', kind: 'token', label: 'admin', scopes: new Set(['admin']) };
 
@@ -559,5 +563,108 @@ describe('nothing a caller does to a named agent ends the hub', () => {
     expect(agent.reason).toMatch(/the engine lost track of the container: no such container/);
     expect(h.jobs.submit({ run: 'true' }, admin).state).toBe('queued');
     expect(unhandled).toEqual([]);
+  });
+});
+
+describe('a full disk under the store (SQLite says SQLITE_FULL)', () => {
+  let unhandled: unknown[];
+  const onUnhandled = (err: unknown) => unhandled.push(err);
+  beforeEach(() => {
+    unhandled = [];
+    process.on('unhandledRejection', onUnhandled);
+  });
+  afterEach(() => {
+    process.off('unhandledRejection', onUnhandled);
+  });
+
+  /** The jobs API as the hub mounts it, for one admin caller. */
+  function api(h: Hub) {
+    const app = new Hono<HubEnv>();
+    answerErrors(app);
+    app.use('*', async (c, next) => {
+      c.set('principal', admin);
+      await next();
+    });
+    app.route('/v1/jobs', jobsRoutes(h.jobs, h.agents, { http: 'http://hub', ws: 'ws://hub' }));
+    return (body: unknown) => app.request('/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  }
+  /** No page more than the file has now, and the room left in them taken: the next write that needs space fails as on a full disk. */
+  function fill(db: Db) {
+    db.exec('CREATE TABLE IF NOT EXISTS filler (b BLOB)');
+    db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
+    const put = db.prepare('INSERT INTO filler VALUES (?)');
+    for (const size of [4096, 512, 64, 1]) {
+      try {
+        for (;;) put.run(Buffer.alloc(size));
+      } catch (err) {
+        expect((err as { code: string }).code).toBe('SQLITE_FULL');
+      }
+    }
+  }
+
+  it('answers a submit 503 naming the full disk, ends only the job whose output could not be stored, and the hub goes on', async () => {
+    const h = hub();
+    const submit = api(h);
+    const job = h.jobs.submit({ run: 'echo hi' }, admin);
+    const other = h.jobs.submit({ run: 'echo other' }, admin);
+    const { session } = await dialIn(h, job.id);
+    await dialIn(h, other.id);
+    session.report(out(1, 'before the disk filled\n'));
+    expect(stdout(h, job.id)).toBe('before the disk filled\n');
+
+    fill(h.db);
+    // Larger than a page: a row of it needs pages the file may not grow by.
+    const refused = await submit({ run: `echo ${'x'.repeat(20_000)}` });
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+      code: 'DISK_FULL',
+      message: expect.stringMatching(/the hub's disk is full or failing \(SQLITE_FULL/),
+    });
+    // Output that cannot be stored ends its job (its container goes), not the channel's caller or the hub.
+    expect(() => session.report(out(2, 'x'.repeat(256 * 1024)))).not.toThrow();
+    const container = h.backend.containers.find((c) => c.ref.jobId === job.id)!;
+    for (const until = Date.now() + 5000; !container.removed && Date.now() < until;) await new Promise((r) => setTimeout(r, 10));
+    expect(container.removed).toBe(true);
+    expect(h.backend.containers.find((c) => c.ref.jobId === other.id)!.removed).toBe(false);
+
+    // Space again: what was stored is there, and new work is taken.
+    h.db.pragma('max_page_count = 1073741823');
+    expect(stdout(h, job.id)).toBe('before the disk filled\n');
+    expect((await submit({ run: 'true' })).status).toBe(201);
+    expect(unhandled).toEqual([]);
+  });
+});
+
+describe('the disk watch on a scripted backend', () => {
+  it('ends a job whose container wrote past the limit with DISK_LIMIT, its output kept, and leaves the others', async () => {
+    const backend = new FakeBackend();
+    const h = hub(backend);
+    const watch = new DiskWatch({ backend, limit: 1000, intervalMs: 60_000, log: () => {} });
+    // The hub's sandboxes are watched from their start; here the test adds the job's and runs a round itself.
+    const big = h.jobs.submit({ run: 'write a lot' }, admin);
+    const small = h.jobs.submit({ run: 'write little' }, admin);
+    const { session } = await dialIn(h, big.id);
+    await dialIn(h, small.id);
+    session.report(out(1, 'kept\n'));
+    const containerOf = (id: string) => backend.containers.find((c) => c.ref.jobId === id)!;
+    backend.written.set(containerOf(big.id).ref.id, 1001);
+    backend.written.set(containerOf(small.id).ref.id, 1000);
+    for (const id of [big.id, small.id]) {
+      const run = (h.jobs as unknown as { scheduler: { get(id: string): { sandbox: Watched } } }).scheduler.get(id);
+      watch.add(run.sandbox);
+    }
+    await watch.check();
+    watch.stop();
+    expect(await until(h, big.id, ended)).toBe('error');
+    const errors = h.events
+      .read(big.id, 1, 1000)
+      .map(toWire)
+      .filter((e) => e.type === 'error');
+    expect(errors).toEqual([
+      expect.objectContaining({ code: 'DISK_LIMIT', message: expect.stringMatching(/wrote 1001 bytes .* \(DOCKER_AGENT_MAX_DISK_BYTES\)/) }),
+    ]);
+    expect(h.store.get(big.id)!.reason).toMatch(/DOCKER_AGENT_MAX_DISK_BYTES/);
+    expect(stdout(h, big.id)).toBe('kept\n');
+    expect(h.store.get(small.id)!.state).toBe('running');
   });
 });

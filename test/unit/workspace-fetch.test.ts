@@ -43,7 +43,15 @@ async function hubWithSandbox() {
   const registry = new SandboxRegistry();
   const config = loadConfig([], { DOCKER_AGENT_DATA_DIR: dir, DOCKER_AGENT_TOKEN: 'unit-test-token-0123456789' });
   const backend = new FakeBackend();
-  const holder: SandboxHolder = { label: 'job unit', connected: () => undefined, report: () => {}, health: () => {}, remember: () => {}, lost: () => {} };
+  const holder: SandboxHolder = {
+    label: 'job unit',
+    connected: () => undefined,
+    report: () => {},
+    health: () => {},
+    remember: () => {},
+    lost: () => {},
+    diskFull: () => {},
+  };
   const sandbox = new Sandbox({ config, backend, index: registry, log: () => {} }, holder);
   await sandbox.start({ jobId: 'unit', hubId: 'unit', profile: new ProfileRegistry(repoPath('profiles')).get('default') }, 'fake/default');
   const token = backend.containers[0]!.spec.env.DOCKER_AGENT_AGENT_TOKEN!;

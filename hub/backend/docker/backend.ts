@@ -13,6 +13,7 @@ import {
   type ContainerRef,
   type ContainerSpec,
   type EngineInfo,
+  type EngineStorage,
   type ExecOptions,
   type ExecSession,
   type JobNetworkRequest,
@@ -26,6 +27,7 @@ import { ensureJobNetwork, removeJobNetwork } from './network.js';
 import { ImageBuilder } from './images.js';
 import { userIds } from '../../profiles/user.js';
 import { containerOptions } from './container-options.js';
+import { supportsDiskQuota } from './disk-quota.js';
 
 export interface DockerBackendOptions {
   baseImage: string;
@@ -60,6 +62,8 @@ function isNotFound(err: unknown): boolean {
 export class DockerBackend implements Backend {
   readonly name = 'docker';
   private network?: NetworkStatus;
+  /** Set once the engine took a container with a size limit (useDiskQuota). */
+  private diskQuotaBytes?: number;
 
   private constructor(
     private readonly conn: Connection,
@@ -89,6 +93,31 @@ export class DockerBackend implements Backend {
       return { backend: this.name, version: v.Version, apiVersion: this.conn.apiVersion };
     } catch (err) {
       throw new HubError('ENGINE_UNAVAILABLE', `Docker engine does not answer: ${(err as Error).message}`);
+    }
+  }
+
+  async storage(): Promise<EngineStorage> {
+    try {
+      const i = (await this.docker.info()) as { DockerRootDir?: string; Driver?: string };
+      return { dataRoot: i.DockerRootDir ?? '', driver: i.Driver ?? '' };
+    } catch (err) {
+      throw new HubError('ENGINE_UNAVAILABLE', `Docker engine does not answer: ${(err as Error).message}`);
+    }
+  }
+
+  async useDiskQuota(bytes: number): Promise<boolean> {
+    this.diskQuotaBytes = (await supportsDiskQuota(this.docker, this.opts.baseImage, bytes)) ? bytes : undefined;
+    return this.diskQuotaBytes !== undefined;
+  }
+
+  async writableBytes(ref: ContainerRef): Promise<number | undefined> {
+    try {
+      // The engine takes ?size=1 (it walks the layer's files); the typings do not know it.
+      const { SizeRw = 0 } = (await this.docker.getContainer(ref.id).inspect({ size: true } as Docker.ContainerInspectOptions)) as { SizeRw?: number };
+      return SizeRw;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
     }
   }
 
@@ -131,6 +160,7 @@ export class DockerBackend implements Backend {
       agentSocketDir: this.opts.agentSocketDir,
       logMaxSize: this.opts.containerLogMaxSize,
       logMaxFiles: this.opts.containerLogMaxFiles,
+      diskQuotaBytes: this.diskQuotaBytes,
       privileged: privilegedHostConfig,
     });
     // A named agent's /workspace outlives its container; labelled so that its hub can find it.

@@ -30,6 +30,8 @@ export interface ContainerSettings {
   ipv6?: boolean;
   logMaxSize?: string;
   logMaxFiles?: number;
+  /** The engine's cap on a container's writable layer, where its storage driver has one (StorageOpt size). */
+  diskQuotaBytes?: number;
   /** What a privileged profile gets (it depends on the host's capability set, read by the caller). */
   privileged: () => Docker.HostConfig;
 }
@@ -77,6 +79,7 @@ export function containerOptions(spec: ContainerSpec, s: ContainerSettings): Doc
       NetworkMode: profile.network === 'bridge' ? s.network! : 'none',
       // The job network has no IPv6; engines before 26.0.2 still gave containers link-local addresses.
       ...(!profile.privileged && s.ipv6 ? { Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1' } } : {}),
+      ...(s.diskQuotaBytes ? { StorageOpt: { size: String(s.diskQuotaBytes) } } : {}),
       LogConfig: {
         Type: 'json-file',
         Config: { 'max-size': s.logMaxSize ?? '10m', 'max-file': String(s.logMaxFiles ?? 3) },

@@ -72,7 +72,15 @@ export class ImageBuilder {
     return { tag: contentTag(profile, baseId, ctx), ctx };
   }
 
-  async ensure(profile: Profile, onProgress: (p: BuildProgress) => void = () => {}): Promise<string> {
+  async ensure(profile: Profile, told: (p: BuildProgress) => void = () => {}): Promise<string> {
+    // Progress is told from the build's stream handlers: a listener that throws (its store's disk is full) must not end the build, or the process.
+    const onProgress = (p: BuildProgress) => {
+      try {
+        told(p);
+      } catch {
+        // Progress is expendable.
+      }
+    };
     const last = this.found.get(profile);
     if (!last) return this.lookUp(profile, onProgress);
     if (Date.now() - last.at > RECHECK_MS) {
