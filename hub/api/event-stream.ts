@@ -68,7 +68,7 @@ async function follow(ws: WebSocket, jobId: string, from: number, { jobs, log, b
       send: (e) => send(ws, JSON.stringify(toWire(e))),
       isLast: isFinalStatus,
       // A `from` past the end of an ended job's log: nothing more will come.
-      ended: () => isTerminal(jobs.get(jobId).state),
+      ended: () => isTerminal(jobs.stateOf(jobId) ?? 'cancelled'),
     });
     if (how === 'ended') ws.close(1000, 'job ended');
   } catch {

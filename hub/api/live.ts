@@ -198,7 +198,7 @@ async function follow(deps: LiveDeps, item: { key: string; event: string; from: 
     open: () => !live.gone,
     onGone: (wake) => live.once('close', wake),
     send: (e) => live.send(item.event, JSON.stringify(toWire(e)), String(e.seq)),
-    ...(item.job ? { isLast: isFinalStatus, ended: () => isTerminal(deps.jobs.get(item.job!).state) } : {}),
+    ...(item.job ? { isLast: isFinalStatus, ended: () => isTerminal(deps.jobs.stateOf(item.job!) ?? 'cancelled') } : {}),
   });
 }
 

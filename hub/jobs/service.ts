@@ -114,6 +114,11 @@ export class JobService {
     return job;
   }
 
+  /** A job's state alone, without reading its spec (a follower asks on every wake-up); undefined when it is gone. */
+  stateOf(id: string): JobState | undefined {
+    return this.deps.store.stateOf(id);
+  }
+
   /**
    * Where a shell in the job opens (someone else's job is a 404 like a missing one).
    * A privileged profile's container is root on the host: a shell there needs the
