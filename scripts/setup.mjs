@@ -313,6 +313,28 @@ export async function ensureNode24(say) {
 }
 
 /**
+ * The Node the runtime runs on in every agent image: npm's official Node 24 build,
+ * stripped of its debug symbols (126 MB → ~108 MB, one layer shared by all profile
+ * images). It starts in ~30 ms where Debian's nodejs takes 100-250 ms.
+ */
+export const RUNTIME_NODE = path.join(root, 'build', 'runtime-node');
+
+export async function ensureRuntimeNode(say) {
+  const fresh = fs.existsSync(RUNTIME_NODE) && fs.statSync(RUNTIME_NODE).mtimeMs >= fs.statSync(NODE24_BIN).mtimeMs;
+  if (fresh) return 'present';
+  const tmp = `${RUNTIME_NODE}.tmp`;
+  const stripped = spawnSync('strip', ['--strip-all', '-o', tmp, NODE24_BIN], { encoding: 'utf8' });
+  if (stripped.status !== 0) {
+    // No binutils: the binary as it comes works the same, ~18 MB larger.
+    say(`strip is not available (${(stripped.error?.message ?? stripped.stderr).trim()}); using the binary as it is`);
+    fs.copyFileSync(NODE24_BIN, tmp);
+  }
+  fs.chmodSync(tmp, 0o755);
+  fs.renameSync(tmp, RUNTIME_NODE);
+  return `made from ${execFileSync(RUNTIME_NODE, ['--version'], { encoding: 'utf8' }).trim()}`;
+}
+
+/**
  * The production dependencies for Node 24, in build/node24/deps: what the hub's image
  * (deploy/Dockerfile) copies, and the better-sqlite3 the Node 24 test run loads
  * (scripts/node24-sqlite.mjs). better-sqlite3 is native and node_modules' copy is
@@ -690,10 +712,10 @@ export async function main(args) {
 
   await step('npm dependencies', ensureNpmDeps);
   await step('bundles', buildBundles);
-  if (forArg === 'test' || forArg === 'deploy') {
-    await step('node 24', ensureNode24);
-    await step('node 24 dependencies', ensureNode24Deps);
-  }
+  // Every hub needs it: the runtime in each agent image runs on it.
+  await step('node 24', ensureNode24);
+  await step("the runtime's node", ensureRuntimeNode);
+  if (forArg === 'test' || forArg === 'deploy') await step('node 24 dependencies', ensureNode24Deps);
   if (forArg === 'test') await step('test tools', ensureTestTools);
   await step('docker engine', async (say) => {
     engine = await ensureEngine(say, { baseImage });

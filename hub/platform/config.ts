@@ -88,6 +88,8 @@ const SETTINGS = {
     env: 'DOCKER_AGENT_MAX_SNAPSHOTS_PER_PRINCIPAL',
     schema: z.coerce.number().int('expected an integer').min(0).max(10_000).default(20),
   },
+  // An official Node build (glibc): copied into every image, shared as one layer. Set-up makes the default.
+  runtimeNode: { flag: undefined, env: 'DOCKER_AGENT_RUNTIME_NODE', schema: z.string().min(1).default(repoPath('build', 'runtime-node')) },
   maxUploads: { flag: 'max-uploads', env: 'DOCKER_AGENT_MAX_UPLOADS', schema: z.coerce.number().int().min(1).max(1000).default(8) },
   maxStoredBytesPerPrincipal: {
     flag: 'max-stored-per-principal',

@@ -110,9 +110,9 @@ function canConnect(host: string, port: number): Promise<boolean> {
   });
 }
 
-/** A listener that prints its address; it ignores clients that reset (the host's control probe does). */
+/** A listener that prints its address; it ignores clients that reset (the host's control probe does). On the runtime's own Node: the deployer profile offers none. */
 const LISTEN = (port: number) =>
-  `node -e "const s=require('net').createServer(c=>{c.on('error',()=>{});c.end('hi')}); s.listen(${port}, () => console.log('listening ' + require('os').networkInterfaces().eth0.find(a => a.family === 'IPv4').address))"`;
+  `/opt/docker-agent/node -e "const s=require('net').createServer(c=>{c.on('error',()=>{});c.end('hi')}); s.listen(${port}, () => console.log('listening ' + require('os').networkInterfaces().eth0.find(a => a.family === 'IPv4').address))"`;
 
 describe('bridge jobs', () => {
   it('/health says the job network is isolated; its range is DOCKER_AGENT_JOB_SUBNET', async () => {

@@ -16,6 +16,8 @@ import { JobStore } from '../../hub/store/jobs.js';
 import { TokenStore } from '../../hub/store/tokens.js';
 import { validateJobRequest, validateProfile } from '../../hub/platform/validation.js';
 
+const NODE = { file: '/nonexistent/node', digest: 'd' };
+
 describe('config', () => {
   it('takes flags over environment over defaults', () => {
     const c = loadConfig(['--port', '7000'], { DOCKER_AGENT_PORT: '8000', DOCKER_AGENT_HOST: '0.0.0.0', DOCKER_AGENT_DATA_DIR: '/tmp/x' });
@@ -97,31 +99,38 @@ describe('docker backend pieces', () => {
 
   it('tags an image by its content: same profile, same tag; any change, a new one', () => {
     const runtime = Buffer.from('runtime');
-    const tag = (p: object, base = 'sha256:a', rt = runtime) => contentTag(p as never, base, dockerfileFor(p as never, 'base', rt));
+    const node = { file: '/nonexistent/node', digest: 'd1' };
+    const tag = (p: object, base = 'sha256:a', rt = runtime, n = node) => contentTag(p as never, base, dockerfileFor(p as never, 'base', rt, n));
     const p = { name: 'x', packages: ['git'] };
     expect(tag(p)).toBe(tag({ ...p }));
     expect(tag(p)).toMatch(/^docker-agent\/x:[0-9a-f]{16}$/);
     expect(tag({ ...p, packages: ['git', 'jq'] })).not.toBe(tag(p));
     expect(tag(p, 'sha256:b')).not.toBe(tag(p));
     expect(tag(p, 'sha256:a', Buffer.from('runtime 2'))).not.toBe(tag(p));
+    // The runtime's Node by its digest, never read for a tag.
+    expect(tag(p, 'sha256:a', runtime, { file: '/elsewhere', digest: 'd1' })).toBe(tag(p));
+    expect(tag(p, 'sha256:a', runtime, { ...node, digest: 'd2' })).not.toBe(tag(p));
   });
 
-  it('writes the runtime last and the user as non-root', () => {
-    const { dockerfile } = dockerfileFor({ name: 'x', npm: ['typescript'], environment: { A: 'b c' } }, 'base:1', Buffer.alloc(0));
+  it("puts the runtime's Node right on the base, checked there, the runtime last and the user as non-root", () => {
+    const { dockerfile } = dockerfileFor({ name: 'x', npm: ['typescript'], environment: { A: 'b c' } }, 'base:1', Buffer.alloc(0), NODE);
     const lines = dockerfile.trim().split('\n');
     expect(lines[0]).toBe('FROM base:1');
+    expect(lines[1]).toBe('COPY node /opt/docker-agent/node');
+    expect(lines[2]).toMatch(/^RUN \/opt\/docker-agent\/node -e 0 \|\| .*cannot run on base base:1: it needs glibc 2.28 or newer/);
+    expect(lines[3]).not.toContain('nodejs');
     expect(dockerfile).toMatch(/apt-get install .* npm &&/);
     expect(dockerfile).toContain('ENV A="b c"');
-    expect(lines.at(-1)).toBe('CMD ["node", "/opt/docker-agent/runtime.cjs"]');
+    expect(lines.at(-1)).toBe('CMD ["/opt/docker-agent/node", "/opt/docker-agent/runtime.cjs"]');
     expect(dockerfile).toContain('USER 1000:1000');
   });
 
   it("trusts the host's own CA certificates in images, and a new certificate means a new image", () => {
     const certs = new Map([['proxy.crt', Buffer.from('PEM')]]);
-    const ctx = dockerfileFor({ name: 'x' }, 'base', Buffer.alloc(0), certs);
+    const ctx = dockerfileFor({ name: 'x' }, 'base', Buffer.alloc(0), NODE, certs);
     expect(ctx.files.get('ca/proxy.crt')).toEqual(Buffer.from('PEM'));
     expect(ctx.dockerfile).toMatch(/COPY ca\/ \/usr\/local\/share\/ca-certificates\/\nRUN update-ca-certificates\nENV NODE_EXTRA_CA_CERTS=/);
-    const plain = dockerfileFor({ name: 'x' }, 'base', Buffer.alloc(0));
+    const plain = dockerfileFor({ name: 'x' }, 'base', Buffer.alloc(0), NODE);
     expect(plain.dockerfile).not.toContain('update-ca-certificates');
     expect(contentTag({ name: 'x' }, 'id', ctx)).not.toBe(contentTag({ name: 'x' }, 'id', plain));
   });

@@ -1,6 +1,7 @@
 // The Docker backend: one fresh, hardened container per job on one engine.
 import type Docker from 'dockerode';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Profile } from '../../../schemas/types.gen.js';
 import { HubError } from '../../platform/errors.js';
@@ -27,11 +28,14 @@ import { ensureJobNetwork, removeJobNetwork } from './network.js';
 import { ImageBuilder } from './images.js';
 import { userIds } from '../../profiles/user.js';
 import { containerOptions } from './container-options.js';
+import type { FileRef } from './dockerfile.js';
 import { supportsDiskQuota } from './disk-quota.js';
 
 export interface DockerBackendOptions {
   baseImage: string;
   runtimeBundle: string;
+  /** The official Node build the runtime runs on in every image (build/runtime-node, made by set-up). */
+  runtimeNode: string;
   /** Host folder holding the hub's agent socket, bind-mounted read-only into each container. */
   agentSocketDir?: string;
   /** Host folder of extra CA certificates (*.crt) to trust in images. */
@@ -53,6 +57,26 @@ function readCerts(dir: string | undefined): Map<string, Buffer> {
     .sort())
     certs.set(f, readFileSync(join(dir, f)));
   return certs;
+}
+
+/** The runtime's Node as a context file, hashed once (100 MB: not on every job's start), again only when it changes. */
+function runtimeNodeRef(file: string): () => FileRef {
+  let known: { mtimeMs: number; size: number; ref: FileRef } | undefined;
+  return () => {
+    let st;
+    try {
+      st = statSync(file);
+    } catch {
+      throw new HubError(
+        'IMAGE_BUILD_FAILED',
+        `the runtime's Node is not at ${file}: run \`npm start\` (or node scripts/setup.mjs), which puts it there, or set DOCKER_AGENT_RUNTIME_NODE`,
+      );
+    }
+    if (!known || known.mtimeMs !== st.mtimeMs || known.size !== st.size) {
+      known = { mtimeMs: st.mtimeMs, size: st.size, ref: { file, digest: createHash('sha256').update(readFileSync(file)).digest('hex') } };
+    }
+    return known.ref;
+  };
 }
 
 function isNotFound(err: unknown): boolean {
@@ -77,6 +101,7 @@ export class DockerBackend implements Backend {
       conn.docker,
       opts.baseImage,
       () => readFileSync(opts.runtimeBundle),
+      runtimeNodeRef(opts.runtimeNode),
       () => readCerts(opts.extraCaDir),
       opts.onImageBuilt,
     );

@@ -3,25 +3,35 @@
 // profile is never rebuilt, a changed one always is, and jobs that want the same
 // image at the same time share one build.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type Docker from 'dockerode';
 import { pack } from 'tar-stream';
 import type { Profile } from '../../../schemas/types.gen.js';
 import { HubError } from '../../platform/errors.js';
 import type { BuildProgress } from '../types.js';
-import { dockerfileFor, type BuildContext } from './dockerfile.js';
+import { dockerfileFor, type BuildContext, type FileRef } from './dockerfile.js';
 
 export function contentTag(profile: Profile, baseId: string, ctx: BuildContext): string {
   const h = createHash('sha256').update(baseId).update('\0').update(ctx.dockerfile);
   for (const [name, content] of [...ctx.files].sort(([a], [b]) => a.localeCompare(b))) {
-    h.update('\0').update(name).update('\0').update(content);
+    h.update('\0')
+      .update(name)
+      .update('\0')
+      .update(typeof content === 'object' && 'digest' in content ? content.digest : content);
   }
   return `docker-agent/${profile.name}:${h.digest('hex').slice(0, 16)}`;
 }
 
+const FIXED_MTIME = new Date(0);
+
 function contextTar(ctx: BuildContext): NodeJS.ReadableStream {
   const tar = pack();
   tar.entry({ name: 'Dockerfile' }, ctx.dockerfile);
-  for (const [name, content] of ctx.files) tar.entry({ name }, content);
+  for (const [name, content] of ctx.files) {
+    const ref = typeof content === 'object' && 'digest' in content ? content : undefined;
+    // A fixed mtime: COPY keeps it, so the same file is the same layer in every image, even built side by side (no cache hit).
+    tar.entry({ name, mtime: FIXED_MTIME, ...(ref ? { mode: 0o755 } : {}) }, ref ? readFileSync(ref.file) : (content as string | Buffer));
+  }
   tar.finalize();
   return tar as unknown as NodeJS.ReadableStream;
 }
@@ -51,6 +61,7 @@ export class ImageBuilder {
     private readonly docker: Docker,
     private readonly baseImage: string,
     private readonly runtime: () => Buffer,
+    private readonly node: () => FileRef,
     private readonly extraCerts: () => Map<string, Buffer> = () => new Map(),
     /** Told of each image built (not found cached), with its profile and seconds. */
     private readonly onBuilt: (profile: string, seconds: number) => void = () => {},
@@ -68,7 +79,7 @@ export class ImageBuilder {
         `base image ${base} of profile ${profile.name} is not on the engine (no registry is used: build or load it first; \`npm start\` builds the default one)`,
       );
     }
-    const ctx = dockerfileFor(profile, base, this.runtime(), this.extraCerts());
+    const ctx = dockerfileFor(profile, base, this.runtime(), this.node(), this.extraCerts());
     return { tag: contentTag(profile, baseId, ctx), ctx };
   }
 
