@@ -178,6 +178,33 @@ describe('profiles API', () => {
   });
 });
 
+describe('a custom base', () => {
+  it("that the runtime's Node cannot run on is refused when its image is built, saying why", async () => {
+    // The default base without libstdc++: what a base the official Node build cannot run on looks like to it.
+    const base = `docker-agent-test/no-libstdcxx:${randomUUID().slice(0, 8)}`;
+    const ctx = mkdtempSync(join(tmpdir(), 'da-base-'));
+    writeFileSync(join(ctx, 'Dockerfile'), `FROM ${loadConfig([], {}).baseImage}\nRUN rm -f /usr/lib/x86_64-linux-gnu/libstdc++.so.6*\n`);
+    const name = `cold-nolib-${randomUUID().slice(0, 8)}`;
+    try {
+      const stream = await docker.buildImage({ context: ctx, src: ['Dockerfile'] }, { t: base, rm: true });
+      await new Promise((resolve, reject) => docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve(undefined))));
+      writeFileSync(join(userDir, `${name}.json`), JSON.stringify({ name, base }));
+      const job = await t.client.createJob({ profile: name, run: 'echo never' });
+      const events = await collect(t.client, job.id);
+      expect(finalState(events)).toBe('error');
+      expect(JSON.stringify(events)).toContain(
+        `the runtime's Node (an official glibc build) cannot run on base ${base}: it needs glibc 2.28 or newer and libstdc++`,
+      );
+    } finally {
+      rmSync(ctx, { recursive: true, force: true });
+      await docker
+        .getImage(base)
+        .remove({ force: true })
+        .catch(() => {});
+    }
+  });
+});
+
 describe('image cache', () => {
   let backend: DockerBackend;
   beforeAll(async () => {
