@@ -27,7 +27,7 @@ describe('npm run bench -- --quick --json', () => {
     };
     const whats = report.rows.map((row) => row.what);
     for (const want of [
-      'cold job `true`, start → end',
+      'cold job `true`, POST → end',
       'cold job, POST → first byte',
       'cold job `node -e 0`',
       '8 jobs, 4 at a time',
