@@ -24,7 +24,7 @@ const N = {
   outputRounds: quick ? 1 : 3,
   parallel: quick ? 8 : 40,
   warm: quick ? 10 : 200,
-  agents: quick ? 3 : 200,
+  agents: quick ? 3 : Number(process.env.BENCH_AGENTS ?? 200),
   apiCalls: quick ? 20 : 100,
 };
 
@@ -267,7 +267,7 @@ async function main(): Promise<Row[]> {
   progress(`idle memory and API latency with ${N.agents} idle agents`);
   {
     const names = Array.from({ length: N.agents }, (_, i) => `bench-idle-${i}`);
-    // In batches: what is measured is 200 agents idling, not 200 Node start-ups at once on 2 cores
+    // In batches: what is measured is the agents idling, not as many Node start-ups at once on 2 cores
     // (those starve each other past the 60 s a runtime has to dial in).
     const batch = 25;
     for (let i = 0; i < names.length; i += batch) {
@@ -284,9 +284,22 @@ async function main(): Promise<Row[]> {
     const mem = summarize(await Promise.all(containers.map((c) => memoryOf(docker, c.Id))));
     const rawIdle = `da-bench-idle-${Date.now()}`;
     cleanups.push(() => dockerCli(['rm', '-f', rawIdle]).catch(() => {}));
-    await dockerCli(['run', '-d', '--name', rawIdle, '--network', 'none', '--user', '1000:1000', image, 'node', '-e', 'setInterval(() => {}, 1e9)']);
+    await dockerCli([
+      'run',
+      '-d',
+      '--name',
+      rawIdle,
+      '--network',
+      'none',
+      '--user',
+      '1000:1000',
+      image,
+      '/opt/docker-agent/node',
+      '-e',
+      'setInterval(() => {}, 1e9)',
+    ]);
     const rawMem = await memoryOf(docker, (await docker.getContainer(rawIdle).inspect()).Id);
-    rows.push(row('memory per idle agent (container)', 'MiB', one(rawMem), mem, 'raw twin: an idle `node` process in a container'));
+    rows.push(row('memory per idle agent (container)', 'MiB', one(rawMem), mem, 'raw twin: an idle process of the same Node in a container'));
     // One after another, as a user's calls come: the latency of each, not of a burst.
     const api = await rounds(N.apiCalls, () => cold.client.listJobs({ limit: 20 }));
     rows.push(row(`API GET /v1/jobs with ${N.agents} idle agents`, 'ms', null, api));
