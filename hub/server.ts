@@ -134,7 +134,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   });
 
   const network = await jobNetwork(backend, hubId, config, log);
-  const streams = new StreamRegistry((p) => auth.stillValid(p));
+  const streams = new StreamRegistry((p) => auth.stillValid(p), { perPrincipal: config.maxStreamsPerPrincipal, total: config.maxStreams });
   const audit = auditLog(log);
   const app = createApp({
     agents,
