@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { runtimeChannel } from './api/runtime-channel.js';
 import { runtimeFilesRoutes } from './api/runtime-files.js';
 import { rejectUpgrade, type UpgradeHandler } from './api/upgrade.js';
+import { AGENT_HEADERS_TIMEOUT_MS, guardDials } from './api/dial-guard.js';
 import { eventStream, EVENTS_PATH } from './api/event-stream.js';
 import { shellStream, SHELL_PATH } from './api/shell-stream.js';
 import { createApp } from './app.js';
@@ -151,7 +152,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     // The background look's, as /health's: a scrape makes no engine call of its own.
     engineUp: async () => health.current().status === 200,
   });
-  const streams = new StreamRegistry((p) => auth.stillValid(p));
+  const streams = new StreamRegistry((p) => auth.stillValid(p), { perPrincipal: config.maxStreamsPerPrincipal, total: config.maxStreams });
   const audit = auditLog(log);
   const app = createApp({
     agents,
@@ -213,6 +214,8 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   rmSync(socketPath, { force: true });
   const agentServer = createServer(getRequestListener(runtimeFiles.fetch));
   agentServer.on('upgrade', route(upgraded, { '/v1/agent': toAgent }));
+  // Every container may dial here: one that floods it must not keep another's runtime out.
+  guardDials(agentServer, { maxWaiting: config.maxAgentDials, headersTimeoutMs: AGENT_HEADERS_TIMEOUT_MS });
   await new Promise<void>((resolve) => agentServer.listen(socketPath, resolve));
   chmodSync(socketPath, 0o666);
 

@@ -59,6 +59,8 @@ export function agentsRoutes(agents: AgentService, snapshots: Snapshots, events:
     // Hono answers HEAD with this handler and never reads the body: no stream for it.
     if (c.req.raw.method === 'HEAD') return c.body(null, 200, { 'content-type': 'application/x-ndjson' });
     const follow = ['1', 'true'].includes(c.req.query('follow') ?? '');
+    // A followed log is held open: it counts with the principal's other streams (429 past the limit).
+    const release = follow ? streams.admit(c.get('principal')) : () => {};
     const key = agentLogKey(agent.id);
     let next = tail === undefined ? 1 : Math.max(1, events.lastSeq(key) - tail + 1);
     let wake = () => {};
@@ -90,6 +92,7 @@ export function agentsRoutes(agents: AgentService, snapshots: Snapshots, events:
           }
           if (!follow || ended) {
             unfollow();
+            release();
             handle.emit('close');
             controller.close();
             return;
@@ -99,6 +102,7 @@ export function agentsRoutes(agents: AgentService, snapshots: Snapshots, events:
       },
       cancel() {
         unfollow();
+        release();
         handle.emit('close');
         wake();
       },

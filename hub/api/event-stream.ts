@@ -10,12 +10,18 @@ import { followLog } from '../jobs/log-cursor.js';
 import type { JobService } from '../jobs/service.js';
 import { toWire, type EventLog } from '../store/events.js';
 import { credentialsOf, type Authenticator } from '../auth/authenticator.js';
-import { rejectUpgrade, type UpgradeHandler } from './upgrade.js';
+import { rejectUpgrade, releaseOnClose, type UpgradeHandler } from './upgrade.js';
 import { auditEntry, worthAuditing, type AuditLog } from '../auth/audit.js';
 import { requireScope, type Principal } from '../platform/principal.js';
 import type { StreamRegistry } from './stream-registry.js';
 
 const HIGH_WATER = 1024 * 1024;
+/**
+ * A client sends nothing on an event stream but control frames (a ping, its close):
+ * a bigger message closes the stream with 1009 before its body is read, where ws
+ * would otherwise take in up to 100 MiB of it.
+ */
+export const MAX_CLIENT_FRAME_BYTES = 4096;
 
 export interface EventStreamDeps {
   jobs: JobService;
@@ -29,7 +35,7 @@ export interface EventStreamDeps {
 export const EVENTS_PATH = /^\/v1\/jobs\/([^/]+)\/events$/;
 
 export function eventStream(deps: EventStreamDeps): UpgradeHandler {
-  const wss = new WebSocketServer({ noServer: true });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_FRAME_BYTES });
   return async (req, socket, head) => {
     let jobId = '';
     let from: number;
@@ -46,6 +52,7 @@ export function eventStream(deps: EventStreamDeps): UpgradeHandler {
       }
       // Someone else's job is answered as a missing one.
       deps.jobs.get(jobId, principal);
+      releaseOnClose(socket, deps.streams.admit(principal));
     } catch (err) {
       const e = err instanceof HubError ? err : new HubError('VALIDATION_FAILED', `bad event stream request: ${(err as Error).message}`);
       if (worthAuditing('GET', e.status, e))
@@ -54,6 +61,8 @@ export function eventStream(deps: EventStreamDeps): UpgradeHandler {
     }
     const who = principal;
     wss.handleUpgrade(req, socket, head, (ws) => {
+      // A frame past maxPayload (or a malformed one) is reported here before ws closes with its code; unheard, it would throw.
+      ws.on('error', () => {});
       deps.streams.add(ws, who);
       void follow(ws, jobId, from, deps);
     });

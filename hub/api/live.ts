@@ -37,8 +37,6 @@ const NEWEST_SHOWN = 50;
 const UNFINISHED_SHOWN = 200;
 /** A client that takes longer than this to take one message is let go. */
 const WRITE_TIMEOUT_MS = 10_000;
-/** Open live streams one principal may hold (tabs); more is a 429. */
-export const MAX_LIVE_PER_PRINCIPAL = 16;
 
 export interface LiveDeps {
   jobs: JobService;
@@ -92,7 +90,6 @@ function itemOf(c: Context<HubEnv>, deps: LiveDeps): { key: string; event: strin
 
 export function liveRoutes(deps: LiveDeps) {
   const app = new Hono<HubEnv>();
-  const open = new Map<string, number>();
   app.use('*', needsScope('jobs', 'following the dashboard'));
 
   app.get('/', (c) => {
@@ -100,18 +97,8 @@ export function liveRoutes(deps: LiveDeps) {
     if (c.req.raw.method === 'HEAD') return c.body(null, 200, { 'content-type': 'text/event-stream' });
     const p = c.get('principal');
     const item = itemOf(c, deps);
-    const held = open.get(p.id) ?? 0;
-    if (held >= MAX_LIVE_PER_PRINCIPAL) {
-      throw new HubError('LIMIT_REACHED', `${p.label} has ${held} live streams open, the most one principal may; close a dashboard tab`, {
-        max: MAX_LIVE_PER_PRINCIPAL,
-      });
-    }
-    open.set(p.id, held + 1);
-    const release = () => {
-      const n = (open.get(p.id) ?? 1) - 1;
-      if (n > 0) open.set(p.id, n);
-      else open.delete(p.id);
-    };
+    // Each tab holds one: it counts with the principal's other streams (429 past the limit).
+    const release = deps.streams.admit(p);
     return streamSSE(c, async (stream) => {
       const live = new LiveStream(stream);
       deps.streams.add(live, p);

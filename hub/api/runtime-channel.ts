@@ -18,6 +18,8 @@ export interface RuntimeChannelLimits {
 /** Where a runtime's token finds its sandbox (sandboxes/registry.ts). */
 export interface RuntimeSessions {
   attach(token: string, link: RuntimeLink): RuntimeSession;
+  /** False for a token that will never attach: refused before the upgrade. */
+  mayAttach(token: string): boolean;
 }
 
 export function runtimeChannel(sandboxes: RuntimeSessions, log: (msg: string) => void, limits: RuntimeChannelLimits): UpgradeHandler {
@@ -26,6 +28,8 @@ export function runtimeChannel(sandboxes: RuntimeSessions, log: (msg: string) =>
   return (req, socket, head) => {
     const token = bearerToken(req);
     if (!token) return rejectUpgrade(socket, new HubError('UNAUTHORIZED', 'the runtime channel needs an agent token'));
+    // An unknown token is answered before the handshake, so a flood of them costs no WebSocket (the runtime takes a 4xx as final, as it took 4001).
+    if (!sandboxes.mayAttach(token)) return rejectUpgrade(socket, new HubError('UNAUTHORIZED', 'unknown or spent agent token'));
     wss.handleUpgrade(req, socket, head, (ws) => serve(ws, req, token));
   };
 

@@ -10,7 +10,7 @@ import type { Backend, ContainerRef, ExecSession } from '../backend/types.js';
 import { HubError } from '../platform/errors.js';
 import type { JobService } from '../jobs/service.js';
 import type { AgentService } from '../agents/service.js';
-import { rejectUpgrade, type UpgradeHandler } from './upgrade.js';
+import { rejectUpgrade, releaseOnClose, type UpgradeHandler } from './upgrade.js';
 import { auditEntry, worthAuditing, type AuditLog } from '../auth/audit.js';
 import { requireScope, type Principal } from '../platform/principal.js';
 import type { StreamRegistry } from './stream-registry.js';
@@ -21,7 +21,7 @@ export const SHELL_PATH = /^\/v1\/(jobs|agents)\/([^/]+)\/shell$/;
 export const MAX_SHELLS_PER_CONTAINER = 4;
 /** Keystrokes and pastes, not uploads. */
 const MAX_FRAME_BYTES = 256 * 1024;
-/** Stop reading the terminal while this much waits to reach a slow client. */
+/** Stop reading the terminal while this much waits to reach a slow client; stop reading the client while this much typed waits for the shell to start. */
 const HIGH_WATER = 1024 * 1024;
 const DEFAULT_SIZE: ShellSize = { cols: 80, rows: 24 };
 
@@ -54,6 +54,12 @@ export function shellStream(deps: ShellStreamDeps): UpgradeHandler {
         target.done();
         throw new HubError('SHELL_LIMIT', `${MAX_SHELLS_PER_CONTAINER} shells are open in this container already; close one first`);
       }
+      try {
+        releaseOnClose(socket, deps.streams.admit(principal));
+      } catch (err) {
+        target.done();
+        throw err;
+      }
     } catch (err) {
       const e = err instanceof HubError ? err : new HubError('VALIDATION_FAILED', `bad shell request: ${(err as Error).message}`);
       if (worthAuditing('GET', e.status, e)) deps.audit(auditEntry({ method: 'GET', route: 'shell', object: null }, principal, e.status, e));
@@ -67,6 +73,8 @@ export function shellStream(deps: ShellStreamDeps): UpgradeHandler {
       target.done();
     };
     wss.handleUpgrade(req, socket, head, (ws) => {
+      // A frame past maxPayload (or a malformed one) is reported here before ws closes with its code (1009, 1002); unheard, it would throw.
+      ws.on('error', () => {});
       if (ws.protocol !== SHELL_PROTOCOL) {
         release();
         return ws.close(1002, `ask for the ${SHELL_PROTOCOL} sub-protocol`);
@@ -104,14 +112,27 @@ function resolve(req: IncomingMessage, { jobs, agents }: ShellStreamDeps, princi
 }
 
 async function serve(ws: WebSocket, target: Target, { backend, log }: ShellStreamDeps): Promise<void> {
-  // What the client types while the engine starts the shell is kept, not lost.
+  // What the client types while the engine starts the shell is kept, not lost (up to HIGH_WATER, then the client waits).
   let session: ExecSession | undefined;
   const early: Buffer[] = [];
+  let earlyBytes = 0;
+  /** The shell's stdin is full: the client is not read until it drains. */
+  let stdinFull = false;
   const onFrame = (data: Buffer) => {
     try {
       const { channel, body } = readShellFrame(data);
-      if (channel === SHELL_CHANNEL.stdin) session!.stream.write(body);
-      else if (channel === SHELL_CHANNEL.resize) {
+      if (channel === SHELL_CHANNEL.stdin) {
+        // A shell that reads nothing must not make the hub hold what the client sends:
+        // the client's socket is not read until stdin drains, so the bytes wait in the client.
+        if (!session!.stream.write(body) && !stdinFull) {
+          stdinFull = true;
+          ws.pause();
+          session!.stream.once('drain', () => {
+            stdinFull = false;
+            ws.resume();
+          });
+        }
+      } else if (channel === SHELL_CHANNEL.resize) {
         const size = parseShellSize(JSON.parse(body.toString('utf8')));
         void session!.resize(size.cols, size.rows);
       } else throw new Error(`channel ${channel} is not one a client sends`);
@@ -120,12 +141,18 @@ async function serve(ws: WebSocket, target: Target, { backend, log }: ShellStrea
       ws.close(1008, (err as Error).message.slice(0, 120));
     }
   };
-  ws.on('message', (data: Buffer) => (session ? onFrame(data) : early.push(data)));
+  ws.on('message', (data: Buffer) => {
+    if (session) return onFrame(data);
+    early.push(data);
+    earlyBytes += data.length;
+    if (earlyBytes > HIGH_WATER) ws.pause();
+  });
   // The client went away: hang up the terminal, which ends the shell.
   ws.on('close', () => session?.stream.destroy());
   try {
     session = await backend.exec(target.ref, { command: ['/bin/bash', '-l'], ...target.size });
   } catch (err) {
+    ws.resume();
     ws.send(shellFrame(SHELL_CHANNEL.exit, { error: (err as Error).message }));
     return void ws.close(1011, 'the shell could not start');
   }
@@ -140,8 +167,11 @@ async function serve(ws: WebSocket, target: Target, { backend, log }: ShellStrea
   });
   stream.on('error', () => {});
   for (const data of early.splice(0)) onFrame(data);
+  if (!stdinFull) ws.resume();
   const exitCode = await session.exited;
   if (ws.readyState === ws.OPEN) {
+    // Read the client again, so its answer to the close arrives.
+    ws.resume();
     ws.send(shellFrame(SHELL_CHANNEL.exit, { exitCode }));
     ws.close(1000, 'shell ended');
   }

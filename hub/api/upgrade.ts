@@ -17,3 +17,13 @@ export function rejectUpgrade(socket: Duplex, err: HubError): void {
     `HTTP/1.1 ${err.status} ${err.code}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
+
+/**
+ * Calls `release` when the connection ends, whether or not its upgrade completed
+ * (ws answers a bad handshake itself and never calls back); at once if it has
+ * ended already (the client left while it was being authenticated).
+ */
+export function releaseOnClose(socket: Duplex, release: () => void): void {
+  if (socket.destroyed) return release();
+  socket.once('close', release);
+}

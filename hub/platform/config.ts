@@ -259,6 +259,22 @@ const SETTINGS = {
     env: 'DOCKER_AGENT_MAX_KEPT_PER_PRINCIPAL',
     schema: z.coerce.number().int('expected an integer').min(0).max(1000).default(5),
   },
+  maxStreamsPerPrincipal: {
+    flag: 'max-streams-per-principal',
+    env: 'DOCKER_AGENT_MAX_STREAMS_PER_PRINCIPAL',
+    schema: z.coerce.number().int('expected an integer').min(1).max(100_000).default(32),
+  },
+  maxStreams: {
+    flag: 'max-streams',
+    env: 'DOCKER_AGENT_MAX_STREAMS',
+    schema: z.coerce.number().int('expected an integer').min(1).max(1_000_000).default(1024),
+  },
+  maxAgentDials: {
+    flag: undefined,
+    env: 'DOCKER_AGENT_MAX_AGENT_DIALS',
+    // At least twice the socket's listen backlog (511), so one turn of the event loop accepting a flood cannot push out a runtime that just dialled.
+    schema: z.coerce.number().int('expected an integer').min(1024).max(100_000).default(2048),
+  },
   oidcRepositories: {
     flag: 'oidc-repositories',
     env: 'DOCKER_AGENT_OIDC_REPOSITORIES',

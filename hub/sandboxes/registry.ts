@@ -30,6 +30,16 @@ export class SandboxRegistry implements SandboxIndex {
     return sandbox.attach(hash, link);
   }
 
+  /**
+   * Whether a runtime dialling with `token` may be let through the WebSocket
+   * upgrade: false only for a token refused for good (unknown once the hub has
+   * adopted what runs), so such a dial costs an HTTP answer, never a WebSocket.
+   * While the hub starts or stops every token passes, to be told to dial again.
+   */
+  mayAttach(token: string): boolean {
+    return this.closed || !this.opened || this.byHash.has(hashToken(token));
+  }
+
   /** The archive the task of `token`'s runtime brings (GET /v1/agent/workspace). */
   workspace(token: string): string {
     const hash = hashToken(token);

@@ -8,9 +8,12 @@ import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubClient } from '../../client/index.js';
 import { SESSION_COOKIE } from '../../hub/auth/authenticator.js';
-import { MAX_LIVE_PER_PRINCIPAL } from '../../hub/api/live.js';
 import { launchBrowser, screenshot } from '../helpers/browser.js';
+import { loadConfig } from '../../hub/platform/config.js';
 import { collect, settledAgent, startTestHub, type TestHub } from '../helpers/hub.js';
+
+/** The default DOCKER_AGENT_MAX_STREAMS_PER_PRINCIPAL: live feeds count with the principal's other streams. */
+const MAX_LIVE_PER_PRINCIPAL = loadConfig([], {}).maxStreamsPerPrincipal;
 
 let t: TestHub;
 let browser: Browser;
@@ -244,7 +247,7 @@ describe('GET /v1/stats', () => {
 });
 
 describe('GET /v1/live', () => {
-  it('holds at most 16 streams per principal, and a stream the client drops is let go', async () => {
+  it('holds at most DOCKER_AGENT_MAX_STREAMS_PER_PRINCIPAL (32) streams per principal, and a stream the client drops is let go', async () => {
     const erin = await principal('erin');
     const open = () => {
       const stop = new AbortController();
@@ -254,12 +257,13 @@ describe('GET /v1/live', () => {
     expect(streams.map((s) => s.res.status)).toEqual(Array(MAX_LIVE_PER_PRINCIPAL).fill(200));
     const over = await open();
     expect(over.res.status).toBe(429);
+    expect(((await over.res.json()) as { error: { message: string } }).error.message).toMatch(/DOCKER_AGENT_MAX_STREAMS_PER_PRINCIPAL=32/);
     // Another principal is not held back by erin's.
     const other = await fetch(`${t.hub.url}/v1/live`, { headers: { authorization: `Bearer ${alice.token}` } });
     expect(other.status).toBe(200);
     await other.body?.cancel();
     for (const s of streams) s.stop.abort();
-    // Dropped streams are noticed and let go: the 17th opens.
+    // Dropped streams are noticed and let go: one more opens.
     await expect
       .poll(
         async () => {
