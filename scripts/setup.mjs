@@ -414,6 +414,9 @@ const TEST_TOOLS = {
   chromium: 'chromium',
   'docker-compose': 'docker-compose',
   'systemd-analyze': 'systemd',
+  // Test hosts in network namespaces (network.test.ts) and the IPv6 fence.
+  ip: 'iproute2',
+  ip6tables: 'iptables',
 };
 
 export async function ensureTestTools(say) {
