@@ -70,7 +70,8 @@ describe('auth', () => {
       ws.on('close', (c) => resolve(c));
       ws.on('unexpected-response', (_q, r) => resolve(r.statusCode ?? 0));
     });
-    expect(code).toBe(4001);
+    // Refused as HTTP, before any WebSocket is made.
+    expect(code).toBe(401);
   });
 });
 
