@@ -13,7 +13,7 @@ import { DockerBackend } from '../hub/backend/docker/backend.js';
 import { loadConfig } from '../hub/platform/config.js';
 import { ProfileRegistry } from '../hub/profiles/registry.js';
 import { startHub, type RunningHub } from '../hub/server.js';
-import { coldBreakdown, type Breakdown } from './breakdown.js';
+import { breakdown, type Breakdown } from './breakdown.js';
 import { rounds, summarize, throughput, time, type Summary } from './stats.js';
 
 const quick = process.argv.includes('--quick');
@@ -131,7 +131,7 @@ async function memoryOf(docker: Docker, id: string): Promise<number> {
   return ((stats.memory_stats.usage ?? 0) - (stats.memory_stats.stats?.cache ?? 0)) / 1024 / 1024;
 }
 
-let breakdown: Breakdown[] = [];
+const breakdowns: { cold: Breakdown[]; warm: Breakdown[] } = { cold: [], warm: [] };
 
 async function main(): Promise<Row[]> {
   const docker = new Docker();
@@ -144,7 +144,7 @@ async function main(): Promise<Row[]> {
   await hubJob(cold.client, { run: 'true' });
   await raw('true');
 
-  breakdown = await coldBreakdown(cold.client, 'true');
+  breakdowns.cold = await breakdown(cold.client, 'echo x', quick ? 1 : 5);
   progress(`cold job \`true\`, ${N.rounds} rounds each`);
   rows.push(
     row(
@@ -316,6 +316,7 @@ async function main(): Promise<Row[]> {
         await new Promise((r) => setTimeout(r, 20));
       }
     };
+    breakdowns.warm = await breakdown(warm.client, 'echo x', quick ? 3 : 25, idle);
     const times: number[] = [];
     for (let i = 0; i < N.warm; i++) {
       await idle();
@@ -352,12 +353,14 @@ try {
 } finally {
   for (const clean of cleanups.reverse()) await clean();
 }
-if (asJson) process.stdout.write(`${JSON.stringify({ quick, rounds: N, rows, coldBreakdown: breakdown, hubs: hubIds }, null, 2)}\n`);
+if (asJson) process.stdout.write(`${JSON.stringify({ quick, rounds: N, rows, breakdowns, hubs: hubIds }, null, 2)}\n`);
 else {
   process.stdout.write(
     `\n${table(rows)}\n\nratio: hub ÷ raw for times and sizes, raw ÷ hub for rates (below 1: the hub is ahead); medians, p99 in brackets.\n`,
   );
-  process.stdout.write(
-    `\nwhere a cold job's time goes (one job, ms since the step before):\n${breakdown.map((b) => `  ${b.phase.padEnd(24)} ${String(b.ms).padStart(5)}`).join('\n')}\n`,
-  );
+  const show = (what: string, bs: Breakdown[]) =>
+    `\nwhere a ${what} job's time goes (\`echo x\`, medians; ms since the phase before, and since the POST was sent):\n${bs
+      .map((b) => `  ${b.phase.padEnd(24)} ${String(b.ms).padStart(5)} ${String(b.at).padStart(6)}`)
+      .join('\n')}\n`;
+  process.stdout.write(show('cold', breakdowns.cold) + show('warm (pooled)', breakdowns.warm));
 }

@@ -108,7 +108,9 @@ export class HealthMonitor {
 
   /** The last report; until the first look, `starting`. */
   current(): { status: 200 | 503; body: HealthReport } {
-    return this.last ?? { status: 503, body: { status: 'starting' } };
+    if (!this.last) return { status: 503, body: { status: 'starting' } };
+    // The pool is the hub's own memory, free to read: shown as it is now, not as it was at the last look.
+    return this.last.body.pool ? { status: this.last.status, body: { ...this.last.body, pool: this.deps.pool() } } : this.last;
   }
 
   /** Refuses new work (a job, an agent, an upload) while free space is below the floor. */

@@ -1,5 +1,5 @@
 // Bundles the hub (for Node on the host) and the runtime (one self-contained file
-// for the Node that Debian ships inside agent images).
+// for the official Node build copied into every agent image, build/runtime-node).
 import { build } from 'esbuild';
 import { copyFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -48,8 +48,8 @@ export async function buildAll() {
       bundle: true,
       platform: 'node',
       format: 'cjs',
-      // Debian bookworm's nodejs inside the agent image is 18.x.
-      target: 'node18',
+      // Run by the Node copied into agent images: set-up's Node 24, or an LTS the operator names (DOCKER_AGENT_RUNTIME_NODE).
+      target: 'node22',
       // ws tries these optional native speed-ups; the runtime does without them.
       external: ['bufferutil', 'utf-8-validate'],
       plugins: [lazyTlsForWs()],
@@ -85,9 +85,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
 
 /**
  * ws loads https and tls at the top, for wss:// URLs; the runtime mostly dials a
- * Unix socket. Loaded on first use instead: Debian's Node (inside agent images)
- * has no code cache for its own modules and compiles them at every start, and
- * these two cost a cold job ~10-20 ms of it.
+ * Unix socket. Loaded on first use instead: a cold job waits for every module its
+ * runtime loads before it dials.
  */
 function lazyTlsForWs() {
   return {

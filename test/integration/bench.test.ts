@@ -23,7 +23,7 @@ describe('npm run bench -- --quick --json', () => {
     const report = JSON.parse(r.stdout) as {
       hubs: string[];
       rows: Array<{ what: string; unit: string; raw: { median: number } | null; hub: { median: number; p99: number }; ratio: number | null }>;
-      coldBreakdown: Array<{ phase: string; ms: number }>;
+      breakdowns: Record<'cold' | 'warm', Array<{ phase: string; ms: number; at: number }>>;
     };
     const whats = report.rows.map((row) => row.what);
     for (const want of [
@@ -46,9 +46,11 @@ describe('npm run bench -- --quick --json', () => {
       expect(Number.isFinite(row.hub.median) && row.hub.median > 0, row.what).toBe(true);
       if (row.raw) expect(Number.isFinite(row.ratio), row.what).toBe(true);
     }
-    expect(report.coldBreakdown.map((b) => b.phase)).toEqual(
-      expect.arrayContaining(['status preparing', 'status starting', 'status running', 'status succeeded']),
-    );
+    for (const kind of ['cold', 'warm'] as const) {
+      expect(report.breakdowns[kind].map((b) => b.phase)).toEqual(
+        expect.arrayContaining(['POST answered', 'status running', 'step started', 'first output stored', 'client saw first byte', 'status succeeded']),
+      );
+    }
     expect(report.hubs).toHaveLength(2);
     for (const hub of report.hubs) {
       const label = [`docker-agent.hub=${hub}`];

@@ -68,6 +68,14 @@ describe('the warm pool', () => {
     expect(await poolWhere((p) => p.default?.idle === 2)).toMatchObject({ default: { idle: 2, minIdle: 2, max: 2 } });
   });
 
+  it('shows in /health at once that a job took a waiting container, not at the next background look', async () => {
+    await poolWhere((p) => p.default?.idle === 2);
+    const job = await t.client.createJob({ run: 'true' });
+    // The one taken is being replaced: one waits, one starts (a look taken seconds ago would still say two wait).
+    expect((await pool()).default).toMatchObject({ idle: 1, starting: 1 });
+    expect(finalState(await collect(t.client, job.id))).toBe('succeeded');
+  });
+
   it('gives a pooled job its own env, workspace and owner, applied when it is assigned', async () => {
     await poolWhere((p) => p.default?.idle === 2);
     const pack = tar.pack();
