@@ -3,8 +3,8 @@
 export type SandboxState = 'starting' | 'dialling' | 'connected' | 'disconnected' | 'ended';
 
 export const SANDBOX_TRANSITIONS: Record<SandboxState, readonly SandboxState[]> = {
-  // The container is being created; its runtime cannot dial in yet.
-  starting: ['dialling', 'ended'],
+  // The container is being created and started; on a busy engine its runtime may dial in before the engine says it started.
+  starting: ['dialling', 'connected', 'ended'],
   // The container runs (just started, or found running after a restart); its runtime has not dialled in.
   dialling: ['connected', 'ended'],
   // A newer connection replaces an older one: connected → connected.

@@ -58,6 +58,8 @@ export class FakeBackend implements Backend {
   async pruneImages() {
     return [];
   }
+  /** While set, a container runs (its runtime may dial in) but the engine's answer to its start waits for it, as on a busy engine. */
+  startGate?: Promise<void>;
   async start(spec: ContainerSpec): Promise<ContainerRef> {
     const ref = { id: `c${this.next++}`, jobId: spec.jobId };
     this.calls.push(`start ${spec.jobId}${spec.agent ? ` volume=${spec.agent.volume}` : ''}`);
@@ -68,6 +70,7 @@ export class FakeBackend implements Backend {
     // One waiter per container, first come first served.
     const i = this.waiting.findIndex((w) => w.match(spec.jobId));
     if (i >= 0) this.waiting.splice(i, 1)[0]!.resolve(c);
+    await this.startGate;
     return ref;
   }
   wait(ref: ContainerRef) {

@@ -439,6 +439,24 @@ describe("the warm pool keeps its containers' runtimes to the same rules as ever
     return { h, c, token, link, session: (link.sent[0] as { session: string }).session };
   }
 
+  it('keeps a sandbox whose runtime dialled in before the engine answered its start: connected, never timed out', async () => {
+    const backend = new FakeBackend();
+    let answer!: () => void;
+    backend.startGate = new Promise((resolve) => (answer = resolve));
+    const h = hub(backend, { DOCKER_AGENT_POOL_MIN_IDLE: '1' });
+    const started = backend.started((id) => id.startsWith('pool:'));
+    h.jobs.pump();
+    const c = await started;
+    h.registry.attach(c.spec.env.DOCKER_AGENT_AGENT_TOKEN!, new FakeLink());
+    answer();
+    await new Promise((resolve) => setImmediate(resolve));
+    // Before, it stayed "starting", then waited for a dial that had come and was ended when the connect timeout ran out.
+    expect(h.jobs.poolState().default).toMatchObject({ idle: 1, starting: 0 });
+    const job = h.jobs.submit({ run: 'true' }, admin);
+    expect(await until(h, job.id, (s) => s === 'running' || ended(s))).toBe('running');
+    expect(h.store.get(job.id)!.containerId).toBe(c.ref.id);
+  });
+
   it("spends a pooled container's one-time token at its first attach", async () => {
     const { h, token } = await warmHub();
     expect(() => h.registry.attach(token, new FakeLink())).toThrow(/unknown or spent agent token/);
