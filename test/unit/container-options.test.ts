@@ -66,8 +66,9 @@ describe("a container's options", () => {
     );
   });
 
-  it('carry nofile and nproc limits, and turn IPv6 off unless privileged', () => {
-    const plain = containerOptions(spec(), { ...settings, ipv6: true }).HostConfig!;
+  it('carry nofile and nproc limits, and turn IPv6 off on the job network unless privileged', () => {
+    const bridge = { ...profiles.get('default'), network: 'bridge' as const };
+    const plain = containerOptions(spec({ profile: bridge }), { ...settings, network: 'da-jobs', ipv6: true }).HostConfig!;
     expect(plain.Ulimits).toEqual([
       { Name: 'nofile', Soft: 8192, Hard: 8192 },
       { Name: 'nproc', Soft: 16384, Hard: 16384 },
@@ -75,7 +76,9 @@ describe("a container's options", () => {
     expect(plain.Sysctls).toEqual({ 'net.ipv6.conf.all.disable_ipv6': '1' });
     expect(containerOptions(spec({ profile: profiles.get('docker-host') }), { ...settings, ipv6: true }).HostConfig!.Sysctls).toBeUndefined();
     // A kernel without IPv6 has no such sysctl, and the engine would refuse it.
-    expect(containerOptions(spec(), settings).HostConfig!.Sysctls).toBeUndefined();
+    expect(containerOptions(spec({ profile: bridge }), { ...settings, network: 'da-jobs' }).HostConfig!.Sysctls).toBeUndefined();
+    // With no network there is only loopback: nothing to turn off.
+    expect(containerOptions(spec(), { ...settings, ipv6: true }).HostConfig!.Sysctls).toBeUndefined();
   });
 
   it("carry the engine's size quota on their writable layer only where the storage driver has one", () => {

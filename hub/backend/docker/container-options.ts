@@ -78,7 +78,8 @@ export function containerOptions(spec: ContainerSpec, s: ContainerSettings): Doc
       ...(profile.privileged ? s.privileged() : { CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'] }),
       NetworkMode: profile.network === 'bridge' ? s.network! : 'none',
       // The job network has no IPv6; engines before 26.0.2 still gave containers link-local addresses.
-      ...(!profile.privileged && s.ipv6 ? { Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1' } } : {}),
+      // Only where the container has an interface besides loopback: with `network: none` there is nothing to fence, and the sysctl costs each start.
+      ...(!profile.privileged && profile.network === 'bridge' && s.ipv6 ? { Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1' } } : {}),
       ...(s.diskQuotaBytes ? { StorageOpt: { size: String(s.diskQuotaBytes) } } : {}),
       LogConfig: {
         Type: 'json-file',
