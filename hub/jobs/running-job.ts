@@ -121,9 +121,9 @@ export class RunningJob implements SandboxHolder {
     if (!job) return;
     this.sandbox = sandbox;
     const deadlineAt = this.deadlineAt(job);
-    states.move(this.id, 'preparing');
-    states.move(this.id, 'starting', { image: sandbox.image, containerId: sandbox.ref!.id, deadlineAt });
-    if (this.ending || !states.move(this.id, 'running', { startedAt: new Date().toISOString() })) return;
+    if (this.ending) return;
+    const patch = { image: sandbox.image, containerId: sandbox.ref!.id, deadlineAt, startedAt: new Date().toISOString() };
+    if (!states.moveThrough(this.id, ['preparing', 'starting', 'running'], patch)) return;
     // What the job brings is fetched by the runtime when its task comes, not baked into the container it was given.
     sandbox.offerWorkspace(this.workspaceOf(job));
     sandbox.send({ t: 'task', task: taskOf(job) });

@@ -16,14 +16,30 @@ export class JobStates {
 
   /** Moves job `id` to `to` with `patch`, after the events `before`; false when the lifecycle does not allow it (or the row is gone). */
   move(id: string, to: JobState, patch: JobPatch = {}, before: NewEvent[] = []): boolean {
+    return this.moveThrough(id, [to], patch, before);
+  }
+
+  /**
+   * Moves job `id` through the states `path`, one after the other, stored in one
+   * transaction with one status event each (a pooled job goes from queued to running
+   * at once); false, and nothing stored, when the lifecycle does not allow a step.
+   */
+  moveThrough(id: string, path: JobState[], patch: JobPatch = {}, before: NewEvent[] = []): boolean {
     const { store, bus } = this.deps;
-    if (this.stopped) return false;
+    if (this.stopped || path.length === 0) return false;
     const job = store.get(id);
-    if (!job || !canTransition(job.state, to)) return false;
+    if (!job) return false;
+    let from = job.state;
+    for (const to of path) {
+      if (!canTransition(from, to)) return false;
+      from = to;
+    }
     const reason = patch.reason;
-    bus.publish(id, [...before, { type: 'status', state: to, ...(reason ? { reason } : {}) }], () => store.update(id, { ...patch, state: to }));
+    const events: NewEvent[] = path.map((state) => ({ type: 'status', state }));
+    if (reason) events[events.length - 1] = { type: 'status', state: from, reason };
+    bus.publish(id, [...before, ...events], () => store.update(id, { ...patch, state: from }));
     const now = store.get(id);
-    if (now) this.deps.onState?.(now, to);
+    if (now) for (const state of path) this.deps.onState?.(now, state);
     return true;
   }
 

@@ -457,6 +457,17 @@ describe("the warm pool keeps its containers' runtimes to the same rules as ever
     expect(h.store.get(job.id)!.containerId).toBe(c.ref.id);
   });
 
+  it('stores a pooled job going from queued to running in one transaction, and sends the task in the same turn', async () => {
+    const { h, link } = await warmHub();
+    const stored: string[][] = [];
+    const publish = h.bus.publish.bind(h.bus);
+    h.bus.publish = (id, events, also) => (stored.push(events.map((e) => (e.type === 'status' ? e.state : e.type))), publish(id, events, also));
+    const job = h.jobs.submit({ run: 'echo warm' }, admin);
+    expect(stored).toEqual([['queued'], ['preparing', 'starting', 'running']]);
+    expect(h.store.get(job.id)).toMatchObject({ state: 'running', containerId: expect.any(String), startedAt: expect.any(String) });
+    expect(link.sent.at(-1)).toMatchObject({ t: 'task' });
+  });
+
   it("spends a pooled container's one-time token at its first attach", async () => {
     const { h, token } = await warmHub();
     expect(() => h.registry.attach(token, new FakeLink())).toThrow(/unknown or spent agent token/);
