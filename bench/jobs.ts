@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HubClient, isFinalEvent, type JobRequest } from '../client/index.js';
 import { DockerBackend } from '../hub/backend/docker/backend.js';
+import { containerOptions } from '../hub/backend/docker/container-options.js';
 import { loadConfig } from '../hub/platform/config.js';
 import { ProfileRegistry } from '../hub/profiles/registry.js';
 import { startHub, type RunningHub } from '../hub/server.js';
@@ -125,6 +126,25 @@ async function startBenchHub(env: Record<string, string> = {}): Promise<{ hub: R
   return { hub, client: new HubClient({ url: hub.url, token: TOKEN }), dataDir };
 }
 
+/** `docker run` flags for what the hub's container options limit and harden (not its labels, mounts or runtime env). */
+function hardeningFlags(o: Docker.ContainerCreateOptions): string[] {
+  const h = o.HostConfig!;
+  return [
+    ...(h.Init ? ['--init'] : []),
+    `--user=${o.User}`,
+    `--network=${h.NetworkMode}`,
+    `--memory=${h.Memory}`,
+    `--memory-swap=${h.MemorySwap}`,
+    `--cpus=${h.NanoCpus! / 1e9}`,
+    `--pids-limit=${h.PidsLimit}`,
+    ...(h.Ulimits ?? []).map((u) => `--ulimit=${u.Name}=${u.Soft}:${u.Hard}`),
+    ...((h.CapDrop ?? []) as string[]).map((c) => `--cap-drop=${c}`),
+    ...((h.SecurityOpt ?? []) as string[]).map((x) => `--security-opt=${x}`),
+    ...Object.entries(h.Sysctls ?? {}).map(([k, v]) => `--sysctl=${k}=${v}`),
+    ...Object.entries(h.LogConfig?.Config ?? {}).map(([k, v]) => `--log-opt=${k}=${v}`),
+  ];
+}
+
 async function memoryOf(docker: Docker, id: string): Promise<number> {
   const stats = (await docker.getContainer(id).stats({ stream: false })) as { memory_stats: { usage?: number; stats?: { cache?: number } } };
   // cgroup v1's usage counts the page cache; what a process holds is usage minus cache (as `docker stats` shows).
@@ -139,7 +159,11 @@ async function main(): Promise<Row[]> {
   const cold = await startBenchHub();
   const backend = await DockerBackend.connect({ ...loadConfig([], {}) });
   const image = await backend.prepare(new ProfileRegistry(loadConfig([], {}).builtinProfilesDir).get('default'));
+  const profile = new ProfileRegistry(loadConfig([], {}).builtinProfilesDir).get('default');
   const raw = (...args: string[]) => dockerCli(['run', '--rm', '--network', 'none', '--user', '1000:1000', image, ...args]);
+  // The same, with the limits and hardening the hub gives the profile's containers: what is the engine's cost of those, not the hub's.
+  const hardening = hardeningFlags(containerOptions({ jobId: 'bench', hubId: 'bench', image, profile, env: {} }, { privileged: () => ({}) }));
+  const rawHardened = (...args: string[]) => dockerCli(['run', '--rm', ...hardening, image, ...args]);
   progress(`image ${image}; warming up`);
   await hubJob(cold.client, { run: 'true' });
   await raw('true');
@@ -202,8 +226,12 @@ async function main(): Promise<Row[]> {
   for (const c of [4, 8]) {
     progress(`${N.parallel} echo jobs, ${c} at a time`);
     const rawRate = await throughput(N.parallel, c, () => raw('echo', 'x'));
+    const hardenedRate = await throughput(N.parallel, c, () => rawHardened('echo', 'x'));
     const hubRate = await throughput(N.parallel, c, () => hubJob(cold.client, { run: 'echo x' }));
     rows.push(row(`${N.parallel} jobs, ${c} at a time`, 'jobs/s', one(rawRate), one(hubRate)));
+    rows.push(
+      row(`${N.parallel} jobs, ${c} at a time, hardened twin`, 'jobs/s', one(hardenedRate), one(hubRate), `raw twin: docker run ${hardening.join(' ')}`),
+    );
   }
 
   const seq = quick ? 'seq 1 650000' : 'seq 1 6500000';

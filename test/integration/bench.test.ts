@@ -32,6 +32,7 @@ describe('npm run bench -- --quick --json', () => {
       'cold job `node -e 0`',
       '8 jobs, 4 at a time',
       '8 jobs, 8 at a time',
+      '8 jobs, 8 at a time, hardened twin',
       '5 MB of output',
       '20 MB change: commit + export, layers only',
       '20 MB change: commit + export, full save',
