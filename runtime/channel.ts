@@ -53,7 +53,8 @@ export class RuntimeChannel extends EventEmitter {
 
   connect(): void {
     if (this.stopped) return;
-    const ws = new WebSocket(this.opts.url, { headers: { authorization: `Bearer ${this.token}` } });
+    // Uncompressed: the hub's socket never compresses, and an offer would only load zlib.
+    const ws = new WebSocket(this.opts.url, { headers: { authorization: `Bearer ${this.token}` }, perMessageDeflate: false });
     this.ws = ws;
     ws.on('message', (data, isBinary) => {
       if (!isBinary) this.onHubMessage(JSON.parse(data.toString()) as HubMessage);

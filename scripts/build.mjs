@@ -52,7 +52,9 @@ export async function buildAll() {
       target: 'node22',
       // ws tries these optional native speed-ups; the runtime does without them.
       external: ['bufferutil', 'utf-8-validate'],
-      plugins: [lazyTlsForWs()],
+      // The client alone: ws's index also loads its server and stream helpers, which the runtime never uses.
+      alias: { ws: `${root}node_modules/ws/lib/websocket.js` },
+      plugins: [lazyBuiltinsForWs()],
       logLevel: 'warning',
     }),
   ]);
@@ -84,15 +86,15 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
 }
 
 /**
- * ws loads https and tls at the top, for wss:// URLs; the runtime mostly dials a
- * Unix socket. Loaded on first use instead: a cold job waits for every module its
- * runtime loads before it dials.
+ * ws loads https and tls at the top, for wss:// URLs, and zlib for compression;
+ * the runtime mostly dials a Unix socket, uncompressed. Loaded on first use
+ * instead: a cold job waits for every module its runtime loads before it dials.
  */
-function lazyTlsForWs() {
+function lazyBuiltinsForWs() {
   return {
-    name: 'lazy-tls-for-ws',
+    name: 'lazy-builtins-for-ws',
     setup(b) {
-      b.onResolve({ filter: /^(https|tls)$/ }, (a) =>
+      b.onResolve({ filter: /^(https|tls|zlib)$/ }, (a) =>
         /[\\/]node_modules[\\/]ws[\\/]/.test(a.importer) ? { path: a.path, namespace: 'lazy-builtin' } : undefined,
       );
       b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (a) => ({
