@@ -139,6 +139,29 @@ export function openDb(file: string): Db {
       db.pragma(`user_version = ${v + 1}`);
     })();
   }
+  return withStatementCache(db);
+}
+
+/** Most statements the cache keeps; past it, it starts again (the stores build a bounded set of texts). */
+const MAX_CACHED_STATEMENTS = 512;
+
+/**
+ * Compiles each statement text once: the stores prepare statements where they use
+ * them, several per output frame and state change, and compiling costs more than
+ * running them. No store changes a statement's mode (pluck, raw), so one can be shared.
+ */
+function withStatementCache(db: Db): Db {
+  const prepare = db.prepare.bind(db);
+  const cache = new Map<string, Database.Statement>();
+  db.prepare = ((sql: string) => {
+    let statement = cache.get(sql);
+    if (!statement) {
+      if (cache.size >= MAX_CACHED_STATEMENTS) cache.clear();
+      statement = prepare(sql);
+      cache.set(sql, statement);
+    }
+    return statement;
+  }) as Db['prepare'];
   return db;
 }
 

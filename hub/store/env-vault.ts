@@ -10,10 +10,13 @@ import { DIR_MODE, FILE_MODE } from '../platform/data-dir.js';
 export type EnvValues = object;
 
 const NAME = /^[\w:-]+$/;
+const MAX_REMEMBERED_MISSES = 4096;
 
 export class EnvVault {
   /** Values read or written since start: a running job's are looked up on every state change. */
   private readonly cache = new Map<string, EnvValues>();
+  /** Keys looked up that have no file (jobs without env values), so a row read on every state change costs no failing read; bounded. */
+  private readonly none = new Set<string>();
 
   /** `dir` absent: values in memory only (a store that lives as long as its process). */
   constructor(private readonly dir?: string) {
@@ -22,6 +25,7 @@ export class EnvVault {
 
   put(key: string, values: EnvValues): void {
     this.cache.set(key, values);
+    this.none.delete(key);
     if (!this.dir) return;
     const file = this.file(key);
     // Whole or not at all: a half-written file would be a job that starts with half its env.
@@ -31,12 +35,14 @@ export class EnvVault {
 
   get(key: string): EnvValues | undefined {
     const hit = this.cache.get(key);
-    if (hit || !this.dir) return hit;
+    if (hit || !this.dir || this.none.has(key)) return hit;
     try {
       const values = JSON.parse(readFileSync(this.file(key), 'utf8')) as EnvValues;
       this.cache.set(key, values);
       return values;
     } catch {
+      if (this.none.size >= MAX_REMEMBERED_MISSES) this.none.clear();
+      this.none.add(key);
       return undefined;
     }
   }
