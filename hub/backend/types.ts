@@ -96,7 +96,8 @@ export interface JobNetworkRequest {
  *   storage(), useDiskQuota()   once at start, before the first container; may repeat
  *   jobNetwork()                once before the first `bridge` container; may repeat
  *   prepare(profile)            before start(); may repeat (cached by content)
- *   start(spec) → ref           once per container; the runtime then dials the hub
+ *   start(spec, created) → ref  once per container; created(ref) before it runs, as its runtime
+ *                               may dial the hub before the engine has answered the start
  *   wait(ref), logs(ref)        any time after start(); wait() resolves once it stops
  *   writableBytes(ref)          any time after start() (the hub's disk watch, where no quota is in force)
  *   exec(ref), snapshot(ref)    while it exists (exec while it runs)
@@ -133,8 +134,11 @@ export interface Backend {
   pruneImages(opts: { keep: Set<string>; olderThan: Date; maxBytes: number; dryRun: boolean }): Promise<string[]>;
   /** Creates (or finds) this hub's job network and fences it off as far as the hub may; may repeat. `bridge` jobs need it first. */
   jobNetwork(opts: JobNetworkRequest): Promise<NetworkStatus>;
-  /** Creates and starts one container with the hardened options (docker/container-options.ts); not repeated for a spec. */
-  start(spec: ContainerSpec): Promise<ContainerRef>;
+  /**
+   * Creates and starts one container with the hardened options (docker/container-options.ts); not repeated for a spec.
+   * `created` is told its ref once it exists and before it runs, so a runtime that dials in before start() resolves is known by its container.
+   */
+  start(spec: ContainerSpec, created?: (ref: ContainerRef) => void): Promise<ContainerRef>;
   /** Resolves when the container stops (exit code -1 when it is gone); rejects only when the engine cannot say. */
   wait(ref: ContainerRef): Promise<{ exitCode: number }>;
   /** The last lines the container printed itself (the runtime's own messages). */

@@ -99,7 +99,8 @@ export class Sandbox implements Watched {
     this.tokenHash = hashToken(token);
     this.deps.index.add(this.tokenHash, this);
     this.holder.remember(this.secrets());
-    const ref = await this.deps.backend.start({ ...spec, image, env: runtimeEnv(this.deps.config, token) });
+    // Known as soon as it exists: on a busy engine its runtime may dial in before the start is answered.
+    const ref = await this.deps.backend.start({ ...spec, image, env: runtimeEnv(this.deps.config, token) }, (created) => (this.ref = created));
     this.ref = ref;
     // Ended while its container was being created: end() could not remove it then.
     if (this.state === 'ended') {

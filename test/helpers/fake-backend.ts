@@ -60,7 +60,7 @@ export class FakeBackend implements Backend {
   }
   /** While set, a container runs (its runtime may dial in) but the engine's answer to its start waits for it, as on a busy engine. */
   startGate?: Promise<void>;
-  async start(spec: ContainerSpec): Promise<ContainerRef> {
+  async start(spec: ContainerSpec, created?: (ref: ContainerRef) => void): Promise<ContainerRef> {
     const ref = { id: `c${this.next++}`, jobId: spec.jobId };
     this.calls.push(`start ${spec.jobId}${spec.agent ? ` volume=${spec.agent.volume}` : ''}`);
     let exit!: (code: number) => void;
@@ -69,6 +69,7 @@ export class FakeBackend implements Backend {
     this.containers.push(c);
     // One waiter per container, first come first served.
     const i = this.waiting.findIndex((w) => w.match(spec.jobId));
+    created?.(ref);
     if (i >= 0) this.waiting.splice(i, 1)[0]!.resolve(c);
     await this.startGate;
     return ref;

@@ -177,7 +177,7 @@ export class DockerBackend implements Backend {
     await removeJobNetwork(this.docker, hubId, process.getuid?.() === 0);
   }
 
-  async start(spec: ContainerSpec): Promise<ContainerRef> {
+  async start(spec: ContainerSpec, created?: (ref: ContainerRef) => void): Promise<ContainerRef> {
     const options = containerOptions(spec, {
       network: this.network?.name || undefined,
       networkProblem: this.network?.problem,
@@ -191,6 +191,7 @@ export class DockerBackend implements Backend {
     // A named agent's /workspace outlives its container; labelled so that its hub can find it.
     if (spec.agent) await this.docker.createVolume({ Name: spec.agent.volume, Labels: { [LABELS.hub]: spec.hubId, [LABELS.agent]: spec.agent.id } });
     const container = await this.docker.createContainer(options);
+    created?.({ id: container.id, jobId: spec.jobId });
     try {
       await container.start();
     } catch (err) {
