@@ -42,6 +42,7 @@ export async function buildAll() {
     build({ ...hostBundle, entryPoints: [`${root}hub/main.ts`], outfile: `${root}build/hub.mjs` }),
     build({ ...hostBundle, entryPoints: [`${root}bench/jobs.ts`], outfile: `${root}build/bench.mjs` }),
     build({ ...hostBundle, entryPoints: [`${root}cli/main.ts`], outfile: `${root}build/cli.mjs` }),
+    build({ ...hostBundle, entryPoints: [`${root}scripts/swarm-lab.ts`], outfile: `${root}build/swarm-lab.mjs` }),
     build({
       entryPoints: [`${root}runtime/main.ts`],
       outfile: `${root}build/runtime.cjs`,

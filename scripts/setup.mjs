@@ -403,6 +403,9 @@ export async function ensureNode24Deps(say) {
   return `built for ${version}`;
 }
 
+/** What the swarm lab (scripts/swarm-lab.ts) runs besides the engine: a registry every node pulls from, and its nodes' own hostnames. */
+const SWARM_LAB_TOOLS = { 'docker-registry': 'docker-registry', unshare: 'util-linux' };
+
 /**
  * Programs the tests drive as their users' own tools do: a real terminal (tmux) for
  * the CLI's shell, Prometheus' promtool for /metrics, a real browser for the dashboard,
@@ -417,13 +420,18 @@ const TEST_TOOLS = {
   // Test hosts in network namespaces (network.test.ts) and the IPv6 fence.
   ip: 'iproute2',
   ip6tables: 'iptables',
+  ...SWARM_LAB_TOOLS,
 };
 
-export async function ensureTestTools(say) {
-  const missing = Object.entries(TEST_TOOLS)
+export function ensureTestTools(say) {
+  return ensureTools(say, TEST_TOOLS);
+}
+
+async function ensureTools(say, tools) {
+  const missing = Object.entries(tools)
     .filter(([cmd]) => !which(cmd))
     .map(([, pkg]) => pkg);
-  if (!missing.length) return `${Object.keys(TEST_TOOLS).join(', ')} present`;
+  if (!missing.length) return `${Object.keys(tools).join(', ')} present`;
   await aptInstall(say, missing);
   return `installed ${missing.join(', ')}`;
 }
@@ -706,8 +714,8 @@ export async function prepareAgentImages(say, ep, profiles) {
 export async function main(args) {
   const forArg = args.find((a) => a.startsWith('--for='))?.slice('--for='.length);
   const unknown = args.filter((a) => !a.startsWith('--for='));
-  if (unknown.length || (forArg !== undefined && !['hub', 'test', 'deploy'].includes(forArg))) {
-    throw new SetupError(`unexpected arguments: ${args.join(' ')}`, 'usage: node scripts/setup.mjs [--for=hub|test|deploy]');
+  if (unknown.length || (forArg !== undefined && !['hub', 'test', 'deploy', 'swarm-lab'].includes(forArg))) {
+    throw new SetupError(`unexpected arguments: ${args.join(' ')}`, 'usage: node scripts/setup.mjs [--for=hub|test|deploy|swarm-lab]');
   }
   const t0 = performance.now();
   const baseImage = process.env.DOCKER_AGENT_BASE_IMAGE || DEFAULT_BASE_IMAGE;
@@ -720,6 +728,7 @@ export async function main(args) {
   await step("the runtime's node", ensureRuntimeNode);
   if (forArg === 'test' || forArg === 'deploy') await step('node 24 dependencies', ensureNode24Deps);
   if (forArg === 'test') await step('test tools', ensureTestTools);
+  if (forArg === 'swarm-lab') await step('swarm lab tools', (say) => ensureTools(say, SWARM_LAB_TOOLS));
   await step('docker engine', async (say) => {
     engine = await ensureEngine(say, { baseImage });
     return `${engine.url} answers`;
