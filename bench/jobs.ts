@@ -25,7 +25,7 @@ const N = {
   outputRounds: quick ? 1 : 3,
   parallel: quick ? 8 : 40,
   warm: quick ? 10 : 200,
-  agents: quick ? 3 : Number(process.env.BENCH_AGENTS ?? 200),
+  agents: quick ? 3 : Number(process.env.BENCH_AGENTS ?? 500),
   apiCalls: quick ? 20 : 100,
 };
 
