@@ -15,7 +15,7 @@ import { eventStream, EVENTS_PATH } from './api/event-stream.js';
 import { shellStream, SHELL_PATH } from './api/shell-stream.js';
 import { createApp } from './app.js';
 import { DockerBackend } from './backend/docker/backend.js';
-import { AGENT_SOCKET_NAME, type NetworkStatus } from './backend/types.js';
+import { AGENT_SOCKET_NAME, type Backend, type ContainerInfo, type NetworkStatus } from './backend/types.js';
 import type { HubConfig } from './platform/config.js';
 import { HubError } from './platform/errors.js';
 import { EventBus } from './events/event-bus.js';
@@ -23,7 +23,6 @@ import { JobService } from './jobs/service.js';
 import { AgentService } from './agents/service.js';
 import { SandboxRegistry } from './sandboxes/registry.js';
 import { reapOrphans } from './sandboxes/reaper.js';
-import type { ContainerInfo } from './backend/types.js';
 import { AgentStore } from './store/agents.js';
 import { SnapshotStore } from './store/snapshots.js';
 import { Snapshots } from './snapshots/snapshots.js';
@@ -289,7 +288,7 @@ function ensureToken(tokens: TokenStore, config: HubConfig, log: (msg: string) =
  * This hub's job network, fenced off from the host and each other as far as the hub
  * may; when it may not, the operator is told the exact rules (and /health says so).
  */
-async function jobNetwork(backend: DockerBackend, hubId: string, config: HubConfig, log: (msg: string) => void): Promise<NetworkStatus> {
+async function jobNetwork(backend: Backend, hubId: string, config: HubConfig, log: (msg: string) => void): Promise<NetworkStatus> {
   // Containers that dial the hub over TCP (DOCKER_AGENT_AGENT_URL) must still reach its port on the host.
   const agent = config.agentUrl ? new URL(config.agentUrl.replace(/^ws/, 'http')) : undefined;
   const allowTcpPorts = agent ? [Number(agent.port || (agent.protocol === 'https:' ? 443 : 80))] : [];
@@ -310,7 +309,7 @@ async function jobNetwork(backend: DockerBackend, hubId: string, config: HubConf
  * What a container may write (DOCKER_AGENT_MAX_DISK_BYTES), and who enforces it:
  * the engine's storage driver where it has a quota, else the hub's own watch.
  */
-async function diskLimit(backend: DockerBackend, config: HubConfig, log: (msg: string) => void): Promise<Pick<DiskHealth, 'limit' | 'enforcement'>> {
+async function diskLimit(backend: Backend, config: HubConfig, log: (msg: string) => void): Promise<Pick<DiskHealth, 'limit' | 'enforcement'>> {
   const limit = config.maxDiskBytes;
   if (!limit) return { limit, enforcement: 'off' };
   if (await backend.useDiskQuota(limit)) return { limit, enforcement: 'quota' };
