@@ -83,6 +83,7 @@ describe('the agent socket', () => {
         connected: number;
         closedByHub: number;
         unanswered: number;
+        refused: number;
       };
     const [hold, handshakes] = [stats('hold'), stats('handshake')];
     // Every bad handshake was refused as HTTP, none became a WebSocket.
@@ -112,7 +113,7 @@ const net = require('net');
 const P = '/run/docker-agent/hub.sock';
 const MODE = process.env.MODE;
 const end = Date.now() + Number(process.env.FLOOD_MS);
-const stats = { connected: 0, closedByHub: 0, statuses: {}, unanswered: 0 };
+const stats = { connected: 0, closedByHub: 0, statuses: {}, unanswered: 0, refused: 0 };
 const held = new Set();
 function hold() {
   if (Date.now() > end) return;
@@ -125,7 +126,8 @@ function hold() {
 }
 function handshake() {
   if (Date.now() > end) return;
-  const s = net.connect(P, () => s.write('GET /v1/agent HTTP/1.1\\r\\nHost: hub\\r\\nConnection: Upgrade\\r\\nUpgrade: websocket\\r\\nSec-WebSocket-Version: 13\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nAuthorization: Bearer ses_' + Math.random().toString(36).slice(2) + '\\r\\n\\r\\n'));
+  let up = false;
+  const s = net.connect(P, () => { up = true; s.write('GET /v1/agent HTTP/1.1\\r\\nHost: hub\\r\\nConnection: Upgrade\\r\\nUpgrade: websocket\\r\\nSec-WebSocket-Version: 13\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nAuthorization: Bearer ses_' + Math.random().toString(36).slice(2) + '\\r\\n\\r\\n'); });
   let got = '';
   s.on('data', (d) => {
     got += d;
@@ -133,7 +135,8 @@ function handshake() {
     if (m) { stats.statuses[m[1]] = (stats.statuses[m[1]] || 0) + 1; s.destroy(); }
   });
   s.on('error', () => {});
-  s.on('close', () => { if (!/^HTTP/.test(got)) stats.unanswered++; setImmediate(handshake); });
+  // Accepted and closed unanswered, or never accepted (its listen queue full, the kernel refuses at once and the loop dials again).
+  s.on('close', () => { if (!/^HTTP/.test(got)) stats[up ? 'unanswered' : 'refused']++; setImmediate(handshake); });
 }
 if (MODE === 'hold') { console.log('flooding'); for (let i = 0; i < Number(process.env.HOLD); i++) hold(); }
 else for (let i = 0; i < Number(process.env.LOOPS); i++) handshake();
