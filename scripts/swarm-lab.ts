@@ -2,7 +2,7 @@
 // and for its tests: each node is its own dockerd (data root, exec root, socket,
 // containerd namespace, bridge, hostname), all in the host's network namespace on
 // their own loopback address (127.0.0.N: one Swarm gossip port each), with a
-// registry from Debian's docker-registry on 127.0.0.1:5000 that every node pulls
+// registry from Debian's docker-registry on 127.0.0.1:5055 that every node pulls
 // from. Node 1 is the manager, the rest are workers. As moby's own swarm tests run
 // engines side by side; the traps this avoids are in docs/swarm.md.
 //
@@ -19,7 +19,9 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 
 export const LAB_DIR = process.env.DOCKER_AGENT_SWARM_LAB_DIR ?? '/var/lib/docker-agent-swarm-lab';
-export const REGISTRY = '127.0.0.1:5000';
+// Not the package's own :5000, which its service may hold; any port of 127.0.0.0/8 is an insecure registry to every engine.
+const REGISTRY_PORT = 5055;
+export const REGISTRY = `127.0.0.1:${REGISTRY_PORT}`;
 const START_TIMEOUT_MS = 60_000;
 
 export interface LabNode {
@@ -170,7 +172,7 @@ export async function labUp({ nodes: count = 3, dir = LAB_DIR } = {}): Promise<L
       throw new LabError(`${cmd} is not installed: run \`node scripts/setup.mjs --for=swarm-lab\`, which installs it`);
     }
   }
-  if (await portOpen('127.0.0.1', 5000)) throw new LabError(`something already listens on ${REGISTRY} (a registry started by its package?): stop it first`);
+  if (await portOpen('127.0.0.1', REGISTRY_PORT)) throw new LabError(`something already listens on ${REGISTRY}: stop it first`);
   mkdirSync(dir, { recursive: true });
   const t0 = Date.now();
   const nodes = Array.from({ length: count }, (_, i) => startNode(dir, i + 1));
@@ -207,7 +209,7 @@ export async function labUp({ nodes: count = 3, dir = LAB_DIR } = {}): Promise<L
       const list = (await manager.listNodes()) as Array<{ Status: { State: string } }>;
       return list.length === count && list.every((n) => n.Status.State === 'ready') ? true : undefined;
     });
-    await until(`the registry did not listen on ${REGISTRY}`, async () => ((await portOpen('127.0.0.1', 5000)) ? true : undefined));
+    await until(`the registry did not listen on ${REGISTRY}`, async () => ((await portOpen('127.0.0.1', REGISTRY_PORT)) ? true : undefined));
   } catch (err) {
     say(`starting failed, removing what was made: ${(err as Error).message}`);
     await labDown({ dir });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { repoPath } from '../../hub/platform/paths.js';
-import type { Lab } from '../../scripts/swarm-lab.js';
+import { REGISTRY, type Lab } from '../../scripts/swarm-lab.js';
 
 const dir = join(mkdtempSync(join(tmpdir(), 'da-lab-')), 'lab');
 const env = { ...process.env, DOCKER_AGENT_SWARM_LAB_DIR: dir };
@@ -43,7 +43,7 @@ describe('npm run swarm-lab', () => {
     expect(up.env).toMatchObject({
       DOCKER_AGENT_BACKEND: 'swarm',
       DOCKER_HOST: `unix://${join(dir, 'sw1', 'docker.sock')}`,
-      DOCKER_AGENT_REGISTRY: '127.0.0.1:5000',
+      DOCKER_AGENT_REGISTRY: REGISTRY,
     });
     // Up twice is the same lab.
     expect((JSON.parse(lab('up', '--json')) as Lab).nodes.map((n) => n.pid)).toEqual(up.nodes.map((n) => n.pid));
@@ -59,11 +59,11 @@ describe('npm run swarm-lab', () => {
     // An image from the main engine, pushed to the lab's registry and run by digest on a worker, which pulls it.
     const main = new Docker();
     const base = (await main.listImages({ filters: { reference: ['docker-agent/base'] } }))[0]!;
-    const tag = '127.0.0.1:5000/docker-agent/lab-test:1';
-    await main.getImage(base.Id).tag({ repo: '127.0.0.1:5000/docker-agent/lab-test', tag: '1' });
+    const tag = `${REGISTRY}/docker-agent/lab-test:1`;
+    await main.getImage(base.Id).tag({ repo: `${REGISTRY}/docker-agent/lab-test`, tag: '1' });
     const pushed = await new Promise<string>((resolve, reject) => {
       // The engine wants credentials even for a registry without any.
-      void main.getImage(tag).push({ authconfig: { serveraddress: '127.0.0.1:5000' } }, (err, stream) => {
+      void main.getImage(tag).push({ authconfig: { serveraddress: REGISTRY } }, (err, stream) => {
         if (err || !stream) return reject(err);
         let digest = '';
         main.modem.followProgress(
@@ -82,7 +82,7 @@ describe('npm run swarm-lab', () => {
     const service = await manager.createService({
       Name: 'lab-test',
       TaskTemplate: {
-        ContainerSpec: { Image: `127.0.0.1:5000/docker-agent/lab-test@${pushed}`, Command: ['sh', '-c', 'hostname; exit 3'] },
+        ContainerSpec: { Image: `${REGISTRY}/docker-agent/lab-test@${pushed}`, Command: ['sh', '-c', 'hostname; exit 3'] },
         Placement: { Constraints: [`node.id == ${worker.ID}`] },
         RestartPolicy: { Condition: 'none' },
       },
