@@ -5,8 +5,7 @@
 // into the container from outside, so an engine that cannot (a Swarm service, a
 // Kubernetes pod) gets the files the same way.
 import { spawn } from 'node:child_process';
-import { request as httpRequest, type RequestOptions } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage, RequestOptions } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 
 const WORKSPACE_PATH = '/v1/agent/workspace';
@@ -24,8 +23,10 @@ export function workspaceRequest(hubUrl: string, session: string): RequestOption
 /** Fetches the task's files and unpacks them into `dir`; rejects with what went wrong (HTTP status, tar's own words). */
 export async function fetchWorkspace(hubUrl: string, session: string, dir: string): Promise<void> {
   const { secure, ...options } = workspaceRequest(hubUrl, session);
-  const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
-    const req = (secure ? httpsRequest : httpRequest)({ ...options, method: 'GET' }, resolve);
+  // Loaded here, not at start: most tasks bring no files, and https (with tls) is for a hub on another host only.
+  const { request } = secure ? await import('node:https') : await import('node:http');
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    const req = request({ ...options, method: 'GET' }, resolve);
     req.on('error', reject);
     req.end();
   });
