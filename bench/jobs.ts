@@ -158,8 +158,8 @@ async function main(): Promise<Row[]> {
   const rows: Row[] = [];
   const cold = await startBenchHub();
   const backend = await DockerBackend.connect({ ...loadConfig([], {}) });
-  const image = await backend.prepare(new ProfileRegistry(loadConfig([], {}).builtinProfilesDir).get('default'));
   const profile = new ProfileRegistry(loadConfig([], {}).builtinProfilesDir).get('default');
+  const image = await backend.prepare(profile);
   const raw = (...args: string[]) => dockerCli(['run', '--rm', '--network', 'none', '--user', '1000:1000', image, ...args]);
   // The same, with the limits and hardening the hub gives the profile's containers: what is the engine's cost of those, not the hub's.
   const hardening = hardeningFlags(containerOptions({ jobId: 'bench', hubId: 'bench', image, profile, env: {} }, { privileged: () => ({}) }));

@@ -98,12 +98,15 @@ export function readLab(dir = LAB_DIR): Lab | undefined {
   return JSON.parse(readFileSync(stateFile(dir), 'utf8')) as Lab;
 }
 
+/** Node `i`'s own bridge (1-based). */
+const bridgeOf = (i: number) => `dasw${i}`;
+
 /** Starts node `i` (1-based): its bridge, then its dockerd under its own hostname. */
 function startNode(dir: string, i: number): LabNode {
   const name = `sw${i}`;
   const home = join(dir, name);
   mkdirSync(home, { recursive: true });
-  const bridge = `dasw${i}`;
+  const bridge = bridgeOf(i);
   // Its own bridge, made here: a dockerd beside another engine must never make (or, with --bridge=none, delete) docker0.
   if (spawnSync('ip', ['link', 'show', bridge]).status !== 0) {
     sh('ip', ['link', 'add', bridge, 'type', 'bridge']);
@@ -243,7 +246,7 @@ export async function labDown({ dir = LAB_DIR } = {}): Promise<void> {
   }
   await Promise.all(lab.nodes.map((n) => stopProcess(n.pid, `dockerd of ${n.name}`)));
   await stopProcess(lab.registry.pid, 'the registry');
-  for (const [i] of lab.nodes.entries()) spawnSync('ip', ['link', 'delete', `dasw${i + 1}`]);
+  for (const [i] of lab.nodes.entries()) spawnSync('ip', ['link', 'delete', bridgeOf(i + 1)]);
   for (const n of lab.nodes) {
     // What a killed dockerd left mounted under its data root must not be deleted through.
     const mounts = readFileSync('/proc/self/mounts', 'utf8')

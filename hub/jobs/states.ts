@@ -35,8 +35,8 @@ export class JobStates {
       from = to;
     }
     const reason = patch.reason;
-    const events: NewEvent[] = path.map((state) => ({ type: 'status', state }));
-    if (reason) events[events.length - 1] = { type: 'status', state: from, reason };
+    // The reason goes with the state it ends in.
+    const events: NewEvent[] = path.map((state, i) => ({ type: 'status', state, ...(reason && i === path.length - 1 ? { reason } : {}) }));
     bus.publish(id, [...before, ...events], () => store.update(id, { ...patch, state: from }));
     const now = store.get(id);
     if (now) for (const state of path) this.deps.onState?.(now, state);

@@ -25,27 +25,30 @@ afterAll(() => {
 });
 
 /** A task's end, polled (Swarm has no task events). */
-async function taskEnd(manager: Docker, serviceId: string): Promise<{ state: string; exitCode?: number; node: string }> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const tasks = (await manager.listTasks({ filters: { service: [serviceId] } })) as Array<{
-      NodeID: string;
-      Status: { State: string; ContainerStatus?: { ExitCode?: number } };
-    }>;
-    const t = tasks[0];
-    if (t && ['complete', 'failed', 'rejected'].includes(t.Status.State))
-      return { state: t.Status.State, exitCode: t.Status.ContainerStatus?.ExitCode, node: t.NodeID };
-    if (Date.now() > deadline) throw new Error(`the task never ended: ${JSON.stringify(tasks)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+function taskEnd(manager: Docker, serviceId: string): Promise<{ state: string; exitCode?: number; node: string }> {
+  let seen: unknown;
+  return until(
+    async () => {
+      const tasks = (await manager.listTasks({ filters: { service: [serviceId] } })) as Array<{
+        NodeID: string;
+        Status: { State: string; ContainerStatus?: { ExitCode?: number } };
+      }>;
+      seen = tasks;
+      const t = tasks[0];
+      return t && ['complete', 'failed', 'rejected'].includes(t.Status.State)
+        ? { state: t.Status.State, exitCode: t.Status.ContainerStatus?.ExitCode, node: t.NodeID }
+        : undefined;
+    },
+    () => `the task never ended: ${JSON.stringify(seen)}`,
+  );
 }
 
 /** `get()` once it gives something, looked at again until a minute has gone. */
-async function until<T>(get: () => Promise<T | undefined>): Promise<T> {
+async function until<T>(get: () => Promise<T | undefined>, what: () => string = () => 'not there'): Promise<T> {
   for (const deadline = Date.now() + 60_000; ; await new Promise((r) => setTimeout(r, 200))) {
     const x = await get();
     if (x !== undefined) return x;
-    if (Date.now() > deadline) throw new Error('not there within 60 s');
+    if (Date.now() > deadline) throw new Error(`${what()} within 60 s`);
   }
 }
 
