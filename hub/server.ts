@@ -15,6 +15,7 @@ import { eventStream, EVENTS_PATH } from './api/event-stream.js';
 import { shellStream, SHELL_PATH } from './api/shell-stream.js';
 import { createApp } from './app.js';
 import { DockerBackend } from './backend/docker/backend.js';
+import { SwarmBackend } from './backend/swarm/backend.js';
 import { AGENT_SOCKET_NAME, type Backend, type ContainerInfo, type NetworkStatus } from './backend/types.js';
 import type { HubConfig } from './platform/config.js';
 import { HubError } from './platform/errors.js';
@@ -79,11 +80,21 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
   const workspaceOwners = new WorkspaceOwners(db);
 
   const metrics = new HubMetrics();
-  const backend = await DockerBackend.connect({
+  const backendOptions = {
     ...config,
     agentSocketDir: config.agentUrl ? undefined : runDir,
-    onImageBuilt: (profile, seconds) => metrics.imageBuilds.observe({ profile }, seconds),
-  });
+    onImageBuilt: (profile: string, seconds: number) => metrics.imageBuilds.observe({ profile }, seconds),
+  };
+  const backend: Backend =
+    config.backend === 'swarm'
+      ? await SwarmBackend.connect({
+          ...backendOptions,
+          manager: config.dockerHost,
+          registry: config.registry!,
+          nodeSocket: config.swarmNodeSocket,
+          constraints: config.swarmConstraints,
+        })
+      : await DockerBackend.connect(backendOptions, config.dockerHost);
   const profiles = new ProfileRegistry(config.builtinProfilesDir, config.profilesDir);
   const store = new JobStore(db, new EnvVault(join(config.dataDir, 'env', 'jobs')));
   const events = new EventLog(db);
@@ -235,6 +246,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
       registry.close();
       await jobs.stop();
       agents.close();
+      backend.close();
       streams.stop();
       // Runtimes dial back in to the next start; clients reconnect with ?from=.
       for (const socket of upgraded) socket.destroy();

@@ -103,6 +103,7 @@ export interface JobNetworkRequest {
  *   exec(ref), snapshot(ref)    while it exists (exec while it runs)
  *   destroy(ref)                last; must not fail if already invoked, or the container is gone
  *   list(hubId)                 any time: what a restarted hub finds of its own
+ *   close()                     once, when the hub closes
  *
  * Removals (destroy, removeImage, removeVolume) are idempotent: a thing already gone
  * is no error. What a container *is* comes from the hub's records, not from list()'s
@@ -139,8 +140,11 @@ export interface Backend {
    * `created` is told its ref once it exists and before it runs, so a runtime that dials in before start() resolves is known by its container.
    */
   start(spec: ContainerSpec, created?: (ref: ContainerRef) => void): Promise<ContainerRef>;
-  /** Resolves when the container stops (exit code -1 when it is gone); rejects only when the engine cannot say. */
-  wait(ref: ContainerRef): Promise<{ exitCode: number }>;
+  /**
+   * Resolves when the container stops (exit code -1 when it is gone), or when the host it ran on is lost
+   * (`nodeLost` says how: a cluster's node went down); rejects only when the engine cannot say.
+   */
+  wait(ref: ContainerRef): Promise<{ exitCode: number; nodeLost?: string }>;
   /** The last lines the container printed itself (the runtime's own messages). */
   logs(ref: ContainerRef, tail: number): Promise<string>;
   /** Commits the container (running or stopped) to a snapshot image of its job. */
@@ -161,6 +165,8 @@ export interface Backend {
   destroy(ref: ContainerRef): Promise<void>;
   /** Every container this hub started that still exists. */
   list(hubId: string): Promise<ContainerInfo[]>;
+  /** The hub closes: stops what the backend watches in the background (pending waits never resolve). */
+  close(): void;
 }
 
 /** Where snapshots live: one tag per job. */

@@ -155,11 +155,11 @@ export class RunningJob implements SandboxHolder {
     this.deps.states.update(this.id, { health: { ...h, at: new Date().toISOString() } });
   }
 
-  lost(reason: string, lastWords: string): void {
+  lost(reason: string, lastWords: string, code: 'NODE_LOST' | 'AGENT_LOST' = 'AGENT_LOST'): void {
     this.background(
       this.finish('error', {
         reason,
-        events: [{ type: 'error', code: 'AGENT_LOST', message: lastWords ? `${reason}; its last words:\n${lastWords}` : reason }],
+        events: [{ type: 'error', code, message: lastWords ? `${reason}; its last words:\n${lastWords}` : reason }],
       }),
     );
   }

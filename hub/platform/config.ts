@@ -221,6 +221,37 @@ const SETTINGS = {
         return ranges;
       }),
   },
+  // The engine (or, with the swarm backend, a Swarm manager's engine); unset, the default socket.
+  dockerHost: { flag: 'docker-host', env: 'DOCKER_HOST', schema: z.string().min(1).optional() },
+  // Many hosts: a Docker Swarm behind DOCKER_HOST (a manager's engine) instead of one engine (docs/swarm.md).
+  backend: { flag: 'backend', env: 'DOCKER_AGENT_BACKEND', schema: z.enum(['docker', 'swarm'], { message: 'expected docker or swarm' }).default('docker') },
+  // The registry every Swarm node pulls from; the hub pushes its images there.
+  registry: {
+    flag: 'registry',
+    env: 'DOCKER_AGENT_REGISTRY',
+    schema: z
+      .string()
+      .regex(/^[a-z0-9.-]+(:\d+)?$/i, 'expected a registry address like registry.example:5000')
+      .optional(),
+  },
+  // The engine that builds the images a Swarm runs (the hub's own host's).
+  buildHost: { flag: 'build-host', env: 'DOCKER_AGENT_BUILD_HOST', schema: z.string().min(1).default('unix:///var/run/docker.sock') },
+  // Where each node's own engine is, as its node helper sees it; {{.Node.Hostname}} and {{.Node.ID}} are replaced.
+  swarmNodeSocket: { flag: undefined, env: 'DOCKER_AGENT_SWARM_NODE_SOCKET', schema: z.string().min(1).default('/var/run/docker.sock') },
+  // Placement constraints for jobs (comma-separated, as `docker service create --constraint`); all nodes by default.
+  swarmConstraints: {
+    flag: undefined,
+    env: 'DOCKER_AGENT_SWARM_CONSTRAINTS',
+    schema: z
+      .string()
+      .default('')
+      .transform((v) =>
+        v
+          .split(',')
+          .map((c) => c.trim())
+          .filter(Boolean),
+      ),
+  },
   // Unset: the engine picks a range from its address pools (which run out after ~30 networks).
   jobSubnet: { flag: 'job-subnet', env: 'DOCKER_AGENT_JOB_SUBNET', schema: z.cidrv4({ message: 'expected an IPv4 range like 10.213.0.0/24' }).optional() },
   // Disk: what one container may write, and the free space below which the hub takes no new work.
@@ -340,6 +371,9 @@ export function loadConfig(argv: string[] = [], env: NodeJS.ProcessEnv = process
       const source = fromFlag !== undefined ? `--${s.flag}` : s.env;
       problems.push(`${source}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join(', ')}`);
     }
+  }
+  if (out.backend === 'swarm' && !out.registry && !problems.length) {
+    problems.push('DOCKER_AGENT_BACKEND=swarm needs DOCKER_AGENT_REGISTRY: a registry every node pulls from, where the hub pushes its images');
   }
   if (problems.length) throw new HubError('CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`);
   return {

@@ -30,8 +30,8 @@ export interface SandboxHolder {
   health(h: RuntimeHealth): void;
   /** Its secrets changed: keep them where a restarted hub reads them (a job's or an agent's row). */
   remember(secrets: SandboxSecrets): void;
-  /** It ended without being asked to: the reason, and the container's last words when it had any. */
-  lost(reason: string, lastWords: string): void;
+  /** It ended without being asked to: the reason, the container's last words when it had any, and NODE_LOST when its host went. */
+  lost(reason: string, lastWords: string, code?: 'NODE_LOST'): void;
   /** Its container wrote past the disk limit (disk-watch.ts): the holder ends what it runs with DISK_LIMIT. */
   diskFull(message: string): void;
 }
@@ -234,19 +234,20 @@ export class Sandbox implements Watched {
       this.connectTimer = setTimeout(() => this.lose(`the runtime did not connect within ${limit / 1000} s`), limit);
     }
     this.deps.backend.wait(ref).then(
-      ({ exitCode }) => this.lose(`the container stopped (exit code ${exitCode})`),
+      ({ exitCode, nodeLost }) =>
+        nodeLost ? this.lose(`the node it ran on was lost: ${nodeLost}`, 'NODE_LOST') : this.lose(`the container stopped (exit code ${exitCode})`),
       (err: Error) => this.lose(`the engine lost track of the container: ${err.message}`),
     );
   }
 
-  private lose(reason: string): void {
+  private lose(reason: string, code?: 'NODE_LOST'): void {
     if (this.ending || this.state === 'ended') return;
     this.finish();
     this.link?.close(1011, 'sandbox lost');
     this.link = undefined;
     const holder = this.holder;
     void this.lastWords()
-      .then((words) => holder.lost(reason, words))
+      .then((words) => holder.lost(reason, words, code))
       .catch((err: Error) => this.deps.log(`${holder.label}: ${err?.stack ?? err}`));
   }
 

@@ -116,6 +116,8 @@ export class FakeBackend implements Backend {
       if (c.running) c.exit(137);
     }
   }
+  close(): void {}
+
   async list(): Promise<ContainerInfo[]> {
     return this.containers
       .filter((c) => !c.removed)

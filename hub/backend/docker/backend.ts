@@ -21,7 +21,7 @@ import {
   type NetworkStatus,
 } from '../types.js';
 import { execInContainer } from './exec.js';
-import { snapshotWithWorkspace } from './snapshot.js';
+import { commitJob, snapshotWithWorkspace } from './snapshot.js';
 import { exportAddedLayers } from './layer-export.js';
 import { connectDocker, type Connection } from './connect.js';
 import { ensureJobNetwork, removeJobNetwork } from './network.js';
@@ -95,8 +95,9 @@ export class DockerBackend implements Backend {
     private readonly opts: DockerBackendOptions,
   ) {}
 
-  static async connect(opts: DockerBackendOptions): Promise<DockerBackend> {
-    const conn = await connectDocker();
+  /** Connects to the engine at `host` (by default DOCKER_HOST's). */
+  static async connect(opts: DockerBackendOptions, host?: string): Promise<DockerBackend> {
+    const conn = await connectDocker(host);
     const images = new ImageBuilder(
       conn.docker,
       opts.baseImage,
@@ -108,7 +109,8 @@ export class DockerBackend implements Backend {
     return new DockerBackend(conn, images, opts);
   }
 
-  private get docker(): Docker {
+  /** The engine itself, for a backend that builds here and runs elsewhere (the swarm backend). */
+  get docker(): Docker {
     return this.conn.docker;
   }
 
@@ -220,24 +222,8 @@ export class DockerBackend implements Backend {
     }
   }
 
-  async snapshot(ref: ContainerRef): Promise<{ image: string; bytes: number }> {
-    const image = `${SNAPSHOT_REPO}:${ref.jobId}`;
-    const max = this.opts.maxSnapshotBytes;
-    if (max !== undefined) {
-      // Measured before committing, so a job that wrote too much never costs the disk a second copy
-      // (the engine takes ?size=1; the typings do not know it).
-      const { SizeRw = 0 } = (await this.docker.getContainer(ref.id).inspect({ size: true } as Docker.ContainerInspectOptions)) as { SizeRw?: number };
-      if (SizeRw > max) {
-        throw new HubError(
-          'SNAPSHOT_TOO_LARGE',
-          `no snapshot: the job changed ${SizeRw} bytes of files; snapshots are limited to ${max} (DOCKER_AGENT_MAX_SNAPSHOT_BYTES)`,
-        );
-      }
-    }
-    // pause: a container still running is frozen while its files are read, so the image is consistent.
-    await this.docker.getContainer(ref.id).commit({ repo: SNAPSHOT_REPO, tag: ref.jobId, pause: true, comment: `docker-agent job ${ref.jobId}` });
-    const info = await this.docker.getImage(image).inspect();
-    return { image, bytes: info.Size };
+  snapshot(ref: ContainerRef): Promise<{ image: string; bytes: number }> {
+    return commitJob(this.docker, ref, this.opts.maxSnapshotBytes);
   }
 
   async snapshotAgent(ref: ContainerRef, profile: Profile, image: string): Promise<{ image: string; bytes: number }> {
@@ -331,6 +317,9 @@ export class DockerBackend implements Backend {
     }
   }
 
+  /** Nothing runs in the background: each wait is the engine's own. */
+  close(): void {}
+
   async list(hubId: string): Promise<ContainerInfo[]> {
     const found = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.hub}=${hubId}`] } });
     return found.map((c) => ({
@@ -416,8 +405,8 @@ function privilegedHostConfig() {
   };
 }
 
-/** Container logs without a TTY come in 8-byte-header frames; keep only the text. */
-function demuxLogs(buf: Buffer): string {
+/** Container (and service) logs without a TTY come in 8-byte-header frames; keep only the text. */
+export function demuxLogs(buf: Buffer): string {
   const parts: Buffer[] = [];
   let i = 0;
   while (i + 8 <= buf.length) {

@@ -30,19 +30,31 @@ export interface Connection {
   engineVersion: string;
 }
 
-/** Connects to the engine named by DOCKER_HOST (or the default socket). */
-export async function connectDocker(): Promise<Connection> {
+/** dockerode's options for an engine address (`unix:///path`, `tcp://host:port`); none for DOCKER_HOST's own. */
+export function engineAddress(host: string | undefined): Docker.DockerOptions {
+  // DOCKER_HOST's own is dockerode's to read, with its TLS (DOCKER_CERT_PATH) and ssh:// ways.
+  if (!host || host === process.env.DOCKER_HOST) return {};
+  const url = /^(unix|tcp|http):\/\/(.+)$/.exec(host);
+  if (!url) throw new HubError('CONFIG_INVALID', `${host} is not an engine address: expected unix:///path/docker.sock or tcp://host:port`);
+  if (url[1] === 'unix') return { socketPath: url[2]! };
+  const [address, port] = url[2]!.split(':');
+  return { protocol: 'http', host: address!, port: Number(port ?? 2375) };
+}
+
+/** Connects to the engine at `host`, by default dockerode's (DOCKER_HOST's, or the default socket). */
+export async function connectDocker(host?: string): Promise<Connection> {
+  const address = engineAddress(host);
   let version: Docker.DockerVersion;
   try {
     // Unversioned paths are answered at the engine's own version: safe for the probe.
-    version = await new Docker().version();
+    version = await new Docker(address).version();
   } catch (err) {
     throw new HubError(
       'ENGINE_UNAVAILABLE',
-      `cannot reach the Docker engine (${process.env.DOCKER_HOST || '/var/run/docker.sock'}): ${(err as Error).message}. ` +
+      `cannot reach the Docker engine (${host || process.env.DOCKER_HOST || '/var/run/docker.sock'}): ${(err as Error).message}. ` +
         'Start dockerd or set DOCKER_HOST.',
     );
   }
   const apiVersion = negotiate(version as unknown as { ApiVersion: string; MinAPIVersion?: string });
-  return { docker: new Docker({ version: `v${apiVersion}` }), apiVersion, engineVersion: version.Version };
+  return { docker: new Docker({ ...address, version: `v${apiVersion}` }), apiVersion, engineVersion: version.Version };
 }

@@ -11,6 +11,27 @@ import { pipeline } from 'node:stream/promises';
 import { extract, pack } from 'tar-stream';
 import { HubError } from '../../platform/errors.js';
 import { runBuild } from './images.js';
+import { SNAPSHOT_REPO, type ContainerRef } from '../types.js';
+
+/** Commits a job's container (running or stopped) as `docker-agent/snapshot:<job>`, refused past `maxBytes` of change. */
+export async function commitJob(docker: Docker, ref: ContainerRef, maxBytes: number | undefined): Promise<{ image: string; bytes: number }> {
+  const image = `${SNAPSHOT_REPO}:${ref.jobId}`;
+  if (maxBytes !== undefined) {
+    // Measured before committing, so a job that wrote too much never costs the disk a second copy
+    // (the engine takes ?size=1; the typings do not know it).
+    const { SizeRw = 0 } = (await docker.getContainer(ref.id).inspect({ size: true } as Docker.ContainerInspectOptions)) as { SizeRw?: number };
+    if (SizeRw > maxBytes) {
+      throw new HubError(
+        'SNAPSHOT_TOO_LARGE',
+        `no snapshot: the job changed ${SizeRw} bytes of files; snapshots are limited to ${maxBytes} (DOCKER_AGENT_MAX_SNAPSHOT_BYTES)`,
+      );
+    }
+  }
+  // pause: a container still running is frozen while its files are read, so the image is consistent.
+  await docker.getContainer(ref.id).commit({ repo: SNAPSHOT_REPO, tag: ref.jobId, pause: true, comment: `docker-agent job ${ref.jobId}` });
+  const info = await docker.getImage(image).inspect();
+  return { image, bytes: info.Size };
+}
 
 export async function snapshotWithWorkspace(
   docker: Docker,

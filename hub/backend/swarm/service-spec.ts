@@ -7,7 +7,7 @@
 import type Docker from 'dockerode';
 import { HubError } from '../../platform/errors.js';
 import { containerOptions } from '../docker/container-options.js';
-import { AGENT_SOCKET_DIR_IN_CONTAINER, type ContainerSpec } from '../types.js';
+import { AGENT_SOCKET_DIR_IN_CONTAINER, LABELS, type ContainerSpec } from '../types.js';
 
 export interface ServiceSettings {
   /** The image by digest in the registry every node pulls from (`registry/name@sha256:…`). */
@@ -46,7 +46,20 @@ export function jobServiceSpec(spec: ContainerSpec, s: ServiceSettings): Docker.
         Init: h.Init,
         CapabilityDrop: h.CapDrop as string[],
         Ulimits: h.Ulimits,
-        Mounts: s.agentSocketDir ? [{ Type: 'bind', Source: s.agentSocketDir, Target: AGENT_SOCKET_DIR_IN_CONTAINER, ReadOnly: true }] : [],
+        Mounts: [
+          ...(s.agentSocketDir ? [{ Type: 'bind', Source: s.agentSocketDir, Target: AGENT_SOCKET_DIR_IN_CONTAINER, ReadOnly: true }] : []),
+          // Made on the node that takes the task (labelled, so its hub finds it); the agent is pinned there from then on.
+          ...(spec.agent
+            ? [
+                {
+                  Type: 'volume',
+                  Source: spec.agent.volume,
+                  Target: '/workspace',
+                  VolumeOptions: { Labels: { [LABELS.hub]: spec.hubId, [LABELS.agent]: spec.agent.id } },
+                },
+              ]
+            : []),
+        ],
       },
       Resources: {
         Limits: { NanoCPUs: h.NanoCpus, MemoryBytes: h.Memory, Pids: h.PidsLimit },

@@ -1,0 +1,96 @@
+// When a job's task ends. Swarm has no task events: one loop asks the managers for the
+// tasks of every service waited on (one call for all of them) and for the nodes.
+// A ReplicatedJob task on a node that went down stays "running" in the store (the
+// jobs orchestrator ignores node events), so a task whose node is down ends here,
+// as lost with its node.
+import type Docker from 'dockerode';
+import { asNode, type SwarmNode } from './node-engines.js';
+
+export interface TaskEnd {
+  exitCode: number;
+  /** Set when the task's node went down under it: what to tell the job. */
+  nodeLost?: string;
+}
+
+export interface TaskInfo {
+  ServiceID: string;
+  NodeID?: string;
+  CreatedAt?: string;
+  Status: { State: string; Err?: string; ContainerStatus?: { ContainerID?: string; ExitCode?: number } };
+}
+
+const ENDED = new Set(['complete', 'failed', 'rejected', 'shutdown', 'orphaned', 'remove']);
+
+/** The task a job's service has now: its newest (a ReplicatedJob with restart `none` has one). */
+export function currentTask(tasks: TaskInfo[], serviceId: string): TaskInfo | undefined {
+  return tasks.filter((t) => t.ServiceID === serviceId).sort((a, b) => (b.CreatedAt ?? '').localeCompare(a.CreatedAt ?? ''))[0];
+}
+
+export class TaskWatch {
+  private readonly waiters = new Map<string, Array<(end: TaskEnd) => void>>();
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    private readonly manager: Docker,
+    private readonly intervalMs = 250,
+  ) {}
+
+  /** Resolves when service `id`'s task ends, or its node is lost, or the service is gone (exit code -1). */
+  wait(id: string): Promise<TaskEnd> {
+    return new Promise((resolve) => {
+      const list = this.waiters.get(id) ?? [];
+      list.push(resolve);
+      this.waiters.set(id, list);
+      this.schedule();
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private schedule(): void {
+    if (this.timer || this.stopped || !this.waiters.size) return;
+    this.timer = setTimeout(() => {
+      // A manager that does not answer for a moment is no task's end: the waits go on.
+      this.look()
+        .catch(() => {})
+        .finally(() => {
+          this.timer = undefined;
+          this.schedule();
+        });
+    }, this.intervalMs);
+  }
+
+  private async look(): Promise<void> {
+    const ids = [...this.waiters.keys()];
+    const [tasks, services, nodes] = await Promise.all([
+      this.manager.listTasks({ filters: { service: ids } }) as Promise<TaskInfo[]>,
+      this.manager.listServices({ filters: { id: ids } }) as Promise<Array<{ ID: string }>>,
+      this.manager.listNodes().then((ns) => new Map((ns as Array<{ ID: string }>).map((n) => [n.ID, asNode(n)]))),
+    ]);
+    const alive = new Set(services.map((s) => s.ID));
+    for (const id of ids) {
+      const end = this.ended(alive.has(id), currentTask(tasks, id), nodes);
+      if (end) this.settle(id, end);
+    }
+  }
+
+  private ended(exists: boolean, task: TaskInfo | undefined, nodes: Map<string, SwarmNode>): TaskEnd | undefined {
+    if (!exists) return { exitCode: -1 };
+    if (!task) return undefined;
+    if (ENDED.has(task.Status.State)) return { exitCode: task.Status.ContainerStatus?.ExitCode ?? -1 };
+    const node = task.NodeID ? nodes.get(task.NodeID) : undefined;
+    if (node && node.state !== 'ready') {
+      return { exitCode: -1, nodeLost: `its node ${node.hostname} (${node.id.slice(0, 12)}) is ${node.state}` };
+    }
+    return undefined;
+  }
+
+  private settle(id: string, end: TaskEnd): void {
+    for (const resolve of this.waiters.get(id) ?? []) resolve(end);
+    this.waiters.delete(id);
+  }
+}
