@@ -1,6 +1,7 @@
 // `docker-agent-hub token create|list|revoke` and `docker-agent-hub oidc list|forget`:
 // the operator's tools on the host, working on the hub's SQLite file directly
-// (whether or not the hub runs: WAL lets both at once). `docker-agent-hub uninstall`
+// (whether or not the hub runs: WAL lets both at once). `docker-agent-hub nodes` lists
+// and pauses a Swarm's nodes through its manager (DOCKER_HOST). `docker-agent-hub uninstall`
 // removes what a stopped hub made on its engine and host. `--json` for scripts.
 import { existsSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -12,6 +13,8 @@ import { SCOPES } from './platform/principal.js';
 import { hubId, openDb } from './store/db.js';
 import { AGENT_SOCKET_NAME } from './backend/types.js';
 import { uninstallHub } from './backend/docker/uninstall.js';
+import { connectDocker } from './backend/docker/connect.js';
+import { listNodes, setAvailability } from './backend/swarm/node-admin.js';
 import { OidcRepositories } from './store/oidc-repositories.js';
 import { TokenStore } from './store/tokens.js';
 import { createToken, revokeToken, tokenView } from './auth/tokens.js';
@@ -23,6 +26,10 @@ export const ADMIN_USAGE = `usage:
   docker-agent-hub token revoke ID [--json]
   docker-agent-hub oidc list [--json]
   docker-agent-hub oidc forget OWNER/NAME     (accept a new repository id for that name)
+  docker-agent-hub nodes [list] [--json]       (the Swarm's nodes, with this hub's jobs on each)
+  docker-agent-hub nodes pause|drain|resume NODE [--json]
+                                              (pause: what runs there finishes, nothing new goes there;
+                                               drain: what runs there is stopped too; resume: back to work)
   docker-agent-hub uninstall [--images] [--volumes] [--data] [--json]
                                               (a stopped hub's containers, network and firewall rules;
                                                its snapshot images, agents' volumes, data folder when asked)
@@ -74,6 +81,7 @@ export async function adminCommand(argv: string[], env: NodeJS.ProcessEnv = proc
   const file = join(dataDir, 'hub.db');
   if (!existsSync(file)) throw new HubError('CONFIG_INVALID', `no hub database at ${file}: start the hub once, or pass --data-dir`);
   if (group === 'uninstall') return uninstall(dataDir, v, print);
+  if (group === 'nodes') return nodesCommand(dataDir, loadConfig([], env).dockerHost, verb, arg, v.json, print);
   const db = openDb(file);
   try {
     if (group === 'token') tokenCommand(new TokenStore(db), verb, arg, v, print);
@@ -144,6 +152,44 @@ function oidcCommand(repos: OidcRepositories, verb: string | undefined, arg: str
   } else throw usage(`unknown oidc command ${verb ?? '(none)'}`);
 }
 
+const AVAILABILITY = { pause: 'pause', drain: 'drain', resume: 'active' } as const;
+
+async function nodesCommand(dataDir: string, host: string | undefined, verb: string | undefined, arg: string | undefined, json: boolean, print: Print) {
+  const manager = (await connectDocker(host)).docker;
+  if (!verb || verb === 'list') {
+    const nodes = await listNodes(manager, storedHubId(dataDir)).catch((err: Error) => {
+      throw new HubError('ENGINE_UNAVAILABLE', `DOCKER_HOST is not a Swarm manager's engine: ${err.message}`);
+    });
+    if (json) return print(JSON.stringify({ nodes }));
+    print(
+      table([
+        ['NODE', 'ID', 'ROLE', 'STATE', 'AVAILABILITY', 'JOBS', 'ADDRESS'],
+        ...nodes.map((n) => [n.hostname, n.id.slice(0, 12), n.role, n.state, n.availability, String(n.jobs), n.address]),
+      ]),
+    );
+  } else if (verb in AVAILABILITY) {
+    if (!arg) throw usage(`nodes ${verb} needs a node's hostname or id`);
+    const node = await setAvailability(manager, arg, AVAILABILITY[verb as keyof typeof AVAILABILITY]);
+    if (json) return print(JSON.stringify(node));
+    print(
+      {
+        pause: `paused ${node.hostname}: its jobs finish there, new ones go to other nodes`,
+        drain: `drained ${node.hostname}: its jobs are stopped (they end NODE_LOST), new ones go to other nodes`,
+        resume: `${node.hostname} takes jobs again`,
+      }[verb as keyof typeof AVAILABILITY],
+    );
+  } else throw usage(`unknown nodes command ${verb}`);
+}
+
+function storedHubId(dataDir: string): string {
+  const db = openDb(join(dataDir, 'hub.db'));
+  try {
+    return hubId(db);
+  } finally {
+    db.close();
+  }
+}
+
 /** Whether a hub answers on the data folder's agent socket (one started with DOCKER_AGENT_AGENT_URL has none). */
 function hubAnswers(socket: string): Promise<boolean> {
   if (!existsSync(socket)) return Promise.resolve(false);
@@ -161,13 +207,7 @@ async function uninstall(dataDir: string, v: { images: boolean; volumes: boolean
   if (await hubAnswers(join(dataDir, 'run', AGENT_SOCKET_NAME))) {
     throw new HubError('IN_USE', `the hub of ${dataDir} is running: stop it first (systemctl stop docker-agent-hub, or Ctrl-C), then uninstall`);
   }
-  const db = openDb(join(dataDir, 'hub.db'));
-  let id: string;
-  try {
-    id = hubId(db);
-  } finally {
-    db.close();
-  }
+  const id = storedHubId(dataDir);
   const report = await uninstallHub(id, v);
   // The data folder goes only when everything it names is gone: it holds the hub id a second try needs.
   if (v.data && !report.problems.length) rmSync(dataDir, { recursive: true, force: true });

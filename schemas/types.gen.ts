@@ -126,6 +126,10 @@ export interface JobView {
    */
   reason: string | null;
   /**
+   * The host that ran it where the hub has several (a Swarm node's hostname); null on a single host, and until its container is placed.
+   */
+  node?: string | null;
+  /**
    * Seconds.
    */
   timeout: number;

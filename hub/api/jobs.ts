@@ -27,6 +27,7 @@ export function jobView(job: JobSummary, base: Links): JobView {
     steps: job.steps,
     health: job.health ?? null,
     snapshot: job.snapshot ? { ...job.snapshot, url: snapshotUrl(job.id, base) } : null,
+    node: job.node ?? null,
     links: {
       self: `${base.http}/v1/jobs/${job.id}`,
       events: `${base.ws}/v1/jobs/${job.id}/events`,

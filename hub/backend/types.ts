@@ -142,9 +142,11 @@ export interface Backend {
   start(spec: ContainerSpec, created?: (ref: ContainerRef) => void): Promise<ContainerRef>;
   /**
    * Resolves when the container stops (exit code -1 when it is gone), or when the host it ran on is lost
-   * (`nodeLost` says how: a cluster's node went down); rejects only when the engine cannot say.
+   * (`nodeLost` says how: a cluster's node went down), with `why` when the engine ended it; rejects only when the engine cannot say.
    */
-  wait(ref: ContainerRef): Promise<{ exitCode: number; nodeLost?: string }>;
+  wait(ref: ContainerRef): Promise<{ exitCode: number; nodeLost?: string; why?: string }>;
+  /** The host it runs on, where the backend has several (a Swarm node's hostname); undefined on one host. */
+  node(ref: ContainerRef): Promise<string | undefined>;
   /** The last lines the container printed itself (the runtime's own messages). */
   logs(ref: ContainerRef, tail: number): Promise<string>;
   /** Commits the container (running or stopped) to a snapshot image of its job. */

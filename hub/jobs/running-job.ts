@@ -128,6 +128,18 @@ export class RunningJob implements SandboxHolder {
     sandbox.offerWorkspace(this.workspaceOf(job));
     sandbox.send({ t: 'task', task: taskOf(job) });
     this.setDeadline(deadlineAt);
+    this.recordNode();
+  }
+
+  /** Which host runs it, once it runs (asked of the backend, never of the runtime inside). */
+  private recordNode(): void {
+    const ref = this.sandbox?.ref;
+    if (!ref) return;
+    this.background(
+      this.deps.backend.node(ref).then((node) => {
+        if (node && !this.deps.states.stopped) this.deps.states.update(this.id, { node });
+      }),
+    );
   }
 
   /** After a restart: its container still runs, and its runtime dials back in with the secrets the job's row kept. */
@@ -142,7 +154,7 @@ export class RunningJob implements SandboxHolder {
   connected(first: boolean): AgentTask | undefined {
     const job = this.job;
     if (!job || this.ending) return undefined;
-    if (job.state === 'starting') this.deps.states.move(this.id, 'running', { startedAt: new Date().toISOString() });
+    if (job.state === 'starting' && this.deps.states.move(this.id, 'running', { startedAt: new Date().toISOString() })) this.recordNode();
     // The task travels in the first welcome; a pooled sandbox was sent it in a `task` message.
     return first ? taskOf(job) : undefined;
   }

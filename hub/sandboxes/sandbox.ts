@@ -234,8 +234,10 @@ export class Sandbox implements Watched {
       this.connectTimer = setTimeout(() => this.lose(`the runtime did not connect within ${limit / 1000} s`), limit);
     }
     this.deps.backend.wait(ref).then(
-      ({ exitCode, nodeLost }) =>
-        nodeLost ? this.lose(`the node it ran on was lost: ${nodeLost}`, 'NODE_LOST') : this.lose(`the container stopped (exit code ${exitCode})`),
+      ({ exitCode, nodeLost, why }) =>
+        nodeLost
+          ? this.lose(`the node it ran on was lost: ${nodeLost}`, 'NODE_LOST')
+          : this.lose(`the container stopped (exit code ${exitCode}${why ? `; ${why}` : ''})`),
       (err: Error) => this.lose(`the engine lost track of the container: ${err.message}`),
     );
   }
@@ -246,7 +248,8 @@ export class Sandbox implements Watched {
     this.link?.close(1011, 'sandbox lost');
     this.link = undefined;
     const holder = this.holder;
-    void this.lastWords()
+    // A lost node has no last words to give (asking would wait for it to come back).
+    void (code === 'NODE_LOST' ? Promise.resolve('') : this.lastWords())
       .then((words) => holder.lost(reason, words, code))
       .catch((err: Error) => this.deps.log(`${holder.label}: ${err?.stack ?? err}`));
   }

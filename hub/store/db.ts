@@ -120,6 +120,8 @@ const MIGRATIONS = [
    UPDATE jobs SET stored_bytes = length(CAST(spec AS BLOB)) + coalesce((SELECT sum(length(data)) FROM events WHERE events.job_id = jobs.id), 0);
    CREATE INDEX jobs_owner_bytes ON jobs(owner, stored_bytes);
    ALTER TABLE workspace_owners ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;`,
+  // The host a job ran on, where there are several (a Swarm node).
+  `ALTER TABLE jobs ADD COLUMN node TEXT;`,
 ];
 
 export function openDb(file: string): Db {

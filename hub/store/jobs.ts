@@ -56,6 +56,8 @@ export interface Job {
   deadlineAt?: number;
   health?: Health;
   snapshot?: Snapshot;
+  /** The host it ran on, where the backend has several (a Swarm node's hostname). */
+  node?: string;
 }
 
 export interface EndedJob {
@@ -86,6 +88,7 @@ interface Row {
   deadline_at: number | null;
   health: string | null;
   snapshot: string | null;
+  node: string | null;
 }
 
 /** A job's env values, as the vault keeps them: the job's and each step's. */
@@ -133,6 +136,7 @@ function fromRow(r: Row, vault: EnvVault): Job {
     deadlineAt: r.deadline_at ?? undefined,
     health: r.health ? JSON.parse(r.health) : undefined,
     snapshot: r.snapshot ? JSON.parse(r.snapshot) : undefined,
+    ...(r.node ? { node: r.node } : {}),
   };
 }
 
@@ -148,12 +152,15 @@ const COLUMNS = {
   deadlineAt: 'deadline_at',
   agentTokenHash: 'agent_token_hash',
   sessionHash: 'session_hash',
+  node: 'node',
 } as const;
 
 /** Columns that hold JSON, named as their fields. */
 const JSON_COLUMNS = ['spec', 'steps', 'health', 'snapshot'];
 
-export type JobPatch = Partial<Pick<Job, 'state' | 'startedAt' | 'endedAt' | 'exitCode' | 'reason' | 'image' | 'containerId' | 'agentSeq' | 'deadlineAt'>> & {
+export type JobPatch = Partial<
+  Pick<Job, 'state' | 'startedAt' | 'endedAt' | 'exitCode' | 'reason' | 'image' | 'containerId' | 'agentSeq' | 'deadlineAt' | 'node'>
+> & {
   spec?: JobSpec;
   steps?: StepSummary[];
   health?: Health;
@@ -166,7 +173,7 @@ export type JobPatch = Partial<Pick<Job, 'state' | 'startedAt' | 'endedAt' | 'ex
 export type JobSummary = Omit<Job, 'spec'> & { spec: Pick<JobSpec, 'timeout'> };
 
 const SUMMARY_COLUMNS = `id, owner, agent, state, profile, json_object('timeout', json_extract(spec, '$.timeout')) AS spec, steps, created_at,
-  started_at, ended_at, exit_code, reason, image, container_id, agent_seq, last_seq, deadline_at, health, snapshot`;
+  started_at, ended_at, exit_code, reason, image, container_id, agent_seq, last_seq, deadline_at, health, snapshot, node`;
 
 /** Lists carry no env values. */
 const NO_VALUES = new EnvVault();

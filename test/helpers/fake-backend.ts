@@ -118,6 +118,10 @@ export class FakeBackend implements Backend {
   }
   close(): void {}
 
+  async node(): Promise<string | undefined> {
+    return undefined;
+  }
+
   async list(): Promise<ContainerInfo[]> {
     return this.containers
       .filter((c) => !c.removed)

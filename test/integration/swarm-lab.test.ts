@@ -9,7 +9,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobView } from '../../schemas/types.gen.js';
+import { collect, finalState, output, settledAgent, startTestHub, type TestHub } from '../helpers/hub.js';
 import { repoPath } from '../../hub/platform/paths.js';
 import { jobServiceSpec } from '../../hub/backend/swarm/service-spec.js';
 import { ProfileRegistry } from '../../hub/profiles/registry.js';
@@ -79,7 +81,7 @@ async function pushToLab(main: Docker, reference: string, name: string): Promise
 }
 
 describe('npm run swarm-lab', () => {
-  it('makes a three-node Swarm with a registry, runs job services on workers from it (hardened as the swarm backend asks), and down leaves nothing', async () => {
+  it('makes a three-node Swarm with a registry and runs job services on workers from it, hardened as the swarm backend asks', async () => {
     const up = JSON.parse(lab('up', '--json')) as Lab;
     expect(up.nodes.map((n) => n.name)).toEqual(['sw1', 'sw2', 'sw3']);
     expect(up.env).toMatchObject({
@@ -152,7 +154,133 @@ describe('npm run swarm-lab', () => {
     });
     expect(c.Mounts).toEqual([expect.objectContaining({ Type: 'bind', Source: socketDir, Destination: '/run/docker-agent', RW: false })]);
     await manager.getService(job.id as string).remove();
+  }, 240_000);
 
+  describe('a hub on the swarm backend', () => {
+    let t: TestHub;
+    let manager: Docker;
+    let up: Lab;
+    const hostnames = new Map<string, string>();
+
+    beforeAll(async () => {
+      up = JSON.parse(lab('status', '--json')) as Lab;
+      manager = new Docker({ socketPath: up.nodes[0]!.socket });
+      for (const n of (await manager.listNodes()) as Array<{ ID: string; Description: { Hostname: string } }>) hostnames.set(n.Description.Hostname, n.ID);
+      // Jobs on the workers only (a constraint of the hub's), so that the manager is never the node that goes.
+      t = await startTestHub({ ...up.env, DOCKER_AGENT_SWARM_CONSTRAINTS: 'node.role==worker', DOCKER_AGENT_MAX_JOBS: '8' });
+    }, 120_000);
+    afterAll(async () => {
+      await t?.close();
+    });
+
+    /** A job that prints `ready` and runs until it ends otherwise. */
+    async function runningJob(): Promise<JobView> {
+      const created = await t.client.createJob({ run: 'echo ready; sleep 600' });
+      for await (const e of t.client.events(created.id)) if (e.type === 'stdout') break;
+      return until(async () => {
+        const job = await t.client.getJob(created.id);
+        return job.node ? job : undefined;
+      });
+    }
+
+    const setAvailability = async (hostname: string, availability: 'active' | 'pause' | 'drain') => {
+      const node = manager.getNode(hostnames.get(hostname)!);
+      const { Version, Spec } = (await node.inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
+      await node.update({ version: Version.Index, ...Spec, Availability: availability });
+    };
+
+    it('runs jobs spread over the workers, with their output and exit codes, and says which node ran each', async () => {
+      const jobs = await Promise.all([1, 2, 3, 4].map((i) => t.client.createJob({ run: `echo out-${i}; exit ${i}` })));
+      for (const [i, job] of jobs.entries()) {
+        const events = await collect(t.client, job.id);
+        expect(output(events)).toBe(`out-${i + 1}\n`);
+        expect(finalState(events)).toBe('failed');
+        expect((await t.client.getJob(job.id)).exitCode).toBe(i + 1);
+      }
+      const nodes = new Set(await Promise.all(jobs.map(async (j) => (await t.client.getJob(j.id)).node)));
+      expect([...nodes].sort()).toEqual(['sw2', 'sw3']);
+      // Each ended job's service is gone, and so is its task's container on its node.
+      await until(async () => ((await manager.listServices({ filters: { label: [`docker-agent.hub=${t.hub.hubId}`] } })).length === 0 ? true : undefined));
+      for (const n of up.nodes.slice(1)) {
+        const engine = new Docker({ socketPath: n.socket });
+        await until(
+          async () => ((await engine.listContainers({ all: true, filters: { label: [`docker-agent.hub=${t.hub.hubId}`] } })).length === 0 ? true : undefined),
+          () => `${n.name} still has the jobs' containers`,
+        );
+      }
+    }, 180_000);
+
+    it('opens a shell into a job on a worker, through that node’s engine', async () => {
+      const job = await runningJob();
+      expect(['sw2', 'sw3']).toContain(job.node);
+      let seen = '';
+      const shell = await t.client.shell({ job: job.id }, { cols: 80, rows: 24 }, (d) => (seen += d.toString()));
+      shell.write('echo "in $(pwd) as $(id -u)"; exit 5\n');
+      expect(await shell.exited).toBe(5);
+      expect(seen).toContain('in /workspace as 1000');
+      await t.client.cancelJob(job.id);
+      expect(finalState(await collect(t.client, job.id))).toBe('cancelled');
+    }, 120_000);
+
+    it('takes a snapshot on one worker and starts a job from it on the other, which a paused node does not take', async () => {
+      const first = await t.client.createJob({ run: 'echo kept > /workspace/made-here', snapshot: true });
+      expect(finalState(await collect(t.client, first.id))).toBe('succeeded');
+      const there = (await t.client.getJob(first.id)).node!;
+      // Paused: what runs there goes on, nothing new is placed there.
+      await setAvailability(there, 'pause');
+      try {
+        const second = await t.client.createJob({ run: 'cat /workspace/made-here', from: { snapshot: first.id } });
+        const events = await collect(t.client, second.id);
+        expect(output(events)).toBe('kept\n');
+        expect((await t.client.getJob(second.id)).node).not.toBe(there);
+      } finally {
+        await setAvailability(there, 'active');
+      }
+    }, 180_000);
+
+    it('keeps a named agent’s /workspace across stop and start, on the node that holds its volume', async () => {
+      await t.client.createAgent({ name: 'swarm-keeper' });
+      expect(await settledAgent(t.client, 'swarm-keeper')).toBe('running');
+      const write = await t.client.createJob({ agent: 'swarm-keeper', run: 'echo remembered > /workspace/note' });
+      expect(finalState(await collect(t.client, write.id))).toBe('succeeded');
+      const home = (await t.client.getJob(write.id)).node;
+      await t.client.stopAgent('swarm-keeper');
+      await t.client.startAgent('swarm-keeper');
+      expect(await settledAgent(t.client, 'swarm-keeper')).toBe('running');
+      const read = await t.client.createJob({ agent: 'swarm-keeper', run: 'cat /workspace/note' });
+      expect(output(await collect(t.client, read.id))).toBe('remembered\n');
+      expect((await t.client.getJob(read.id)).node).toBe(home);
+      await t.client.destroyAgent('swarm-keeper');
+    }, 180_000);
+
+    it('ends a job whose node stops answering as NODE_LOST, while a job on the other node goes on', async () => {
+      const [a, b] = [await runningJob(), await runningJob()];
+      if (a.node === b.node) throw new Error(`both jobs went to ${a.node}: the Swarm should spread them`);
+      const lost = up.nodes.find((n) => n.name === a.node)!;
+      const t0 = Date.now();
+      // Frozen, as a host that is cut off is: its heartbeats stop, and what runs there cannot say anything.
+      process.kill(lost.pid, 'SIGSTOP');
+      try {
+        const events = await collect(t.client, a.id);
+        expect(finalState(events)).toBe('error');
+        expect(events.find((e) => e.type === 'error')).toMatchObject({ code: 'NODE_LOST', message: expect.stringContaining(`its node ${a.node}`) });
+        expect(Date.now() - t0).toBeLessThan(60_000);
+        expect((await t.client.getJob(b.id)).state).toBe('running');
+      } finally {
+        process.kill(lost.pid, 'SIGCONT');
+      }
+      await t.client.cancelJob(b.id);
+      expect(finalState(await collect(t.client, b.id))).toBe('cancelled');
+      // The node comes back, and takes work again.
+      await until(async () => {
+        const n = (await manager.getNode(hostnames.get(lost.name)!).inspect()) as { Status: { State: string } };
+        return n.Status.State === 'ready' ? true : undefined;
+      });
+    }, 180_000);
+  });
+
+  it('down leaves no daemon, bridge, mount, container or folder behind', () => {
+    const up = JSON.parse(lab('status', '--json')) as Lab;
     const pids = up.nodes.map((n) => n.pid).concat(up.registry.pid);
     lab('down');
     expect(existsSync(dir)).toBe(false);

@@ -364,7 +364,9 @@ describe('OIDC rows from before owners named the entry', () => {
     db.prepare(`INSERT INTO oidc_repositories VALUES (?, ?, '2029-01-01')`).run(name, repositoryId);
     db.prepare(`DELETE FROM meta WHERE key = 'oidc_owners_by_entry'`).run();
     // Without what later migrations added, as a hub.db of that version was.
-    db.exec('DROP INDEX jobs_owner_bytes; ALTER TABLE jobs DROP COLUMN stored_bytes; ALTER TABLE workspace_owners DROP COLUMN bytes;');
+    db.exec(
+      'DROP INDEX jobs_owner_bytes; ALTER TABLE jobs DROP COLUMN stored_bytes; ALTER TABLE workspace_owners DROP COLUMN bytes; ALTER TABLE jobs DROP COLUMN node;',
+    );
     db.close();
   }
   const owners = (db: ReturnType<typeof openDb>, id: string) => [

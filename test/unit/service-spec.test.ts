@@ -53,7 +53,7 @@ describe("a job's Swarm service", () => {
     // Swarm places by reservations: a node is never given more than its cores and memory hold.
     expect(s.TaskTemplate.Resources).toEqual({
       Limits: { NanoCPUs: 1e9, MemoryBytes: 1024 ** 3, Pids: 512 },
-      Reservations: { NanoCPUs: 1e9, MemoryBytes: 1024 ** 3 },
+      Reservations: { MemoryBytes: 1024 ** 3 },
     });
     expect(s.TaskTemplate.RestartPolicy).toEqual({ Condition: 'none', MaxAttempts: 0 });
     expect(s.TaskTemplate.Placement).toEqual({ Constraints: ['node.labels.docker-agent.jobs == true'] });

@@ -213,6 +213,11 @@ export class DockerBackend implements Backend {
     }
   }
 
+  /** One host: nothing to tell apart. */
+  async node(): Promise<string | undefined> {
+    return undefined;
+  }
+
   async logs(ref: ContainerRef, tail: number): Promise<string> {
     try {
       const buf = (await this.docker.getContainer(ref.id).logs({ stdout: true, stderr: true, tail })) as unknown as Buffer;

@@ -43,6 +43,9 @@ export interface SwarmBackendOptions extends DockerBackendOptions {
   constraints: string[];
 }
 
+/** How long a node's engine may take to remove a container before the hub goes on without it. */
+const NODE_CALL_MS = 10_000;
+
 function status(err: unknown): number | undefined {
   return (err as { statusCode?: number }).statusCode;
 }
@@ -149,13 +152,19 @@ export class SwarmBackend implements Backend {
     return this.tasks.wait(ref.id);
   }
 
+  async node(ref: ContainerRef): Promise<string | undefined> {
+    const task = currentTask((await this.docker.listTasks({ filters: { service: [ref.id] } })) as TaskInfo[], ref.id);
+    return task?.NodeID ? (await this.nodes.node(task.NodeID)).hostname : undefined;
+  }
+
+  /** A service's logs come from its task's node: '' when that node does not answer in time. */
   async logs(ref: ContainerRef, tail: number): Promise<string> {
-    try {
-      const buf = (await this.docker.getService(ref.id).logs({ stdout: true, stderr: true, tail })) as unknown as Buffer;
-      return demuxLogs(buf);
-    } catch {
-      return '';
-    }
+    const logs = this.docker
+      .getService(ref.id)
+      .logs({ stdout: true, stderr: true, tail })
+      .then((buf) => demuxLogs(buf as unknown as Buffer))
+      .catch(() => '');
+    return Promise.race([logs, new Promise<string>((r) => setTimeout(() => r(''), NODE_CALL_MS).unref())]);
   }
 
   async snapshot(ref: ContainerRef): Promise<{ image: string; bytes: number }> {
@@ -209,15 +218,16 @@ export class SwarmBackend implements Backend {
     } catch (err) {
       if (status(err) !== 404) throw err;
     }
-    // Swarm leaves an ended task's container on its node: removed there, where the node answers.
+    // Swarm leaves an ended task's container on its node: removed there, where the node answers in time
+    // (a node that is down or hangs must not hold up the job's end).
     for (const t of tasks) {
       const id = t.Status.ContainerStatus?.ContainerID;
       if (!id || !t.NodeID) continue;
-      const engine = await this.nodes.engine(t.NodeID).catch(() => undefined);
-      await engine
-        ?.getContainer(id)
-        .remove({ force: true, v: true })
+      const removal = this.nodes
+        .engine(t.NodeID)
+        .then((engine) => engine.getContainer(id).remove({ force: true, v: true }))
         .catch(() => {});
+      await Promise.race([removal, new Promise((r) => setTimeout(r, NODE_CALL_MS).unref())]);
     }
   }
 

@@ -49,16 +49,20 @@ export class NodeEngines {
   async engine(id: string): Promise<Docker> {
     const known = this.engines.get(id);
     if (known) return known;
-    let node: SwarmNode;
-    try {
-      node = asNode((await this.manager.getNode(id).inspect()) as NodeInfo);
-    } catch (err) {
-      throw new HubError('ENGINE_UNAVAILABLE', `the Swarm does not know node ${id}: ${(err as Error).message}`);
-    }
+    const node = await this.node(id);
     const where = this.template.replaceAll('{{.Node.Hostname}}', node.hostname).replaceAll('{{.Node.ID}}', node.id);
     const docker = new Docker({ ...(where.includes('://') ? engineAddress(where) : { socketPath: where }), version: `v${this.apiVersion}` });
     this.engines.set(id, docker);
     return docker;
+  }
+
+  /** Node `id` as the managers see it now. */
+  async node(id: string): Promise<SwarmNode> {
+    try {
+      return asNode((await this.manager.getNode(id).inspect()) as NodeInfo);
+    } catch (err) {
+      throw new HubError('ENGINE_UNAVAILABLE', `the Swarm does not know node ${id}: ${(err as Error).message}`);
+    }
   }
 
   /** Every node, as the managers see it now. */

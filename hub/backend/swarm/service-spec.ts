@@ -1,7 +1,7 @@
 // A job's container as a Swarm service: the same hardened options as a container on
 // one host (docker/container-options.ts), as far as a service carries them through
-// Engine API 1.41. One run (`ReplicatedJob`, restart `none`); reservations equal to
-// the limits, since Swarm places by reservations; the image by digest, so no node
+// Engine API 1.41. One run (`ReplicatedJob`, restart `none`); memory reserved as
+// limited, since Swarm places by reservations; the image by digest, so no node
 // pulls a tag that has moved. What a service cannot carry is refused here, by name.
 // A pure function, like containerOptions: tested without an engine.
 import type Docker from 'dockerode';
@@ -63,7 +63,10 @@ export function jobServiceSpec(spec: ContainerSpec, s: ServiceSettings): Docker.
       },
       Resources: {
         Limits: { NanoCPUs: h.NanoCpus, MemoryBytes: h.Memory, Pids: h.PidsLimit },
-        Reservations: { NanoCPUs: h.NanoCpus, MemoryBytes: h.Memory },
+        // Memory reserved as limited (it cannot be shared), so the scheduler places by it; CPU only capped, as on
+        // one host: reserving it would hold a 2-core node to two jobs, and Swarm's constraint enforcer counts a
+        // finished job's task against its node until its service goes, rejecting running tasks past the sum.
+        Reservations: { MemoryBytes: h.Memory },
       },
       RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
       Placement: { Constraints: s.constraints ?? [] },

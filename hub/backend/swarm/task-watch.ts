@@ -10,6 +10,8 @@ export interface TaskEnd {
   exitCode: number;
   /** Set when the task's node went down under it: what to tell the job. */
   nodeLost?: string;
+  /** What the Swarm says of an end it made. */
+  why?: string;
 }
 
 export interface TaskInfo {
@@ -21,9 +23,13 @@ export interface TaskInfo {
 
 const ENDED = new Set(['complete', 'failed', 'rejected', 'shutdown', 'orphaned', 'remove']);
 
-/** The task a job's service has now: its newest (a ReplicatedJob with restart `none` has one). */
+/**
+ * The task that is a job's: its service's first. A ReplicatedJob with restart `none`
+ * has one, but a drain makes the Swarm put another in its place, whose runtime would
+ * dial in with a token already spent.
+ */
 export function currentTask(tasks: TaskInfo[], serviceId: string): TaskInfo | undefined {
-  return tasks.filter((t) => t.ServiceID === serviceId).sort((a, b) => (b.CreatedAt ?? '').localeCompare(a.CreatedAt ?? ''))[0];
+  return tasks.filter((t) => t.ServiceID === serviceId).sort((a, b) => (a.CreatedAt ?? '').localeCompare(b.CreatedAt ?? ''))[0];
 }
 
 export class TaskWatch {
@@ -66,23 +72,30 @@ export class TaskWatch {
 
   private async look(): Promise<void> {
     const ids = [...this.waiters.keys()];
-    const [tasks, services, nodes] = await Promise.all([
-      this.manager.listTasks({ filters: { service: ids } }) as Promise<TaskInfo[]>,
-      this.manager.listServices({ filters: { id: ids } }) as Promise<Array<{ ID: string }>>,
+    const alive = new Set(((await this.manager.listServices({ filters: { id: ids } })) as Array<{ ID: string }>).map((s) => s.ID));
+    for (const id of ids) if (!alive.has(id)) this.settle(id, { exitCode: -1 });
+    if (!alive.size) return;
+    // Only services that exist: the engine refuses a task filter naming one that does not.
+    const [tasks, nodes] = await Promise.all([
+      this.manager.listTasks({ filters: { service: [...alive] } }) as Promise<TaskInfo[]>,
       this.manager.listNodes().then((ns) => new Map((ns as Array<{ ID: string }>).map((n) => [n.ID, asNode(n)]))),
     ]);
-    const alive = new Set(services.map((s) => s.ID));
-    for (const id of ids) {
-      const end = this.ended(alive.has(id), currentTask(tasks, id), nodes);
+    for (const id of alive) {
+      const end = this.ended(currentTask(tasks, id), nodes);
       if (end) this.settle(id, end);
     }
   }
 
-  private ended(exists: boolean, task: TaskInfo | undefined, nodes: Map<string, SwarmNode>): TaskEnd | undefined {
-    if (!exists) return { exitCode: -1 };
+  private ended(task: TaskInfo | undefined, nodes: Map<string, SwarmNode>): TaskEnd | undefined {
     if (!task) return undefined;
-    if (ENDED.has(task.Status.State)) return { exitCode: task.Status.ContainerStatus?.ExitCode ?? -1 };
     const node = task.NodeID ? nodes.get(task.NodeID) : undefined;
+    if (ENDED.has(task.Status.State)) {
+      // Stopped by the Swarm because its node was drained: the job did not end, its node was taken away.
+      if (task.Status.State === 'shutdown' && node?.availability === 'drain') return { exitCode: -1, nodeLost: `its node ${node.hostname} was drained` };
+      // Rejected or failed by the Swarm itself (a constraint no longer met, a pull that failed): its words.
+      const why = task.Status.Err && !/^task: non-zero exit/.test(task.Status.Err) ? task.Status.Err : undefined;
+      return { exitCode: task.Status.ContainerStatus?.ExitCode ?? -1, ...(why ? { why: `the Swarm ${task.Status.State} it: ${why}` } : {}) };
+    }
     if (node && node.state !== 'ready') {
       return { exitCode: -1, nodeLost: `its node ${node.hostname} (${node.id.slice(0, 12)}) is ${node.state}` };
     }
