@@ -2,7 +2,7 @@
 // in the same run, and prints medians, p99 and ratios (`--json` for the same as
 // JSON, `--quick` for a smoke run). Speed is measured here, not asserted in tests.
 //
-//   npm run bench [-- --quick] [-- --json]
+//   npm run bench [-- --quick] [-- --json]        BENCH_SWARM=1 adds the swarm backend's rows
 import Docker from 'dockerode';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +14,7 @@ import { containerOptions } from '../hub/backend/docker/container-options.js';
 import { loadConfig } from '../hub/platform/config.js';
 import { ProfileRegistry } from '../hub/profiles/registry.js';
 import { startHub, type RunningHub } from '../hub/server.js';
+import { labDown, labUp, readLab } from '../scripts/swarm-lab.js';
 import { breakdown, type Breakdown } from './breakdown.js';
 import { rounds, summarize, throughput, time, type Summary } from './stats.js';
 
@@ -234,6 +235,9 @@ async function main(): Promise<Row[]> {
     );
   }
 
+  if (process.env.BENCH_SWARM === '1') rows.push(...(await swarmRows(cold.client)));
+  else progress('swarm rows left out: BENCH_SWARM=1 adds them, on a swarm lab (root; see docs/swarm.md)');
+
   const seq = quick ? 'seq 1 650000' : 'seq 1 6500000';
   const mb = quick ? '5 MB' : '52 MB';
   progress(`${mb} of output`);
@@ -363,6 +367,41 @@ async function main(): Promise<Row[]> {
     );
     rows.push(row('warm job, POST → first byte', 'ms', rawExec, summarize(times), 'raw twin: docker exec into a running container'));
   }
+  return rows;
+}
+
+/**
+ * A hub on the swarm backend beside the single-host hub `single`, in the same run: on
+ * the lab that is up, or on one made here (and removed at the end).
+ */
+async function swarmRows(single: HubClient): Promise<Row[]> {
+  const already = readLab();
+  const lab = await labUp();
+  if (!already) cleanups.push(() => labDown());
+  const swarm = await startBenchHub(lab.env);
+  progress('swarm: warming up (each node pulls the image once)');
+  await throughput(2 * lab.nodes.length, 2 * lab.nodes.length, () => hubJob(swarm.client, { run: 'true' }));
+  const note = 'beside: the single-host hub, in the same run';
+  const rows = [
+    row(
+      'swarm: cold job `true`, POST → end',
+      'ms',
+      await timesOf(
+        N.rounds,
+        () => hubJob(single, { run: 'true' }),
+        (x) => x.end,
+      ),
+      await timesOf(
+        N.rounds,
+        () => hubJob(swarm.client, { run: 'true' }),
+        (x) => x.end,
+      ),
+      note,
+    ),
+  ];
+  const singleRate = await throughput(N.parallel, 4, () => hubJob(single, { run: 'echo x' }));
+  const swarmRate = await throughput(N.parallel, 4, () => hubJob(swarm.client, { run: 'echo x' }));
+  rows.push(row(`swarm: ${N.parallel} jobs, 4 at a time`, 'jobs/s', one(singleRate), one(swarmRate), note));
   return rows;
 }
 

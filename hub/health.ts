@@ -83,7 +83,8 @@ export function healthReport(i: HealthInputs): { status: 200 | 503; body: Health
     return { status: 503, body: { status: 'degraded', checkedAt: i.checkedAt, engine: { reachable: false, error: i.engine.error }, disk } };
   }
   const { network } = i;
-  const degraded = problems.length > 0 || (network !== undefined && !network.isolated);
+  const nodeDown = (i.engine.nodes ?? []).some((n) => n.state !== 'ready');
+  const degraded = problems.length > 0 || (network !== undefined && !network.isolated) || nodeDown;
   return {
     status: 200,
     body: {

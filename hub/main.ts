@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     console.log(`usage: docker-agent-hub [prepare [PROFILE… | all]] [flags]\n\nflags and environment variables:\n${describeSettings()}\n\n${ADMIN_USAGE}`);
     return;
   }
-  if (args[0] === 'token' || args[0] === 'oidc' || args[0] === 'uninstall') {
+  if (['token', 'oidc', 'nodes', 'uninstall'].includes(args[0] ?? '')) {
     await adminCommand(args);
   } else if (args[0] === 'prepare') {
     // Profile names only; `prepare` takes its settings from the environment.

@@ -161,6 +161,7 @@ export async function startHub(config: HubConfig, log: (msg: string) => void = (
     poolIdle: () => Object.fromEntries(Object.entries(jobs.poolState()).map(([profile, p]) => [profile, p.idle])),
     // The background look's, as /health's: a scrape makes no engine call of its own.
     engineUp: async () => health.current().status === 200,
+    nodes: () => health.current().body.engine?.nodes ?? [],
   });
   const streams = new StreamRegistry((p) => auth.stillValid(p), { perPrincipal: config.maxStreamsPerPrincipal, total: config.maxStreams });
   const audit = auditLog(log);
@@ -300,17 +301,18 @@ function ensureToken(tokens: TokenStore, config: HubConfig, log: (msg: string) =
  * This hub's job network, fenced off from the host and each other as far as the hub
  * may; when it may not, the operator is told the exact rules (and /health says so).
  */
-async function jobNetwork(backend: Backend, hubId: string, config: HubConfig, log: (msg: string) => void): Promise<NetworkStatus> {
+async function jobNetwork(backend: Backend, hubId: string, config: HubConfig, log: (msg: string) => void): Promise<NetworkStatus | undefined> {
   // Containers that dial the hub over TCP (DOCKER_AGENT_AGENT_URL) must still reach its port on the host.
   const agent = config.agentUrl ? new URL(config.agentUrl.replace(/^ws/, 'http')) : undefined;
   const allowTcpPorts = agent ? [Number(agent.port || (agent.protocol === 'https:' ? 443 : 80))] : [];
-  let status: NetworkStatus;
+  let status: NetworkStatus | undefined;
   try {
     status = await backend.jobNetwork({ hubId, allowTcpPorts, allow: config.bridgeAllow, subnet: config.jobSubnet });
   } catch (err) {
     status = { name: '', isolated: false, rules: [], problem: `the job network could not be set up: ${(err as Error).message}` };
   }
-  if (!status.isolated) {
+  if (!status) log(`the ${backend.name} backend makes no job network: profiles with network: bridge are refused`);
+  else if (!status.isolated) {
     log(`WARNING: jobs of bridge profiles are not isolated: ${status.problem}.`);
     if (status.rules.length) log(`Add these rules as root (again after a reboot):\n  ${status.rules.join('\n  ')}`);
   }

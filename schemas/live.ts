@@ -38,7 +38,15 @@ export interface HealthReport {
   status: string;
   /** When the hub last looked (the report is refreshed in the background, not per request). */
   checkedAt?: string;
-  engine?: { backend?: string; version?: string; apiVersion?: string; reachable?: boolean; error?: string };
+  engine?: {
+    backend?: string;
+    version?: string;
+    apiVersion?: string;
+    reachable?: boolean;
+    error?: string;
+    /** A Swarm's nodes (the swarm backend): the report is degraded while one is not ready. */
+    nodes?: Array<{ hostname: string; state: string; availability: string; role: string }>;
+  };
   network?: { name?: string; isolated?: boolean; problem?: string; rules?: string[] };
   pool?: Record<string, PoolState>;
   disk?: DiskHealth;

@@ -68,6 +68,12 @@ export function JobPage({
         <dd>{job.profile}</dd>
         <dt>owner</dt>
         <dd>{owner(job.owner)}</dd>
+        {job.node && (
+          <>
+            <dt>node</dt>
+            <dd data-testid="node">{job.node}</dd>
+          </>
+        )}
         <dt>duration</dt>
         <dd>{elapsed(job.startedAt, job.endedAt, now)}</dd>
         <dt>exit code</dt>

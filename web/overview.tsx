@@ -69,6 +69,16 @@ export function OverviewPage({ o, now }: { o: Overview; now: number }) {
           <h3>Engine</h3>
           <p class="big">{engine?.reachable === false ? 'unreachable' : `${engine?.backend ?? 'docker'} ${engine?.version ?? ''}`}</p>
           <p>{engine?.error ?? ''}</p>
+          {engine?.nodes && (
+            <ul class="nodes" data-testid="nodes">
+              {engine.nodes.map((n) => (
+                <li key={n.hostname} class={n.state === 'ready' ? '' : 'bad'}>
+                  {n.hostname} ({n.role}): {n.state}
+                  {n.availability === 'active' ? '' : `, ${n.availability}`}
+                </li>
+              ))}
+            </ul>
+          )}
         </div>
         <div class="card" data-testid="pool">
           <h3>Warm pool</h3>

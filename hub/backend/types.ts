@@ -55,6 +55,17 @@ export interface EngineInfo {
   backend: string;
   version: string;
   apiVersion: string;
+  /** A cluster's hosts, as its managers see them (the swarm backend). */
+  nodes?: NodeHealth[];
+}
+
+export interface NodeHealth {
+  hostname: string;
+  /** ready, down, unknown, disconnected. */
+  state: string;
+  /** active, pause, drain. */
+  availability: string;
+  role: string;
 }
 
 /** Where the engine keeps images and containers' layers (for the hub's free-space floor). */
@@ -133,8 +144,11 @@ export interface Backend {
   imageFor(profile: Profile): Promise<string>;
   /** Profile images (not the base) other than `keep`, created before `olderThan` or the oldest beyond `maxBytes`; removed unless `dryRun`. */
   pruneImages(opts: { keep: Set<string>; olderThan: Date; maxBytes: number; dryRun: boolean }): Promise<string[]>;
-  /** Creates (or finds) this hub's job network and fences it off as far as the hub may; may repeat. `bridge` jobs need it first. */
-  jobNetwork(opts: JobNetworkRequest): Promise<NetworkStatus>;
+  /**
+   * Creates (or finds) this hub's job network and fences it off as far as the hub may; may repeat. `bridge` jobs need it first.
+   * Undefined from a backend that makes none (and refuses `bridge` profiles).
+   */
+  jobNetwork(opts: JobNetworkRequest): Promise<NetworkStatus | undefined>;
   /**
    * Creates and starts one container with the hardened options (docker/container-options.ts); not repeated for a spec.
    * `created` is told its ref once it exists and before it runs, so a runtime that dials in before start() resolves is known by its container.

@@ -13,6 +13,8 @@ export interface MetricsSources {
   poolIdle(): Record<string, number>;
   /** Whether the engine answers. */
   engineUp(): Promise<boolean>;
+  /** A cluster's nodes (the swarm backend), as the last look found them. */
+  nodes(): Array<{ state: string; availability: string }>;
 }
 
 const SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
@@ -80,6 +82,16 @@ export class HubMetrics {
     counts('docker_agent_jobs', 'Jobs not ended, by state (queued, preparing, starting, running, snapshotting).', 'state', (s) => s.jobsByState());
     counts('docker_agent_agents', 'Named agents by state.', 'state', (s) => s.agentsByState());
     counts('docker_agent_pool_idle', 'Warm pool containers waiting for a job, by profile.', 'profile', (s) => s.poolIdle());
+    new Gauge({
+      name: 'docker_agent_nodes',
+      help: "A Swarm's nodes by state (ready, down, …) and availability (active, pause, drain); none on one host.",
+      labelNames: ['state', 'availability'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const n of sources()?.nodes() ?? []) this.inc({ state: n.state, availability: n.availability });
+      },
+    });
     new Gauge({
       name: 'docker_agent_engine_up',
       help: '1 when the Docker engine answers, 0 when it does not.',

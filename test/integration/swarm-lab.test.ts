@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobView } from '../../schemas/types.gen.js';
-import { collect, finalState, output, settledAgent, startTestHub, type TestHub } from '../helpers/hub.js';
+import { collect, finalState, output, settledAgent, startTestHub, TOKEN, type TestHub } from '../helpers/hub.js';
 import { repoPath } from '../../hub/platform/paths.js';
 import { jobServiceSpec } from '../../hub/backend/swarm/service-spec.js';
 import { ProfileRegistry } from '../../hub/profiles/registry.js';
@@ -167,7 +167,12 @@ describe('npm run swarm-lab', () => {
       manager = new Docker({ socketPath: up.nodes[0]!.socket });
       for (const n of (await manager.listNodes()) as Array<{ ID: string; Description: { Hostname: string } }>) hostnames.set(n.Description.Hostname, n.ID);
       // Jobs on the workers only (a constraint of the hub's), so that the manager is never the node that goes.
-      t = await startTestHub({ ...up.env, DOCKER_AGENT_SWARM_CONSTRAINTS: 'node.role==worker', DOCKER_AGENT_MAX_JOBS: '8' });
+      t = await startTestHub({
+        ...up.env,
+        DOCKER_AGENT_SWARM_CONSTRAINTS: 'node.role==worker',
+        DOCKER_AGENT_MAX_JOBS: '8',
+        DOCKER_AGENT_HEALTH_CHECK_SECONDS: '1',
+      });
     }, 120_000);
     afterAll(async () => {
       await t?.close();
@@ -199,6 +204,15 @@ describe('npm run swarm-lab', () => {
       }
       const nodes = new Set(await Promise.all(jobs.map(async (j) => (await t.client.getJob(j.id)).node)));
       expect([...nodes].sort()).toEqual(['sw2', 'sw3']);
+      // /health and /metrics show the nodes, from the hub's background look.
+      const health = await t.client.health();
+      expect(health.status).toBe('ok');
+      expect(health.engine).toMatchObject({
+        backend: 'swarm',
+        nodes: expect.arrayContaining([{ hostname: 'sw2', state: 'ready', availability: 'active', role: 'worker' }]),
+      });
+      const metrics = await (await fetch(`${t.hub.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+      expect(metrics).toContain('docker_agent_nodes{state="ready",availability="active"} 3');
       // Each ended job's service is gone, and so is its task's container on its node.
       await until(async () => ((await manager.listServices({ filters: { label: [`docker-agent.hub=${t.hub.hubId}`] } })).length === 0 ? true : undefined));
       for (const n of up.nodes.slice(1)) {
@@ -253,6 +267,42 @@ describe('npm run swarm-lab', () => {
       await t.client.destroyAgent('swarm-keeper');
     }, 180_000);
 
+    it('docker-agent-hub nodes lists the nodes with their jobs; pause lets a job finish where drain ends it NODE_LOST', async () => {
+      const nodes = (...args: string[]) =>
+        JSON.parse(
+          execFileSync(process.execPath, [repoPath('build', 'hub.mjs'), 'nodes', ...args, '--json', '--data-dir', t.dataDir], {
+            env: { ...process.env, DOCKER_HOST: up.env.DOCKER_HOST! },
+            encoding: 'utf8',
+          }),
+        ) as { nodes: Array<{ hostname: string; state: string; availability: string; jobs: number; role: string }> } & { availability?: string };
+
+      const kept = await runningJob();
+      expect(nodes().nodes.find((n) => n.hostname === kept.node)).toMatchObject({ state: 'ready', availability: 'active', jobs: 1, role: 'worker' });
+      expect(nodes('pause', kept.node!)).toMatchObject({ hostname: kept.node, availability: 'pause' });
+      try {
+        // Paused: the job there goes on to its end, and the next goes to the other worker.
+        await t.client.cancelJob(kept.id);
+        expect(finalState(await collect(t.client, kept.id))).toBe('cancelled');
+        const next = await runningJob();
+        expect(next.node).not.toBe(kept.node);
+        // Drained: the Swarm stops what runs there, and the hub says the job lost its node.
+        expect(nodes('drain', next.node!)).toMatchObject({ availability: 'drain' });
+        const events = await collect(t.client, next.id);
+        expect(events.find((e) => e.type === 'error')).toMatchObject({
+          code: 'NODE_LOST',
+          message: expect.stringContaining(`its node ${next.node} was drained`),
+        });
+        nodes('resume', next.node!);
+      } finally {
+        for (const n of ['sw2', 'sw3']) nodes('resume', n);
+      }
+      expect(nodes().nodes.map((n) => [n.hostname, n.availability])).toEqual([
+        ['sw1', 'active'],
+        ['sw2', 'active'],
+        ['sw3', 'active'],
+      ]);
+    }, 180_000);
+
     it('ends a job whose node stops answering as NODE_LOST, while a job on the other node goes on', async () => {
       const [a, b] = [await runningJob(), await runningJob()];
       if (a.node === b.node) throw new Error(`both jobs went to ${a.node}: the Swarm should spread them`);
@@ -266,16 +316,15 @@ describe('npm run swarm-lab', () => {
         expect(events.find((e) => e.type === 'error')).toMatchObject({ code: 'NODE_LOST', message: expect.stringContaining(`its node ${a.node}`) });
         expect(Date.now() - t0).toBeLessThan(60_000);
         expect((await t.client.getJob(b.id)).state).toBe('running');
+        // The hub says it is short of a node until the node is back.
+        await until(async () => ((await t.client.health()).status === 'degraded' ? true : undefined));
       } finally {
         process.kill(lost.pid, 'SIGCONT');
       }
       await t.client.cancelJob(b.id);
       expect(finalState(await collect(t.client, b.id))).toBe('cancelled');
-      // The node comes back, and takes work again.
-      await until(async () => {
-        const n = (await manager.getNode(hostnames.get(lost.name)!).inspect()) as { Status: { State: string } };
-        return n.Status.State === 'ready' ? true : undefined;
-      });
+      // The node comes back, and the hub is whole again.
+      await until(async () => ((await t.client.health()).status === 'ok' ? true : undefined));
     }, 180_000);
   });
 

@@ -23,7 +23,6 @@ import {
   type EngineStorage,
   type ExecOptions,
   type ExecSession,
-  type NetworkStatus,
 } from '../types.js';
 import { NodeEngines, type SwarmNode } from './node-engines.js';
 import { publish } from './publish.js';
@@ -82,8 +81,13 @@ export class SwarmBackend implements Backend {
 
   async info(): Promise<EngineInfo> {
     try {
-      const v = await this.docker.version();
-      return { backend: this.name, version: v.Version, apiVersion: this.manager.apiVersion };
+      const [v, nodes] = await Promise.all([this.docker.version(), this.nodes.list()]);
+      return {
+        backend: this.name,
+        version: v.Version,
+        apiVersion: this.manager.apiVersion,
+        nodes: nodes.map(({ hostname, state, availability, role }) => ({ hostname, state, availability, role })),
+      };
     } catch (err) {
       throw new HubError('ENGINE_UNAVAILABLE', `the Swarm manager does not answer: ${(err as Error).message}`);
     }
@@ -123,8 +127,9 @@ export class SwarmBackend implements Backend {
     return this.build.pruneImages(opts);
   }
 
-  async jobNetwork(): Promise<NetworkStatus> {
-    return { name: '', isolated: false, rules: [], problem: 'the swarm backend has no job network yet: bridge profiles run on a single-host hub' };
+  /** None yet: `bridge` profiles are refused by name (service-spec.ts), and run on a single-host hub. */
+  async jobNetwork(): Promise<undefined> {
+    return undefined;
   }
 
   async start(spec: ContainerSpec, created?: (ref: ContainerRef) => void): Promise<ContainerRef> {

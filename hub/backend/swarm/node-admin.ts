@@ -21,7 +21,8 @@ export async function listNodes(manager: Docker, hubId: string): Promise<NodeRow
     manager.listServices({ filters: { label: [`${LABELS.hub}=${hubId}`] } }) as Promise<Array<{ ID: string }>>,
   ]);
   const tasks = services.length
-    ? ((await manager.listTasks({ filters: { service: services.map((s) => s.ID), 'desired-state': ['running'] } })) as TaskInfo[])
+    ? // Not by desired state: a job's task is desired `complete` while it runs.
+      ((await manager.listTasks({ filters: { service: services.map((s) => s.ID) } })) as TaskInfo[])
     : [];
   return nodes
     .map(asNode)

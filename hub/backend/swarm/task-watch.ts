@@ -1,8 +1,8 @@
 // When a job's task ends. Swarm has no task events: one loop asks the managers for the
 // tasks of every service waited on (one call for all of them) and for the nodes.
-// A ReplicatedJob task on a node that went down stays "running" in the store (the
-// jobs orchestrator ignores node events), so a task whose node is down ends here,
-// as lost with its node.
+// A ReplicatedJob task on a node that went down, or was drained, stays "running" in
+// the store (the jobs orchestrator ignores node events and availability), so a task
+// whose node is down or drained ends here, as lost with its node.
 import type Docker from 'dockerode';
 import { asNode, type SwarmNode } from './node-engines.js';
 
@@ -90,12 +90,12 @@ export class TaskWatch {
     if (!task) return undefined;
     const node = task.NodeID ? nodes.get(task.NodeID) : undefined;
     if (ENDED.has(task.Status.State)) {
-      // Stopped by the Swarm because its node was drained: the job did not end, its node was taken away.
-      if (task.Status.State === 'shutdown' && node?.availability === 'drain') return { exitCode: -1, nodeLost: `its node ${node.hostname} was drained` };
       // Rejected or failed by the Swarm itself (a constraint no longer met, a pull that failed): its words.
       const why = task.Status.Err && !/^task: non-zero exit/.test(task.Status.Err) ? task.Status.Err : undefined;
       return { exitCode: task.Status.ContainerStatus?.ExitCode ?? -1, ...(why ? { why: `the Swarm ${task.Status.State} it: ${why}` } : {}) };
     }
+    // The jobs orchestrator leaves a job's task running on a drained node: drained is gone, for the hub.
+    if (node?.availability === 'drain') return { exitCode: -1, nodeLost: `its node ${node.hostname} was drained` };
     if (node && node.state !== 'ready') {
       return { exitCode: -1, nodeLost: `its node ${node.hostname} (${node.id.slice(0, 12)}) is ${node.state}` };
     }
