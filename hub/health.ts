@@ -7,6 +7,7 @@
 import { existsSync, statfsSync } from 'node:fs';
 import type { Backend, EngineInfo, EngineStorage, NetworkStatus } from './backend/types.js';
 import { HubError } from './platform/errors.js';
+import { withTimeout } from './platform/timeout.js';
 import type { DiskHealth, HealthReport, PoolState } from '../schemas/live.js';
 
 /** A hung engine makes the report say so instead of holding the next one up. */
@@ -165,10 +166,4 @@ export class HealthMonitor {
     this.low = low;
     this.last = report;
   }
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }

@@ -311,8 +311,12 @@ async function jobNetwork(backend: Backend, hubId: string, config: HubConfig, lo
   } catch (err) {
     status = { name: '', isolated: false, rules: [], problem: `the job network could not be set up: ${(err as Error).message}` };
   }
-  if (!status) log(`the ${backend.name} backend makes no job network: profiles with network: bridge are refused`);
-  else if (!status.isolated) {
+  if (!status) {
+    log(
+      `WARNING: the ${backend.name} backend makes no job network: profiles with network: bridge are refused, and a job's task joins its node's ` +
+        "default bridge unless that node's engine has none (--bridge=none); no-new-privileges holds only where the node's daemon.json sets it (docs/swarm.md)",
+    );
+  } else if (!status.isolated) {
     log(`WARNING: jobs of bridge profiles are not isolated: ${status.problem}.`);
     if (status.rules.length) log(`Add these rules as root (again after a reboot):\n  ${status.rules.join('\n  ')}`);
   }

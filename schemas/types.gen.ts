@@ -181,6 +181,9 @@ export type JobState =
   | "timed_out"
   | "cancelled"
   | "error";
+/**
+ * lost: the node it ran on went down or was drained (on a Swarm); it starts again there when the node is back.
+ */
 
 export interface StatusEvent {
   seq: number;
@@ -548,10 +551,12 @@ export interface CreatedToken {
  */
 export type AgentName = string;
 /**
+ * lost: the node it ran on went down or was drained (on a Swarm); it starts again there when the node is back.
+ *
  * This interface was referenced by `AgentSchemas`'s JSON-Schema
  * via the `definition` "state".
  */
-export type AgentState = "starting" | "running" | "stopped" | "error";
+export type AgentState = "starting" | "running" | "stopped" | "error" | "lost";
 
 /**
  * Named agents: long-lived containers with the runtime connected, that run the jobs sent to them one at a time and keep /workspace in a volume of their own.
@@ -616,6 +621,10 @@ export interface AgentView {
    * The engine's volume mounted at /workspace.
    */
   volume: string;
+  /**
+   * The host that holds its /workspace and runs it, where the hub has several (a Swarm node's hostname); null on a single host.
+   */
+  node?: string | null;
   /**
    * Why the agent stopped or failed, when it did.
    */

@@ -18,6 +18,7 @@ import { Turns } from './turns.js';
 
 /** How often idle agents are looked for. */
 const IDLE_SWEEP_MS = 1000;
+const RETURN_EVERY_SWEEPS = 3;
 
 /** What the agents need of the jobs that run on them (the job service): agents lend their sandbox to one job at a time, and never import the jobs layer. */
 export interface AgentJobs {
@@ -25,7 +26,7 @@ export interface AgentJobs {
   runOnAgent(job: Job, sandbox: Sandbox, agentId: string, ended: (state: string) => void): void;
   agentReport(jobId: string, msg: RuntimeReport): void;
   /** Ends the job the agent runs: `cancelled`, or `error` with the event `failure` when the agent's sandbox broke a limit. */
-  endOnAgent(jobId: string, reason: string, failure?: { code: 'DISK_LIMIT'; message: string }): Promise<void>;
+  endOnAgent(jobId: string, reason: string, failure?: { code: 'DISK_LIMIT' | 'NODE_LOST'; message: string }): Promise<void>;
   cancel(id: string, principal: undefined, reason: string): Promise<unknown>;
 }
 
@@ -61,7 +62,12 @@ export class LiveAgents {
   private stopped = false;
 
   constructor(private readonly deps: LiveAgentsDeps) {
-    this.idleSweep = setInterval(() => this.detached('the idle sweep', this.stopIdle()), IDLE_SWEEP_MS);
+    let sweeps = 0;
+    this.idleSweep = setInterval(() => {
+      this.detached('the idle sweep', this.stopIdle());
+      // Asks the backend of its nodes, so less often.
+      if (++sweeps % RETURN_EVERY_SWEEPS === 0) this.detached('the lost agents', this.returnLost());
+    }, IDLE_SWEEP_MS);
     this.idleSweep.unref();
   }
 
@@ -81,6 +87,7 @@ export class LiveAgents {
         if (agent?.state === 'starting') {
           this.update(agentId, { state: 'running', reason: null });
           this.event(agentId, { type: 'agent', state: 'running' });
+          if (!agent.node) this.recordNode(agentId);
         }
         setImmediate(() => this.dispatch(agentId));
         // No task in the welcome: an agent's runtime takes its jobs one by one.
@@ -92,7 +99,8 @@ export class LiveAgents {
         this.update(agentId, { health: { ...h, at: new Date().toISOString() } });
       },
       remember: (secrets) => this.update(agentId, secrets),
-      lost: (reason, lastWords) => this.fail(agentId, lastWords ? `${reason}; its last words:\n${lastWords}` : reason),
+      lost: (reason, lastWords, code) =>
+        code === 'NODE_LOST' ? this.loseNode(agentId, reason) : this.fail(agentId, lastWords ? `${reason}; its last words:\n${lastWords}` : reason),
       diskFull: (message) => this.overDisk(agentId, message),
     };
   }
@@ -152,7 +160,10 @@ export class LiveAgents {
       const profile = profiles.get(agent.profile);
       const image = agent.fromImage ?? (await backend.prepare(profile, (p) => this.event(agent.id, { type: 'progress', ...p })));
       this.update(agent.id, { image });
-      const ref = await live.sandbox.start({ jobId: agentLogKey(agent.id), hubId, profile, agent: { id: agent.id, volume: agent.volume } }, image);
+      const ref = await live.sandbox.start(
+        { jobId: agentLogKey(agent.id), hubId, profile, agent: { id: agent.id, volume: agent.volume, ...(agent.node ? { node: agent.node } : {}) } },
+        image,
+      );
       if (ref) this.update(agent.id, { containerId: ref.id });
     } catch (err) {
       if (this.live.get(agent.id) === live) this.live.delete(agent.id);
@@ -191,6 +202,38 @@ export class LiveAgents {
     );
   }
 
+  /** Where its volume is, once it first runs (asked of the backend, never of the runtime inside): it runs there from now on. */
+  private recordNode(agentId: string): void {
+    const ref = this.live.get(agentId)?.sandbox.ref;
+    if (!ref) return;
+    this.detached(
+      `agent ${agentId}`,
+      this.deps.backend.node(ref).then((node) => {
+        if (node) this.update(agentId, { node });
+      }),
+    );
+  }
+
+  /** Its node went down or was drained: the agent is `lost` (its job ends NODE_LOST) until the node is back. */
+  private loseNode(agentId: string, reason: string): void {
+    const live = this.live.get(agentId);
+    this.detached(
+      `agent ${agentId}`,
+      this.turns.run(agentId, async () => {
+        if (this.stopped || !live || live.stopping || this.live.get(agentId) !== live) return;
+        await this.halt(agentId, 'lost', reason, { code: 'NODE_LOST', message: reason });
+      }),
+    );
+  }
+
+  /** Lost agents whose node is back (ready and active) start again there. */
+  private async returnLost(): Promise<void> {
+    const lost = this.deps.agents.list().filter((a) => a.state === 'lost' && a.node);
+    if (!lost.length) return;
+    const back = new Set((await this.deps.backend.nodes()).filter((n) => n.state === 'ready' && n.availability === 'active').map((n) => n.hostname));
+    for (const agent of lost) if (back.has(agent.node!)) this.bootLater(agent.id);
+  }
+
   /** The agent's container wrote past the disk limit: its job ends DISK_LIMIT and the agent is stopped, in its turn. */
   private overDisk(agentId: string, message: string): void {
     const live = this.live.get(agentId);
@@ -207,7 +250,12 @@ export class LiveAgents {
    * Ends the container (the volume stays) and the job it was running (cancelled, or
    * `error` with `failure`); the agent is left `state`. A destroyed agent is a no-op.
    */
-  async halt(agentId: string, state: 'stopped' | 'error', reason: string, failure?: { code: 'DISK_LIMIT'; message: string }): Promise<void> {
+  async halt(
+    agentId: string,
+    state: 'stopped' | 'error' | 'lost',
+    reason: string,
+    failure?: { code: 'DISK_LIMIT' | 'NODE_LOST'; message: string },
+  ): Promise<void> {
     const agent = this.deps.agents.get(agentId);
     if (!agent) return;
     const live = this.live.get(agent.id);
@@ -217,7 +265,8 @@ export class LiveAgents {
       await live.sandbox.end(`agent ${state}`).catch((err: Error) => this.deps.log(`agent ${agent.name}: removing its container failed: ${err.message}`));
     }
     if (agent.currentJob) {
-      await this.deps.jobs.endOnAgent(agent.currentJob, `agent ${agent.name} ${state === 'error' ? 'failed' : 'was stopped'}: ${reason}`, failure);
+      const what = { error: 'failed', stopped: 'was stopped', lost: 'lost its node' }[state];
+      await this.deps.jobs.endOnAgent(agent.currentJob, `agent ${agent.name} ${what}: ${reason}`, failure);
     }
     this.update(agent.id, { state, reason, containerId: null, tokenHash: null, sessionHash: null, currentJob: null });
     this.event(agent.id, { type: 'agent', state, reason });
@@ -246,7 +295,8 @@ export class LiveAgents {
     // Values a crash left behind: an agent whose row never was, or one removed before its file went.
     this.deps.agents.pruneEnv();
     for (const agent of this.deps.agents.list()) {
-      if (agent.state === 'stopped' || agent.state === 'error') continue;
+      // A lost one starts again when its node is back (returnLost).
+      if (agent.state === 'stopped' || agent.state === 'error' || agent.state === 'lost') continue;
       const c = containers.find((x) => x.agentId === agent.id);
       if (c?.running && agent.state === 'running') {
         this.adopt(agent, { id: c.id, jobId: c.jobId });

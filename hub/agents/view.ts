@@ -14,6 +14,7 @@ export function agentView(a: Agent): AgentView {
     idleTimeout: a.idleTimeout ?? null,
     health: a.health ?? null,
     volume: a.volume,
+    node: a.node ?? null,
     reason: a.reason ?? null,
     currentJob: a.currentJob ?? null,
   };

@@ -16,8 +16,11 @@ export interface ContainerSpec {
   profile: Profile;
   /** Environment for the runtime (how to reach the hub, its one-time token). */
   env: Record<string, string>;
-  /** A named agent's: its id (labelled, so a restarted hub knows the container) and the volume kept at /workspace. */
-  agent?: { id: string; volume: string };
+  /**
+   * A named agent's: its id (labelled, so a restarted hub knows the container), the volume kept at /workspace,
+   * and the host that holds it, once known (node()): its container goes there only.
+   */
+  agent?: { id: string; volume: string; node?: string };
   /** A warm pool's container, waiting for its one job: the profile it is for (labelled). */
   pool?: string;
 }
@@ -161,6 +164,8 @@ export interface Backend {
   wait(ref: ContainerRef): Promise<{ exitCode: number; nodeLost?: string; why?: string }>;
   /** The host it runs on, where the backend has several (a Swarm node's hostname); undefined on one host. */
   node(ref: ContainerRef): Promise<string | undefined>;
+  /** The hosts, where the backend has several (a Swarm's nodes); none on one host. */
+  nodes(): Promise<NodeHealth[]>;
   /** The last lines the container printed itself (the runtime's own messages). */
   logs(ref: ContainerRef, tail: number): Promise<string>;
   /** Commits the container (running or stopped) to a snapshot image of its job. */

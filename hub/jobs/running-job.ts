@@ -135,10 +135,12 @@ export class RunningJob implements SandboxHolder {
   private recordNode(): void {
     const ref = this.sandbox?.ref;
     if (!ref) return;
-    this.background(
-      this.deps.backend.node(ref).then((node) => {
+    // Unknown when its service is gone already: nothing to record.
+    void this.deps.backend.node(ref).then(
+      (node) => {
         if (node && !this.deps.states.stopped) this.deps.states.update(this.id, { node });
-      }),
+      },
+      () => {},
     );
   }
 

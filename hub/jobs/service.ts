@@ -186,7 +186,7 @@ export class JobService {
   }
 
   /** The agent a job ran on was stopped or failed under it: the job is cancelled, or with `failure` (a limit the agent broke) ends `error`. */
-  async endOnAgent(jobId: string, reason: string, failure?: { code: 'DISK_LIMIT'; message: string }): Promise<void> {
+  async endOnAgent(jobId: string, reason: string, failure?: { code: 'DISK_LIMIT' | 'NODE_LOST'; message: string }): Promise<void> {
     const state: EndState = failure ? 'error' : 'cancelled';
     const events: NewEvent[] = failure ? [{ type: 'error', ...failure }] : [];
     const run = this.scheduler.get(jobId);

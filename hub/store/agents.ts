@@ -26,6 +26,8 @@ export interface Agent {
   lastActivityAt: string;
   /** A snapshot's image it starts from instead of its profile's. */
   fromImage?: string;
+  /** The host holding its volume, where the backend has several (a Swarm node's hostname): it runs there only. */
+  node?: string;
 }
 
 interface Row {
@@ -46,6 +48,7 @@ interface Row {
   created_at: string;
   last_activity_at: string;
   from_image: string | null;
+  node: string | null;
 }
 
 function fromRow(r: Row, vault: EnvVault): Agent {
@@ -68,6 +71,7 @@ function fromRow(r: Row, vault: EnvVault): Agent {
     createdAt: r.created_at,
     lastActivityAt: r.last_activity_at,
     ...(r.from_image ? { fromImage: r.from_image } : {}),
+    ...(r.node ? { node: r.node } : {}),
   };
 }
 
@@ -82,6 +86,7 @@ export type AgentPatch = Partial<{
   reason: string | null;
   health: Health;
   lastActivityAt: string;
+  node: string;
 }>;
 
 const COLUMNS: Record<keyof AgentPatch, string> = {
@@ -95,6 +100,7 @@ const COLUMNS: Record<keyof AgentPatch, string> = {
   reason: 'reason',
   health: 'health',
   lastActivityAt: 'last_activity_at',
+  node: 'node',
 };
 
 const blank = (env: Record<string, string>) => Object.fromEntries(Object.keys(env).map((k) => [k, '']));

@@ -121,7 +121,8 @@ const MIGRATIONS = [
    CREATE INDEX jobs_owner_bytes ON jobs(owner, stored_bytes);
    ALTER TABLE workspace_owners ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;`,
   // The host a job ran on, where there are several (a Swarm node).
-  `ALTER TABLE jobs ADD COLUMN node TEXT;`,
+  `ALTER TABLE jobs ADD COLUMN node TEXT;
+   ALTER TABLE agents ADD COLUMN node TEXT;`,
 ];
 
 export function openDb(file: string): Db {

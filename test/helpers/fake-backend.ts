@@ -122,6 +122,10 @@ export class FakeBackend implements Backend {
     return undefined;
   }
 
+  async nodes(): Promise<[]> {
+    return [];
+  }
+
   async list(): Promise<ContainerInfo[]> {
     return this.containers
       .filter((c) => !c.removed)

@@ -303,19 +303,33 @@ describe('npm run swarm-lab', () => {
       ]);
     }, 180_000);
 
-    it('ends a job whose node stops answering as NODE_LOST, while a job on the other node goes on', async () => {
-      const [a, b] = [await runningJob(), await runningJob()];
-      if (a.node === b.node) throw new Error(`both jobs went to ${a.node}: the Swarm should spread them`);
-      const lost = up.nodes.find((n) => n.name === a.node)!;
+    it('ends the jobs of a node that stops answering NODE_LOST and its agent lost until the node is back, while a job on the other node goes on', async () => {
+      await t.client.createAgent({ name: 'swarm-roamer' });
+      expect(await settledAgent(t.client, 'swarm-roamer')).toBe('running');
+      const note = await t.client.createJob({ agent: 'swarm-roamer', run: 'echo still-here > /workspace/note' });
+      expect(finalState(await collect(t.client, note.id))).toBe('succeeded');
+      const home = await until(async () => (await t.client.getAgent('swarm-roamer')).node ?? undefined);
+      // A running job on the agent's node and one on the other (the Swarm spreads them; one more is sent when it did not).
+      const on = new Map<string, JobView>();
+      for (let i = 0; i < 6 && on.size < 2; i++) {
+        const job = await runningJob();
+        if (on.has(job.node!)) await t.client.cancelJob(job.id);
+        else on.set(job.node!, job);
+      }
+      const a = on.get(home)!;
+      const b = [...on.values()].find((j) => j.node !== home)!;
+      const lost = up.nodes.find((n) => n.name === home)!;
       const t0 = Date.now();
       // Frozen, as a host that is cut off is: its heartbeats stop, and what runs there cannot say anything.
       process.kill(lost.pid, 'SIGSTOP');
       try {
         const events = await collect(t.client, a.id);
         expect(finalState(events)).toBe('error');
-        expect(events.find((e) => e.type === 'error')).toMatchObject({ code: 'NODE_LOST', message: expect.stringContaining(`its node ${a.node}`) });
+        expect(events.find((e) => e.type === 'error')).toMatchObject({ code: 'NODE_LOST', message: expect.stringContaining(`its node ${home}`) });
+        expect(output(events)).toBe('ready\n');
         expect(Date.now() - t0).toBeLessThan(60_000);
         expect((await t.client.getJob(b.id)).state).toBe('running');
+        expect(await until(async () => ((await t.client.getAgent('swarm-roamer')).state === 'lost' ? true : undefined))).toBe(true);
         // The hub says it is short of a node until the node is back.
         await until(async () => ((await t.client.health()).status === 'degraded' ? true : undefined));
       } finally {
@@ -323,9 +337,14 @@ describe('npm run swarm-lab', () => {
       }
       await t.client.cancelJob(b.id);
       expect(finalState(await collect(t.client, b.id))).toBe('cancelled');
-      // The node comes back, and the hub is whole again.
+      // The node comes back: the hub is whole again, and the agent runs there again with its /workspace.
       await until(async () => ((await t.client.health()).status === 'ok' ? true : undefined));
-    }, 180_000);
+      await until(async () => ((await t.client.getAgent('swarm-roamer')).state === 'running' ? true : undefined));
+      const read = await t.client.createJob({ agent: 'swarm-roamer', run: 'cat /workspace/note' });
+      expect(output(await collect(t.client, read.id))).toBe('still-here\n');
+      expect((await t.client.getJob(read.id)).node).toBe(home);
+      await t.client.destroyAgent('swarm-roamer');
+    }, 240_000);
   });
 
   it('down leaves no daemon, bridge, mount, container or folder behind', () => {

@@ -19,6 +19,7 @@ import {
   type ExecSession,
   type JobNetworkRequest,
   type NetworkStatus,
+  type NodeHealth,
 } from '../types.js';
 import { execInContainer } from './exec.js';
 import { commitJob, snapshotWithWorkspace } from './snapshot.js';
@@ -216,6 +217,10 @@ export class DockerBackend implements Backend {
   /** One host: nothing to tell apart. */
   async node(): Promise<string | undefined> {
     return undefined;
+  }
+
+  async nodes(): Promise<NodeHealth[]> {
+    return [];
   }
 
   async logs(ref: ContainerRef, tail: number): Promise<string> {

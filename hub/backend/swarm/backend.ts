@@ -7,6 +7,7 @@
 import type Docker from 'dockerode';
 import type { Profile } from '../../../schemas/types.gen.js';
 import { HubError } from '../../platform/errors.js';
+import { withTimeout } from '../../platform/timeout.js';
 import { connectDocker, type Connection } from '../docker/connect.js';
 import { demuxLogs, DockerBackend, type DockerBackendOptions } from '../docker/backend.js';
 import { execInContainer } from '../docker/exec.js';
@@ -23,6 +24,7 @@ import {
   type EngineStorage,
   type ExecOptions,
   type ExecSession,
+  type NodeHealth,
 } from '../types.js';
 import { NodeEngines, type SwarmNode } from './node-engines.js';
 import { publish } from './publish.js';
@@ -42,8 +44,10 @@ export interface SwarmBackendOptions extends DockerBackendOptions {
   constraints: string[];
 }
 
-/** How long a node's engine may take to remove a container before the hub goes on without it. */
+/** How long a node's engine may take (a removal, logs) before the hub goes on without it. */
 const NODE_CALL_MS = 10_000;
+/** How long the managers may take to list or remove before the call fails. */
+const MANAGER_CALL_MS = 30_000;
 
 function status(err: unknown): number | undefined {
   return (err as { statusCode?: number }).statusCode;
@@ -57,7 +61,7 @@ export class SwarmBackend implements Backend {
   private constructor(
     private readonly manager: Connection,
     private readonly build: DockerBackend,
-    readonly nodes: NodeEngines,
+    private readonly engines: NodeEngines,
     private readonly tasks: TaskWatch,
     private readonly opts: SwarmBackendOptions,
   ) {}
@@ -81,13 +85,8 @@ export class SwarmBackend implements Backend {
 
   async info(): Promise<EngineInfo> {
     try {
-      const [v, nodes] = await Promise.all([this.docker.version(), this.nodes.list()]);
-      return {
-        backend: this.name,
-        version: v.Version,
-        apiVersion: this.manager.apiVersion,
-        nodes: nodes.map(({ hostname, state, availability, role }) => ({ hostname, state, availability, role })),
-      };
+      const [v, nodes] = await Promise.all([this.docker.version(), this.nodes()]);
+      return { backend: this.name, version: v.Version, apiVersion: this.manager.apiVersion, nodes };
     } catch (err) {
       throw new HubError('ENGINE_UNAVAILABLE', `the Swarm manager does not answer: ${(err as Error).message}`);
     }
@@ -136,9 +135,9 @@ export class SwarmBackend implements Backend {
     // A snapshot's image (or anything else local) is pushed first; a prepared profile's is by digest already.
     const image = spec.image.includes('@sha256:') ? spec.image : await this.publish(spec.image);
     const constraints = [...this.opts.constraints];
-    // A named agent's /workspace is a volume on one node: its container goes back there.
-    const home = spec.agent ? await this.volumeNode(spec.agent.volume) : undefined;
-    if (home) constraints.push(`node.id == ${home.id}`);
+    // A named agent's /workspace is a volume on one node: its container goes back there (waiting while the node is down).
+    const home = spec.agent ? (spec.agent.node ?? (await this.volumeNode(spec.agent.volume))?.hostname) : undefined;
+    if (home) constraints.push(`node.hostname == ${home}`);
     const service = (await this.docker.createService(
       jobServiceSpec(spec, {
         image,
@@ -158,18 +157,18 @@ export class SwarmBackend implements Backend {
   }
 
   async node(ref: ContainerRef): Promise<string | undefined> {
-    const task = currentTask((await this.docker.listTasks({ filters: { service: [ref.id] } })) as TaskInfo[], ref.id);
-    return task?.NodeID ? (await this.nodes.node(task.NodeID)).hostname : undefined;
+    const task = currentTask(await this.tasksOf([ref.id]), ref.id);
+    return task?.NodeID ? (await this.engines.node(task.NodeID)).hostname : undefined;
   }
 
   /** A service's logs come from its task's node: '' when that node does not answer in time. */
+  async nodes(): Promise<NodeHealth[]> {
+    return (await this.engines.list()).map(({ hostname, state, availability, role }) => ({ hostname, state, availability, role }));
+  }
+
   async logs(ref: ContainerRef, tail: number): Promise<string> {
-    const logs = this.docker
-      .getService(ref.id)
-      .logs({ stdout: true, stderr: true, tail })
-      .then((buf) => demuxLogs(buf as unknown as Buffer))
-      .catch(() => '');
-    return Promise.race([logs, new Promise<string>((r) => setTimeout(() => r(''), NODE_CALL_MS).unref())]);
+    const logs = this.docker.getService(ref.id).logs({ stdout: true, stderr: true, tail }) as unknown as Promise<Buffer>;
+    return withTimeout(logs, NODE_CALL_MS, 'no logs in time').then(demuxLogs, () => '');
   }
 
   async snapshot(ref: ContainerRef): Promise<{ image: string; bytes: number }> {
@@ -205,7 +204,7 @@ export class SwarmBackend implements Backend {
     const node = await this.volumeNode(name);
     if (!node) return;
     try {
-      await (await this.nodes.engine(node.id)).getVolume(name).remove();
+      await (await this.engines.engine(node.id)).getVolume(name).remove();
     } catch (err) {
       if (status(err) !== 404) throw err;
     }
@@ -217,23 +216,25 @@ export class SwarmBackend implements Backend {
   }
 
   async destroy(ref: ContainerRef): Promise<void> {
-    const tasks = (await this.docker.listTasks({ filters: { service: [ref.id] } })) as TaskInfo[];
+    const tasks = await this.tasksOf([ref.id]);
     try {
-      await this.docker.getService(ref.id).remove();
+      await withTimeout(this.docker.getService(ref.id).remove(), MANAGER_CALL_MS, 'the managers did not remove the service');
     } catch (err) {
-      if (status(err) !== 404) throw err;
+      // 404: gone already; 409: its removal is under way. Both mean done.
+      if (status(err) !== 404 && status(err) !== 409) throw err;
     }
     // Swarm leaves an ended task's container on its node: removed there, where the node answers in time
     // (a node that is down or hangs must not hold up the job's end).
-    for (const t of tasks) {
-      const id = t.Status.ContainerStatus?.ContainerID;
-      if (!id || !t.NodeID) continue;
-      const removal = this.nodes
-        .engine(t.NodeID)
-        .then((engine) => engine.getContainer(id).remove({ force: true, v: true }))
-        .catch(() => {});
-      await Promise.race([removal, new Promise((r) => setTimeout(r, NODE_CALL_MS).unref())]);
-    }
+    await Promise.all(
+      tasks
+        .map(async (t) => {
+          const id = t.Status.ContainerStatus?.ContainerID;
+          if (!id || !t.NodeID) return;
+          const engine = await this.engines.engine(t.NodeID);
+          await withTimeout(engine.getContainer(id).remove({ force: true, v: true }), NODE_CALL_MS, 'the node did not answer');
+        })
+        .map((removal) => removal.catch(() => {})),
+    );
   }
 
   async list(hubId: string): Promise<ContainerInfo[]> {
@@ -242,7 +243,7 @@ export class SwarmBackend implements Backend {
       Spec?: { Labels?: Record<string, string> };
     }>;
     if (!services.length) return [];
-    const tasks = (await this.docker.listTasks({ filters: { service: services.map((s) => s.ID) } })) as TaskInfo[];
+    const tasks = await this.tasksOf(services.map((s) => s.ID));
     return services.map((s) => {
       const labels = s.Spec?.Labels ?? {};
       return {
@@ -270,12 +271,22 @@ export class SwarmBackend implements Backend {
     return ref;
   }
 
+  /** The tasks of services `ids`; none for a service that is gone (the engine refuses a filter naming one). */
+  private async tasksOf(ids: string[]): Promise<TaskInfo[]> {
+    try {
+      return (await withTimeout(this.docker.listTasks({ filters: { service: ids } }), MANAGER_CALL_MS, 'the managers did not list the tasks')) as TaskInfo[];
+    } catch (err) {
+      if (status(err) === 404) return [];
+      throw err;
+    }
+  }
+
   /** The container of a service's task and its node's engine; NOT_RUNNING when it has none yet or any more. */
-  private async taskContainer(ref: ContainerRef): Promise<{ engine: Docker; id: string; node: string }> {
-    const task = currentTask((await this.docker.listTasks({ filters: { service: [ref.id] } })) as TaskInfo[], ref.id);
+  private async taskContainer(ref: ContainerRef): Promise<{ engine: Docker; id: string }> {
+    const task = currentTask(await this.tasksOf([ref.id]), ref.id);
     const id = task?.Status.ContainerStatus?.ContainerID;
     if (!task?.NodeID || !id) throw new HubError('NOT_RUNNING', `the job's task has no container (it is ${task?.Status.State ?? 'gone'})`);
-    return { engine: await this.nodes.engine(task.NodeID), id, node: task.NodeID };
+    return { engine: await this.engines.engine(task.NodeID), id };
   }
 
   /** An image committed on a node, brought to the hub's engine through the registry (and gone from the node). */
@@ -287,23 +298,30 @@ export class SwarmBackend implements Backend {
       .catch(() => {});
     const home = this.build.docker;
     const stream = (await home.pull(ref, { authconfig: { serveraddress: this.opts.registry } })) as NodeJS.ReadableStream;
-    await new Promise<void>((resolve, reject) => home.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      home.modem.followProgress(
+        stream,
+        (err: Error | null) => (err ? reject(err) : resolve()),
+        (m: { error?: string }) => m.error && reject(new Error(`pulling the snapshot back from ${this.opts.registry} failed: ${m.error}`)),
+      ),
+    );
     const at = image.lastIndexOf(':');
     await home.getImage(ref).tag({ repo: image.slice(0, at), tag: image.slice(at + 1) });
     this.published.set(image, Promise.resolve(ref));
     return { image, bytes: (await home.getImage(image).inspect()).Size };
   }
 
-  /** The node holding volume `name`, if any does. */
+  /** The node holding volume `name`, if any that answers does (an agent whose node is recorded never asks). */
   private async volumeNode(name: string): Promise<SwarmNode | undefined> {
-    for (const node of await this.nodes.list()) {
+    for (const node of await this.engines.list()) {
       if (node.state !== 'ready') continue;
-      const engine = await this.nodes.engine(node.id);
-      const found = await engine
-        .getVolume(name)
-        .inspect()
-        .then(() => true)
-        .catch(() => false);
+      const found = await this.engines
+        .engine(node.id)
+        .then((engine) => withTimeout(engine.getVolume(name).inspect(), NODE_CALL_MS, 'the node did not answer'))
+        .then(
+          () => true,
+          () => false,
+        );
       if (found) return node;
     }
     return undefined;

@@ -50,6 +50,10 @@ export class NodeEngines {
     const known = this.engines.get(id);
     if (known) return known;
     const node = await this.node(id);
+    // A node names itself: a hostname that is not one must not point the hub at some other engine or path.
+    if (this.template.includes('{{.Node.Hostname}}') && !/^[a-z0-9][a-z0-9.-]{0,252}$/i.test(node.hostname)) {
+      throw new HubError('ENGINE_UNAVAILABLE', `node ${id} calls itself ${JSON.stringify(node.hostname)}, which is no hostname: its engine is not reached`);
+    }
     const where = this.template.replaceAll('{{.Node.Hostname}}', node.hostname).replaceAll('{{.Node.ID}}', node.id);
     const docker = new Docker({ ...(where.includes('://') ? engineAddress(where) : { socketPath: where }), version: `v${this.apiVersion}` });
     this.engines.set(id, docker);

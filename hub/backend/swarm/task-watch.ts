@@ -4,6 +4,7 @@
 // the store (the jobs orchestrator ignores node events and availability), so a task
 // whose node is down or drained ends here, as lost with its node.
 import type Docker from 'dockerode';
+import { withTimeout } from '../../platform/timeout.js';
 import { asNode, type SwarmNode } from './node-engines.js';
 
 export interface TaskEnd {
@@ -21,7 +22,11 @@ export interface TaskInfo {
   Status: { State: string; Err?: string; ContainerStatus?: { ContainerID?: string; ExitCode?: number } };
 }
 
-const ENDED = new Set(['complete', 'failed', 'rejected', 'shutdown', 'orphaned', 'remove']);
+const ENDED = new Set(['complete', 'failed', 'rejected', 'shutdown', 'orphaned']);
+/** Node states that mean gone; `unknown` (every node, for a moment, after a manager's leader changes) does not. */
+const GONE = new Set(['down', 'disconnected']);
+/** A poll that takes longer is given up, and the next one made. */
+const POLL_TIMEOUT_MS = 10_000;
 
 /**
  * The task that is a job's: its service's first. A ReplicatedJob with restart `none`
@@ -29,7 +34,8 @@ const ENDED = new Set(['complete', 'failed', 'rejected', 'shutdown', 'orphaned',
  * dial in with a token already spent.
  */
 export function currentTask(tasks: TaskInfo[], serviceId: string): TaskInfo | undefined {
-  return tasks.filter((t) => t.ServiceID === serviceId).sort((a, b) => (a.CreatedAt ?? '').localeCompare(b.CreatedAt ?? ''))[0];
+  const at = (t: TaskInfo) => Date.parse(t.CreatedAt ?? '') || 0;
+  return tasks.filter((t) => t.ServiceID === serviceId).sort((a, b) => at(a) - at(b))[0];
 }
 
 export class TaskWatch {
@@ -61,7 +67,7 @@ export class TaskWatch {
     if (this.timer || this.stopped || !this.waiters.size) return;
     this.timer = setTimeout(() => {
       // A manager that does not answer for a moment is no task's end: the waits go on.
-      this.look()
+      withTimeout(this.look(), POLL_TIMEOUT_MS, 'the managers did not answer')
         .catch(() => {})
         .finally(() => {
           this.timer = undefined;
@@ -96,7 +102,7 @@ export class TaskWatch {
     }
     // The jobs orchestrator leaves a job's task running on a drained node: drained is gone, for the hub.
     if (node?.availability === 'drain') return { exitCode: -1, nodeLost: `its node ${node.hostname} was drained` };
-    if (node && node.state !== 'ready') {
+    if (node && GONE.has(node.state)) {
       return { exitCode: -1, nodeLost: `its node ${node.hostname} (${node.id.slice(0, 12)}) is ${node.state}` };
     }
     return undefined;
