@@ -365,7 +365,7 @@ describe('OIDC rows from before owners named the entry', () => {
     db.prepare(`DELETE FROM meta WHERE key = 'oidc_owners_by_entry'`).run();
     // Without what later migrations added, as a hub.db of that version was.
     db.exec(
-      'DROP INDEX jobs_owner_bytes; ALTER TABLE jobs DROP COLUMN stored_bytes; ALTER TABLE workspace_owners DROP COLUMN bytes; ALTER TABLE jobs DROP COLUMN node;',
+      'DROP INDEX jobs_owner_bytes; ALTER TABLE jobs DROP COLUMN stored_bytes; ALTER TABLE workspace_owners DROP COLUMN bytes; ALTER TABLE jobs DROP COLUMN node; ALTER TABLE agents DROP COLUMN node;',
     );
     db.close();
   }
