@@ -5,6 +5,12 @@ import { createContext } from './context.js';
 import { describeFailure, EXIT } from './exit-codes.js';
 import { buildProgram } from './program.js';
 
+// A reader that stops early (`docker-agent jobs | head`) closes the pipe: that is the end of our output, not a crash.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(process.exitCode ?? 0);
+});
+
 async function main(): Promise<number> {
   const ctx = createContext();
   try {

@@ -1,7 +1,7 @@
 // The built hub (build/hub.mjs) and the CLI from its bin, each its own process on the
 // Node that runs this file: Node 20 in `vitest run`, and Node 24 when
 // scripts/test-node24.mjs runs it (which gives Node 24 its own better-sqlite3).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -35,6 +35,13 @@ describe(`the built hub and CLI on Node ${process.versions.node}`, () => {
     const cli = await runCli(['--help']);
     expect(cli.code).toBe(0);
     expect(cli.stdout).toMatch(/^Usage: docker-agent/);
+    // Read by a pager or `head` that stops early: the closed pipe ends the output quietly.
+    // (Five times: whether the pipe is closed before the last write is a race.)
+    for (let i = 0; i < 5; i++) {
+      const piped = spawnSync('sh', ['-c', `"${process.execPath}" "${repoPath('build', 'cli.mjs')}" --help | head -1`], { encoding: 'utf8' });
+      expect(piped.stdout).toMatch(/^Usage: docker-agent/);
+      expect(piped.stderr).toBe('');
+    }
   });
 
   it('serve /health, run a job the CLI sends, keep it in SQLite, and stop on SIGTERM', async () => {
