@@ -109,7 +109,9 @@ export function createApp(deps: AppDeps) {
   // Only the last background look is read: an unauthenticated caller makes the hub do no work (health.ts).
   app.get('/health', (c) => {
     const { status, body } = deps.health.current();
-    return c.json(body, status);
+    // Anyone may ask: a Swarm's nodes by state and role, not by name (the dashboard, signed in, shows names).
+    const nodes = body.engine?.nodes?.map(({ hostname: _, ...n }) => n);
+    return c.json(nodes ? { ...body, engine: { ...body.engine, nodes } } : body, status);
   });
 
   // Outermost, so it sees every answer, refusals by auth included.

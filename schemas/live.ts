@@ -45,7 +45,7 @@ export interface HealthReport {
     reachable?: boolean;
     error?: string;
     /** A Swarm's nodes (the swarm backend): the report is degraded while one is not ready. */
-    nodes?: Array<{ hostname: string; state: string; availability: string; role: string }>;
+    nodes?: Array<{ hostname?: string; state: string; availability: string; role: string }>;
   };
   network?: { name?: string; isolated?: boolean; problem?: string; rules?: string[] };
   pool?: Record<string, PoolState>;
