@@ -100,8 +100,10 @@ export class LiveAgents {
       },
       remember: (secrets) => this.update(agentId, secrets),
       lost: (reason, lastWords, code) =>
-        code === 'NODE_LOST' ? this.loseNode(agentId, reason) : this.fail(agentId, lastWords ? `${reason}; its last words:\n${lastWords}` : reason),
-      diskFull: (message) => this.overDisk(agentId, message),
+        code === 'NODE_LOST'
+          ? this.haltInTurn(agentId, 'lost', reason, { code, message: reason })
+          : this.haltInTurn(agentId, 'error', lastWords ? `${reason}; its last words:\n${lastWords}` : reason),
+      diskFull: (message) => this.haltInTurn(agentId, 'stopped', message, { code: 'DISK_LIMIT', message }),
     };
   }
 
@@ -189,19 +191,6 @@ export class LiveAgents {
     this.track(agent, seq).sandbox.adopt(ref, agent.image ?? '', this.deps.agents.secrets(agent.id));
   }
 
-  /** The agent's sandbox failed: it ends `error` with the reason, in its turn. */
-  private fail(agentId: string, reason: string): void {
-    const live = this.live.get(agentId);
-    this.detached(
-      `agent ${agentId}`,
-      this.turns.run(agentId, async () => {
-        // After close() the store may be closed: the next start settles what is left. A container stopped on purpose, or replaced, is no failure.
-        if (this.stopped || !live || live.stopping || this.live.get(agentId) !== live) return;
-        await this.halt(agentId, 'error', reason);
-      }),
-    );
-  }
-
   /** Where its volume is, once it first runs (asked of the backend, never of the runtime inside): it runs there from now on. */
   private recordNode(agentId: string): void {
     const ref = this.live.get(agentId)?.sandbox.ref;
@@ -214,18 +203,6 @@ export class LiveAgents {
     );
   }
 
-  /** Its node went down or was drained: the agent is `lost` (its job ends NODE_LOST) until the node is back. */
-  private loseNode(agentId: string, reason: string): void {
-    const live = this.live.get(agentId);
-    this.detached(
-      `agent ${agentId}`,
-      this.turns.run(agentId, async () => {
-        if (this.stopped || !live || live.stopping || this.live.get(agentId) !== live) return;
-        await this.halt(agentId, 'lost', reason, { code: 'NODE_LOST', message: reason });
-      }),
-    );
-  }
-
   /** Lost agents whose node is back (ready and active) start again there. */
   private async returnLost(): Promise<void> {
     const lost = this.deps.agents.list().filter((a) => a.state === 'lost' && a.node);
@@ -234,14 +211,18 @@ export class LiveAgents {
     for (const agent of lost) if (back.has(agent.node!)) this.bootLater(agent.id);
   }
 
-  /** The agent's container wrote past the disk limit: its job ends DISK_LIMIT and the agent is stopped, in its turn. */
-  private overDisk(agentId: string, message: string): void {
+  /**
+   * Its sandbox ended without being asked to, in its turn: failed (`error`), wrote past the disk limit (`stopped`,
+   * its job DISK_LIMIT) or lost its node (`lost`, its job NODE_LOST, until the node is back: returnLost).
+   */
+  private haltInTurn(agentId: string, state: 'stopped' | 'error' | 'lost', reason: string, failure?: { code: 'DISK_LIMIT' | 'NODE_LOST'; message: string }) {
     const live = this.live.get(agentId);
     this.detached(
       `agent ${agentId}`,
       this.turns.run(agentId, async () => {
+        // After close() the store may be closed: the next start settles what is left. A container stopped on purpose, or replaced, is no failure.
         if (this.stopped || !live || live.stopping || this.live.get(agentId) !== live) return;
-        await this.halt(agentId, 'stopped', message, { code: 'DISK_LIMIT', message });
+        await this.halt(agentId, state, reason, failure);
       }),
     );
   }
