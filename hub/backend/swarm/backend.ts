@@ -105,13 +105,12 @@ export class SwarmBackend implements Backend {
   async writableBytes(ref: ContainerRef): Promise<number | undefined> {
     const where = await this.taskContainer(ref).catch(() => undefined);
     if (!where) return undefined;
-    try {
-      const c = (await where.engine.getContainer(where.id).inspect({ size: true } as Docker.ContainerInspectOptions)) as { SizeRw?: number };
-      return c.SizeRw ?? 0;
-    } catch (err) {
-      if (status(err) === 404) return undefined;
-      throw err;
-    }
+    // Undefined, as for a container that is gone, when its node does not answer in time: the disk watch looks again.
+    const inspect = where.engine.getContainer(where.id).inspect({ size: true } as Docker.ContainerInspectOptions) as Promise<{ SizeRw?: number }>;
+    return withTimeout(inspect, NODE_CALL_MS, 'the node did not answer').then(
+      (c) => c.SizeRw ?? 0,
+      () => undefined,
+    );
   }
 
   async prepare(profile: Profile, onProgress?: (p: BuildProgress) => void): Promise<string> {
@@ -161,11 +160,11 @@ export class SwarmBackend implements Backend {
     return task?.NodeID ? (await this.engines.node(task.NodeID)).hostname : undefined;
   }
 
-  /** A service's logs come from its task's node: '' when that node does not answer in time. */
   async nodes(): Promise<NodeHealth[]> {
     return (await this.engines.list()).map(({ hostname, state, availability, role }) => ({ hostname, state, availability, role }));
   }
 
+  /** A service's logs come from its task's node: '' when that node does not answer in time. */
   async logs(ref: ContainerRef, tail: number): Promise<string> {
     const logs = this.docker.getService(ref.id).logs({ stdout: true, stderr: true, tail }) as unknown as Promise<Buffer>;
     return withTimeout(logs, NODE_CALL_MS, 'no logs in time').then(demuxLogs, () => '');
