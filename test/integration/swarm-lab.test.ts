@@ -166,16 +166,18 @@ describe('npm run swarm-lab', () => {
       up = JSON.parse(lab('status', '--json')) as Lab;
       manager = new Docker({ socketPath: up.nodes[0]!.socket });
       for (const n of (await manager.listNodes()) as Array<{ ID: string; Description: { Hostname: string } }>) hostnames.set(n.Description.Hostname, n.ID);
-      // Jobs on the workers only (a constraint of the hub's), so that the manager is never the node that goes.
-      t = await startTestHub({
-        ...up.env,
-        DOCKER_AGENT_SWARM_CONSTRAINTS: 'node.role==worker',
-        DOCKER_AGENT_MAX_JOBS: '8',
-        DOCKER_AGENT_HEALTH_CHECK_SECONDS: '1',
-      });
+      t = await startTestHub(hubEnv());
     }, 120_000);
     afterAll(async () => {
       await t?.close();
+    });
+
+    /** Jobs on the workers only (a constraint of the hub's), so that the manager is never the node that goes. */
+    const hubEnv = () => ({
+      ...up.env,
+      DOCKER_AGENT_SWARM_CONSTRAINTS: 'node.role==worker',
+      DOCKER_AGENT_MAX_JOBS: '8',
+      DOCKER_AGENT_HEALTH_CHECK_SECONDS: '1',
     });
 
     /** A job that prints `ready` and runs until it ends otherwise. */
@@ -306,6 +308,22 @@ describe('npm run swarm-lab', () => {
         ['sw2', 'active'],
         ['sw3', 'active'],
       ]);
+    }, 180_000);
+
+    it('a restarted hub takes its job running on the Swarm back, opens a shell into it, and gets all of its output', async () => {
+      // It runs until a file appears, which only a shell into it can make.
+      const job = await t.client.createJob({ run: 'echo before; until [ -e /tmp/go ]; do sleep 0.1; done; echo after' });
+      for await (const e of t.client.events(job.id)) if (e.type === 'stdout') break;
+      // The hub goes (its services stay), and a new one on the same data folder finds them: their runtimes dial back in.
+      await t.hub.close();
+      t = await startTestHub(hubEnv(), { dataDir: t.dataDir });
+      const shell = await t.client.shell({ job: job.id }, { cols: 80, rows: 24 }, () => {});
+      shell.write('touch /tmp/go; exit 0\n');
+      expect(await shell.exited).toBe(0);
+      const events = await collect(t.client, job.id);
+      expect(events.at(-1)).toMatchObject({ type: 'status', state: 'succeeded' });
+      expect(output(events)).toBe('before\nafter\n');
+      expect((await t.client.getJob(job.id)).node).toMatch(/^sw[23]$/);
     }, 180_000);
 
     it('ends the jobs of a node that stops answering NODE_LOST and its agent lost until the node is back, while a job on the other node goes on', async () => {

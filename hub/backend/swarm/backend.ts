@@ -237,18 +237,25 @@ export class SwarmBackend implements Backend {
   }
 
   async list(hubId: string): Promise<ContainerInfo[]> {
-    const services = (await this.docker.listServices({ filters: { label: [`${LABELS.hub}=${hubId}`] } })) as Array<{
-      ID: string;
-      Spec?: { Labels?: Record<string, string> };
-    }>;
-    if (!services.length) return [];
-    const tasks = await this.tasksOf(services.map((s) => s.ID));
+    let services: Array<{ ID: string; Spec?: { Labels?: Record<string, string> } }>;
+    let tasks: TaskInfo[] | undefined;
+    // A service removed between the two calls fails the second (the engine refuses a filter naming it): asked again,
+    // never answered as "nothing runs", which would have a restarted hub end jobs that run.
+    for (let attempt = 1; ; attempt++) {
+      services = (await this.docker.listServices({ filters: { label: [`${LABELS.hub}=${hubId}`] } })) as typeof services;
+      if (!services.length) return [];
+      tasks = await this.docker.listTasks({ filters: { service: services.map((s) => s.ID) } }).catch((err: unknown) => {
+        if (status(err) === 404 && attempt < 5) return undefined;
+        throw err;
+      });
+      if (tasks) break;
+    }
     return services.map((s) => {
       const labels = s.Spec?.Labels ?? {};
       return {
         id: s.ID,
         jobId: labels[LABELS.job] ?? '',
-        running: currentTask(tasks, s.ID)?.Status.State === 'running',
+        running: currentTask(tasks!, s.ID)?.Status.State === 'running',
         ...(labels[LABELS.agent] ? { agentId: labels[LABELS.agent] } : {}),
         ...(labels[LABELS.pool] ? { pool: labels[LABELS.pool] } : {}),
       };
