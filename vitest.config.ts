@@ -10,6 +10,18 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          // Run on its own after the rest (npm test): three more engines starting and pulling load the machine
+          // every other file's containers share.
+          exclude: ['test/integration/swarm-lab.test.ts'],
+          globalSetup: ['test/helpers/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
+          name: 'swarm',
+          include: ['test/integration/swarm-lab.test.ts'],
           globalSetup: ['test/helpers/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,

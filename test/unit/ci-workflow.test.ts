@@ -33,8 +33,11 @@ describe('ci.yml', () => {
 });
 
 describe('npm test', () => {
-  it('runs the Node 24 part (scripts/test-node24.mjs) after vitest', () => {
+  it('runs every vitest project (the swarm suite on its own, last), then the Node 24 part (scripts/test-node24.mjs)', () => {
     const { scripts } = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { scripts: Record<string, string> };
-    expect(scripts.test).toMatch(/&& vitest run && node scripts\/test-node24\.mjs$/);
+    expect(scripts.test).toMatch(/&& vitest run --project unit --project integration && vitest run --project swarm && node scripts\/test-node24\.mjs$/);
+    // No project of the config is left out of those runs.
+    const config = readFileSync(repoPath('vitest.config.ts'), 'utf8');
+    expect([...config.matchAll(/name: '(\w+)'/g)].map((m) => m[1]).sort()).toEqual(['integration', 'swarm', 'unit']);
   });
 });
